@@ -1,0 +1,31 @@
+"""Domain errors. Each one carries the message a user is shown, as is.
+
+Services raise these; the one error handler in `cogs/errors.py` turns them into an ephemeral embed.
+Anything that is not a `CourseError` is a bug and is reported with an error id instead.
+"""
+
+from __future__ import annotations
+
+
+class CourseError(Exception):
+    """A problem the user can act on. `str(error)` is shown to them as is."""
+
+
+class NotFound(CourseError):
+    def __init__(self, what: str, name: str) -> None:
+        super().__init__(f"No {what} called `{name}` here. Check the spelling or pick one from the list.")
+
+
+class NotEnrolled(CourseError):
+    def __init__(self, course_code: str | None = None) -> None:
+        where = f" in {course_code}" if course_code else " in any course"
+        super().__init__(f"You are not enrolled{where}. Try `/course list`, then `/course enroll`.")
+
+
+class PermissionDenied(CourseError):
+    def __init__(self, needed: str) -> None:
+        super().__init__(f"This needs the {needed.lower()} role. Ask a server admin if you think you should have it.")
+
+
+class InvalidInput(CourseError):
+    """Input that was read but does not make sense; the message says what form is expected."""

@@ -1,0 +1,75 @@
+"""The XP ledger: every award is one `xp_events` row keyed by its source, so nothing is awarded twice.
+
+`member_stats` (total) and `xp_daily` (per day, for weekly/monthly boards) change in the same
+transaction as the ledger row, and only when that row was actually inserted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import MemberStats, XPDaily, XPEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Award:
+    amount: int
+    recorded: bool  # False when this source had already been awarded
+
+
+def _insert(session: AsyncSession, model: type) -> Insert:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)  # type: ignore[return-value]
+
+
+async def award(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    user_id: int,
+    amount: int,
+    action: str,
+    source_key: str,
+    day: date,
+    course_id: int | None = None,
+    reason: str = "",
+) -> Award:
+    """Record `amount` XP for `source_key` once. `day` is the guild-local date the XP counts on."""
+    inserted = await session.scalar(
+        _insert(session, XPEvent)
+        .values(
+            guild_id=guild_id,
+            user_id=user_id,
+            course_id=course_id,
+            amount=amount,
+            action=action,
+            reason=reason,
+            source_key=source_key,
+        )
+        .on_conflict_do_nothing(index_elements=[XPEvent.source_key])
+        .returning(XPEvent.id)
+    )
+    if inserted is None:
+        return Award(amount=0, recorded=False)
+    stats = _insert(session, MemberStats).values(guild_id=guild_id, user_id=user_id, total_xp=amount)
+    await session.execute(
+        stats.on_conflict_do_update(
+            index_elements=[MemberStats.guild_id, MemberStats.user_id],
+            set_={"total_xp": MemberStats.total_xp + stats.excluded.total_xp, "updated_at": stats.excluded.updated_at},
+        )
+    )
+    daily = _insert(session, XPDaily).values(
+        guild_id=guild_id, user_id=user_id, day=day, course_id=course_id or 0, xp=amount
+    )
+    await session.execute(
+        daily.on_conflict_do_update(
+            index_elements=[XPDaily.guild_id, XPDaily.user_id, XPDaily.day, XPDaily.course_id],
+            set_={"xp": XPDaily.xp + daily.excluded.xp},
+        )
+    )
+    return Award(amount=amount, recorded=True)

@@ -1,0 +1,72 @@
+"""Every table of the shared schema. Importing this package registers them all on `Base.metadata`."""
+
+from db.models.audit import AuditLog
+from db.models.courses import (
+    Concept,
+    ConceptDependency,
+    ContentConcept,
+    ContentItem,
+    ContentRevision,
+    Course,
+    CourseEnrollment,
+    CourseOffering,
+    CoursePrerequisite,
+    Module,
+    ModuleRevision,
+)
+from db.models.engagement import ActivityEvent, MemberStats, Streak, XPDaily, XPEvent
+from db.models.enums import (
+    AttemptStatus,
+    ContentKind,
+    CourseLevel,
+    DependencyStrength,
+    EnrollmentStatus,
+    MasteryLevel,
+    MemberRole,
+    ModuleType,
+    OfferingVisibility,
+    QuestionType,
+    RevisionVisibility,
+)
+from db.models.people import Guild, GuildMember, User, UserProfile
+from db.models.quizzes import ConceptMastery, ContentProgress, Question, QuestionAnswer, QuizAttempt
+
+__all__ = [
+    "ActivityEvent",
+    "AttemptStatus",
+    "AuditLog",
+    "Concept",
+    "ConceptDependency",
+    "ConceptMastery",
+    "ContentConcept",
+    "ContentItem",
+    "ContentKind",
+    "ContentProgress",
+    "ContentRevision",
+    "Course",
+    "CourseEnrollment",
+    "CourseLevel",
+    "CourseOffering",
+    "CoursePrerequisite",
+    "DependencyStrength",
+    "EnrollmentStatus",
+    "Guild",
+    "GuildMember",
+    "MasteryLevel",
+    "MemberRole",
+    "MemberStats",
+    "Module",
+    "ModuleRevision",
+    "ModuleType",
+    "OfferingVisibility",
+    "Question",
+    "QuestionAnswer",
+    "QuestionType",
+    "QuizAttempt",
+    "RevisionVisibility",
+    "Streak",
+    "User",
+    "UserProfile",
+    "XPDaily",
+    "XPEvent",
+]

@@ -1,0 +1,94 @@
+"""Engagement: the XP ledger and its denormalised totals, streaks, and raw activity for analytics."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, IdKey, IdMixin, Snowflake, TimestampMixin, utcnow
+
+
+class XPEvent(IdMixin, TimestampMixin, Base):
+    """Append-only ledger. `source_key` makes every award idempotent: a replay inserts nothing."""
+
+    __tablename__ = "xp_events"
+    __table_args__ = (Index("ix_xp_events_guild_id_user_id", "guild_id", "user_id"),)
+
+    guild_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("guilds.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int | None] = mapped_column(IdKey, ForeignKey("courses.id", ondelete="SET NULL"), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class MemberStats(Base):
+    """Total XP per member, changed in the same transaction as each ledger row."""
+
+    __tablename__ = "member_stats"
+    __table_args__ = (Index("ix_member_stats_guild_id_total_xp", "guild_id", "total_xp", "user_id"),)
+
+    guild_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Snowflake, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    total_xp: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class XPDaily(Base):
+    """XP per member, course and day (guild's zone), for weekly and monthly boards.
+
+    A derived aggregate (rebuildable from `xp_events`); `course_id` 0 means XP not tied to a course,
+    so the key stays non-null and upserts stay simple.
+    """
+
+    __tablename__ = "xp_daily"
+    __table_args__ = (
+        Index("ix_xp_daily_guild_id_day", "guild_id", "day"),
+        Index("ix_xp_daily_course_id_day", "course_id", "day"),
+    )
+
+    guild_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Snowflake, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    course_id: Mapped[int] = mapped_column(IdKey, primary_key=True, default=0)
+    xp: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Streak(Base):
+    __tablename__ = "streaks"
+    __table_args__ = (
+        CheckConstraint("freezes_available >= 0", name="freezes_not_negative"),
+        CheckConstraint("current >= 0 AND longest >= current", name="counts_consistent"),
+    )
+
+    user_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    current: Mapped[int] = mapped_column(Integer, default=0)
+    longest: Mapped[int] = mapped_column(Integer, default=0)
+    # A date in the user's own time zone, as of the activity.
+    last_activity_date: Mapped[date | None] = mapped_column(Date)
+    total_active_days: Mapped[int] = mapped_column(Integer, default=0)
+    freezes_available: Mapped[int] = mapped_column(Integer, default=0)
+    freeze_used_on: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ActivityEvent(IdMixin, Base):
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        Index("ix_activity_events_guild_id_at", "guild_id", "at"),
+        Index("ix_activity_events_user_id_at", "user_id", "at"),
+    )
+
+    guild_id: Mapped[int | None] = mapped_column(Snowflake, ForeignKey("guilds.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,83 @@
+"""The closed vocabularies of the schema. Values are stored as text, so they read well in SQL."""
+
+from __future__ import annotations
+
+import enum
+
+
+class MemberRole(enum.StrEnum):
+    """Permission levels, lowest first; comparisons go through `bot.services.permissions`."""
+
+    STUDENT = "STUDENT"
+    TA = "TA"
+    INSTRUCTOR = "INSTRUCTOR"
+    ADMIN = "ADMIN"
+
+
+class CourseLevel(enum.StrEnum):
+    INTRODUCTORY = "INTRODUCTORY"
+    INTERMEDIATE = "INTERMEDIATE"
+    ADVANCED = "ADVANCED"
+    EXPERT = "EXPERT"
+
+
+class OfferingVisibility(enum.StrEnum):
+    PUBLIC = "PUBLIC"
+    UNLISTED = "UNLISTED"
+    INVITE_ONLY = "INVITE_ONLY"
+
+
+class EnrollmentStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+    DROPPED = "DROPPED"
+    PENDING = "PENDING"
+    WAITLISTED = "WAITLISTED"
+
+
+class ModuleType(enum.StrEnum):
+    COURSE_ROOT = "COURSE_ROOT"
+    UNIT = "UNIT"
+    CHAPTER = "CHAPTER"
+    LESSON = "LESSON"
+    TOPIC = "TOPIC"
+    SECTION = "SECTION"
+    LAB = "LAB"
+    QUIZ = "QUIZ"
+
+
+class ContentKind(enum.StrEnum):
+    TEXT = "TEXT"
+    VIDEO = "VIDEO"
+    LINK = "LINK"
+    QUIZ = "QUIZ"
+    EXERCISE = "EXERCISE"
+
+
+class RevisionVisibility(enum.StrEnum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+
+
+class DependencyStrength(enum.StrEnum):
+    REQUIRED = "REQUIRED"
+    RECOMMENDED = "RECOMMENDED"
+    OPTIONAL = "OPTIONAL"
+
+
+class QuestionType(enum.StrEnum):
+    MULTIPLE_CHOICE = "MULTIPLE_CHOICE"
+    TRUE_FALSE = "TRUE_FALSE"
+    MULTI_SELECT = "MULTI_SELECT"
+
+
+class AttemptStatus(enum.StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    SUBMITTED = "SUBMITTED"
+    ABANDONED = "ABANDONED"
+
+
+class MasteryLevel(enum.StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    MASTERED = "MASTERED"
