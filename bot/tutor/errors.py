@@ -1,0 +1,62 @@
+"""Errors raised by the tutor. Like every `CourseError`, `str(error)` is the message a user is shown."""
+
+from __future__ import annotations
+
+from bot.errors import CourseError
+
+
+class LLMError(CourseError):
+    """The language model could not give an answer. Subclasses say why; the message is safe to show."""
+
+
+class LLMUnavailable(LLMError):
+    """The model server timed out, refused the connection, or kept failing after the retries."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The tutor's model is not answering right now. Your message is saved; press Retry in a minute."
+        )
+
+
+class LLMRateLimited(LLMError):
+    """The model server said "too many requests" (HTTP 429) on every attempt.
+
+    `retry_after` is the server's suggested wait in seconds, when it sent one.
+    """
+
+    def __init__(self, retry_after: float | None = None) -> None:
+        super().__init__(
+            "The tutor's model is busy with other requests. Your message is saved; press Retry in a minute."
+        )
+        self.retry_after = retry_after
+
+
+class LLMBadResponse(LLMError):
+    """The model server answered, but with something that is not a readable completion (malformed JSON or stream)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The tutor's model sent back a reply that could not be read. Your message is saved; press Retry."
+        )
+
+
+class EmbeddingsNotConfigured(CourseError):
+    """`embed` was called on a client that has no embedding model."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No embedding model is configured, so course material can only be searched by keywords. "
+            "An admin can add one with `/admin llm`."
+        )
+
+
+class MessageTooLong(CourseError):
+    """A message to the tutor is longer than the input cap."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(
+            f"Your message is {length:,} characters long; the tutor reads at most {limit:,}. "
+            "Shorten it or split it into two messages."
+        )
+        self.length = length
+        self.limit = limit
