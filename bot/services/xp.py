@@ -9,22 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import MemberStats, XPDaily, XPEvent
+from db.session import dialect_insert
 
 
 @dataclass(frozen=True, slots=True)
 class Award:
     amount: int
     recorded: bool  # False when this source had already been awarded
-
-
-def _insert(session: AsyncSession, model: type) -> Insert:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)  # type: ignore[return-value]
 
 
 async def award(
@@ -41,7 +35,7 @@ async def award(
 ) -> Award:
     """Record `amount` XP for `source_key` once. `day` is the guild-local date the XP counts on."""
     inserted = await session.scalar(
-        _insert(session, XPEvent)
+        dialect_insert(session, XPEvent)
         .values(
             guild_id=guild_id,
             user_id=user_id,
@@ -56,14 +50,14 @@ async def award(
     )
     if inserted is None:
         return Award(amount=0, recorded=False)
-    stats = _insert(session, MemberStats).values(guild_id=guild_id, user_id=user_id, total_xp=amount)
+    stats = dialect_insert(session, MemberStats).values(guild_id=guild_id, user_id=user_id, total_xp=amount)
     await session.execute(
         stats.on_conflict_do_update(
             index_elements=[MemberStats.guild_id, MemberStats.user_id],
             set_={"total_xp": MemberStats.total_xp + stats.excluded.total_xp, "updated_at": stats.excluded.updated_at},
         )
     )
-    daily = _insert(session, XPDaily).values(
+    daily = dialect_insert(session, XPDaily).values(
         guild_id=guild_id, user_id=user_id, day=day, course_id=course_id or 0, xp=amount
     )
     await session.execute(
