@@ -1,0 +1,275 @@
+"""The parsed form of a course package: what `load_package` returns and `write_package` writes.
+
+Every model is frozen and validates its own invariants (answers among the options, aware datetimes,
+an invite code for invite-only cohorts, ...), so a `CoursePackage` built in code is as trustworthy as
+one loaded from files. Invariants that span files (unique slugs, known concepts, no dependency
+cycles) are checked by the loader, which can say which file and line broke them.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+COURSE_CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,19}$"
+TRUE_FALSE_OPTIONS = ("True", "False")
+
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+"""Lowercase letters, digits, `-` and `_`, starting with a letter or digit, at most 64 characters."""
+
+CourseCode = Annotated[str, Field(pattern=COURSE_CODE_PATTERN)]
+"""An uppercase letter, then 1-19 uppercase letters, digits or `-`, such as `PY101`."""
+
+NonBlankText = Annotated[str, Field(pattern=r"\S")]
+"""Text with at least one non-whitespace character, kept exactly as written."""
+
+
+class Level(StrEnum):
+    INTRODUCTORY = "INTRODUCTORY"
+    INTERMEDIATE = "INTERMEDIATE"
+    ADVANCED = "ADVANCED"
+    EXPERT = "EXPERT"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "PUBLIC"
+    UNLISTED = "UNLISTED"
+    INVITE_ONLY = "INVITE_ONLY"
+
+
+class QuestionType(StrEnum):
+    MULTIPLE_CHOICE = "MULTIPLE_CHOICE"
+    TRUE_FALSE = "TRUE_FALSE"
+    MULTI_SELECT = "MULTI_SELECT"
+
+
+class DependencyStrength(StrEnum):
+    REQUIRED = "REQUIRED"
+    RECOMMENDED = "RECOMMENDED"
+    OPTIONAL = "OPTIONAL"
+
+
+class FeedbackTiming(StrEnum):
+    IMMEDIATE = "immediate"
+    """Show right/wrong and the explanation after each answer."""
+    END = "end"
+    """Show results only when the attempt is submitted."""
+
+
+class PackageModel(BaseModel):
+    """Frozen, and strict about unknown keys so a typo in a file is reported rather than ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConceptDependency(PackageModel):
+    concept: Slug
+    strength: DependencyStrength = DependencyStrength.REQUIRED
+
+
+class ConceptSpec(PackageModel):
+    slug: Slug
+    name: NonBlankText
+    description: str = ""
+    depends_on: tuple[ConceptDependency, ...] = ()
+
+
+class CohortSpec(PackageModel):
+    """One offering of the course. Windows are open-ended where a datetime is left out."""
+
+    term_name: NonBlankText
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    enrollment_start: AwareDatetime | None = None
+    enrollment_end: AwareDatetime | None = None
+    visibility: Visibility = Visibility.PUBLIC
+    invite_code: str | None = Field(default=None, validate_default=True)
+    capacity: int | None = Field(default=None, ge=1)
+    role_id: int | None = Field(default=None, ge=1)
+
+    @field_validator("ends_at")
+    @classmethod
+    def _ends_after_start(cls, ends_at: AwareDatetime | None, info: ValidationInfo) -> AwareDatetime | None:
+        starts_at = info.data.get("starts_at")
+        if ends_at is not None and starts_at is not None and ends_at < starts_at:
+            raise ValueError("is before starts_at")
+        return ends_at
+
+    @field_validator("enrollment_end")
+    @classmethod
+    def _enrollment_ends_after_start(cls, end: AwareDatetime | None, info: ValidationInfo) -> AwareDatetime | None:
+        start = info.data.get("enrollment_start")
+        if end is not None and start is not None and end < start:
+            raise ValueError("is before enrollment_start")
+        return end
+
+    @field_validator("invite_code")
+    @classmethod
+    def _invite_only_needs_code(cls, invite_code: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("visibility") == Visibility.INVITE_ONLY and not (invite_code and invite_code.strip()):
+            raise ValueError("is required for an INVITE_ONLY cohort: students enter it to enroll")
+        return invite_code
+
+
+class QuestionSpec(PackageModel):
+    """A question whose `answer` holds the sorted, 0-based indices of the right options.
+
+    In files, `answer` may also be a single index, an option's exact text, a list of either, or for
+    TRUE_FALSE a boolean; TRUE_FALSE questions get the options `True`/`False` when none are given.
+    """
+
+    type: QuestionType
+    text: NonBlankText
+    options: tuple[NonBlankText, ...] = Field(default=(), validate_default=True)
+    answer: tuple[int, ...]
+    explanation: str = ""
+    concept: Slug | None = None
+    difficulty: int = Field(default=3, ge=1, le=5)
+    points: int = Field(default=1, ge=1)
+
+    @field_validator("options")
+    @classmethod
+    def _options_fit_the_type(cls, options: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        question_type = info.data.get("type")
+        if question_type is None:
+            return options  # the type is already reported as wrong, and the rules depend on it
+        if question_type == QuestionType.TRUE_FALSE:
+            if not options:
+                return TRUE_FALSE_OPTIONS
+            if len(options) != 2:
+                raise ValueError(f"must be exactly 2 for a TRUE_FALSE question, not {len(options)}")
+        if len(options) < 2:
+            raise ValueError(f"must be at least 2, not {len(options)}")
+        duplicates = sorted({option for option in options if options.count(option) > 1})
+        if duplicates:
+            raise ValueError(f"must differ, but {_quoted(duplicates)} appears more than once")
+        return options
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _answer_as_option_indices(cls, answer: Any, info: ValidationInfo) -> tuple[int, ...]:
+        options = info.data.get("options")
+        question_type = info.data.get("type")
+        if options is None or question_type is None:
+            return ()  # the options or type are already reported as wrong; an answer check would only add noise
+        if isinstance(answer, bool) and question_type == QuestionType.TRUE_FALSE and options == TRUE_FALSE_OPTIONS:
+            answer = "True" if answer else "False"
+        chosen = answer if isinstance(answer, list | tuple) else [answer]
+        indices = sorted({_option_index(choice, options) for choice in chosen})
+        if question_type == QuestionType.MULTI_SELECT and not indices:
+            raise ValueError("must name at least one right option")
+        if question_type != QuestionType.MULTI_SELECT and len(indices) != 1:
+            count = len(indices)
+            raise ValueError(f"must name exactly one right option for a {question_type.value} question, not {count}")
+        return tuple(indices)
+
+
+def _option_index(choice: Any, options: tuple[str, ...]) -> int:
+    if isinstance(choice, bool) or not isinstance(choice, int | str):
+        raise ValueError(f"must be option numbers (counting from 0) or option texts, not {choice!r}")
+    if isinstance(choice, str):
+        if choice not in options:
+            raise ValueError(f"names {_quoted([choice])}, which is not one of the options {_quoted(options)}")
+        return options.index(choice)
+    if not 0 <= choice < len(options):
+        raise ValueError(f"names option {choice}, but the options are numbered from 0 to {len(options) - 1}")
+    return choice
+
+
+def _quoted(texts: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(f'"{text}"' for text in texts)
+
+
+class LessonSpec(PackageModel):
+    """A Markdown lesson. `body` has no leading blank lines, no trailing whitespace and `\\n` line ends."""
+
+    kind: Literal["lesson"] = "lesson"
+    slug: Slug
+    title: NonBlankText
+    body: NonBlankText
+    objectives: tuple[NonBlankText, ...] = ()
+    estimated_minutes: int | None = Field(default=None, ge=1)
+    concepts: tuple[Slug, ...] = ()
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _normalise_body(cls, body: Any) -> Any:
+        return normalise_markdown(body) if isinstance(body, str) else body
+
+
+def normalise_markdown(body: str) -> str:
+    """The canonical form of a lesson body: what a lesson file and its rewritten copy both load as.
+
+    Line ends become `\n` (a lone `\r` too), leading blank lines and trailing whitespace go.
+    """
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return re.sub(r"\A(?:[ \t]*\n)+", "", body).rstrip()
+
+
+class QuizSpec(PackageModel):
+    """A quiz; `passing_score` of None means the course's passing score applies."""
+
+    kind: Literal["quiz"] = "quiz"
+    slug: Slug
+    title: NonBlankText
+    description: str = ""
+    shuffle: bool = True
+    feedback: FeedbackTiming = FeedbackTiming.IMMEDIATE
+    max_attempts: int | None = Field(default=None, ge=1)
+    passing_score: int | None = Field(default=None, ge=0, le=100)
+    questions: tuple[QuestionSpec, ...] = Field(default=(), validate_default=True)
+
+    @field_validator("questions")
+    @classmethod
+    def _has_questions(cls, questions: tuple[QuestionSpec, ...]) -> tuple[QuestionSpec, ...]:
+        if not questions:
+            raise ValueError("must hold at least one question: add a [[questions]] table")
+        return questions
+
+
+ModuleItem = Annotated[LessonSpec | QuizSpec, Field(discriminator="kind")]
+
+
+class ModuleSpec(PackageModel):
+    """A module; `items` holds its lessons and quizzes in course order."""
+
+    slug: Slug
+    title: NonBlankText
+    summary: str = ""
+    items: tuple[ModuleItem, ...] = ()
+
+    @property
+    def lessons(self) -> tuple[LessonSpec, ...]:
+        return tuple(item for item in self.items if isinstance(item, LessonSpec))
+
+    @property
+    def quizzes(self) -> tuple[QuizSpec, ...]:
+        return tuple(item for item in self.items if isinstance(item, QuizSpec))
+
+
+class CoursePackage(PackageModel):
+    """A whole course as authored. Produced by `load_package`, which guarantees that module, item and
+    concept slugs are unique, every concept reference names a concept of the package and concept
+    dependencies have no cycles."""
+
+    code: CourseCode
+    title: NonBlankText
+    description: str = ""
+    level: Level = Level.INTRODUCTORY
+    passing_score: int = Field(default=70, ge=0, le=100)
+    prerequisites: tuple[CourseCode, ...] = ()
+    cohorts: tuple[CohortSpec, ...] = ()
+    concepts: tuple[ConceptSpec, ...] = ()
+    modules: tuple[ModuleSpec, ...] = ()
+
+    @property
+    def lessons(self) -> tuple[LessonSpec, ...]:
+        return tuple(lesson for module in self.modules for lesson in module.lessons)
+
+    @property
+    def quizzes(self) -> tuple[QuizSpec, ...]:
+        return tuple(quiz for module in self.modules for quiz in module.quizzes)
