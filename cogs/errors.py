@@ -1,0 +1,101 @@
+"""The one error handler: every failed command, button or modal ends here and gets a clear, private answer.
+
+This module is loaded as an extension (its `setup` wires `tree.on_error`), and discord.py executes
+extensions afresh: so it defines no class that other modules import — `MissingLevel` lives in
+`cogs._checks`, where it is raised.
+
+Handlers are tried in order and the first whose type matches answers (the registry shape of
+python-discord's bot-core). Domain errors show their own message; anything unexpected shows a short
+error id while the log gets the traceback with guild, user and command.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.errors import CourseError
+from cogs._checks import MissingLevel
+from cogs._ui import error_embed, send
+
+if TYPE_CHECKING:
+    from bot.app import CourseBot
+
+log = logging.getLogger(__name__)
+
+
+def _cooldown(error: app_commands.CommandOnCooldown) -> str:
+    return f"You're going a bit fast. Try again in {error.retry_after:.0f} s."
+
+
+def _transform(error: app_commands.TransformerError) -> str:
+    return f"`{error.value}` isn't a valid {error.type.name.lower().replace('_', ' ')} here."
+
+
+ERROR_MESSAGES: list[tuple[type[BaseException], Callable[[BaseException], str]]] = [
+    (CourseError, str),
+    (
+        MissingLevel,
+        lambda error: (
+            f"Only members with the {error.needed.lower()} level can use this. "  # type: ignore[attr-defined]
+            "Ask a server admin if you think you should."
+        ),
+    ),
+    (app_commands.NoPrivateMessage, lambda _: "Use this command in a server, not in DMs."),
+    (app_commands.CommandOnCooldown, _cooldown),  # type: ignore[arg-type]
+    (app_commands.TransformerError, _transform),  # type: ignore[arg-type]
+    (app_commands.CheckFailure, lambda _: "You can't use this command here."),
+]
+
+
+def user_message(error: BaseException) -> str | None:
+    """What to tell the user about `error`, or None when it is unexpected (a bug)."""
+    for error_type, describe in ERROR_MESSAGES:
+        if isinstance(error, error_type):
+            return describe(error)
+    return None
+
+
+def unwrap(error: BaseException) -> BaseException:
+    while isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    return error
+
+
+async def report(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer the interaction privately with what went wrong; log the unexpected with its context."""
+    error = unwrap(error)
+    message = user_message(error)
+    if message is None:
+        error_id = secrets.token_hex(4)
+        command = (
+            interaction.command.qualified_name if interaction.command else (interaction.data or {}).get("custom_id")
+        )
+        log.error(
+            "Unexpected error %s in %s (guild %s, user %s)",
+            error_id,
+            command,
+            interaction.guild_id,
+            interaction.user.id,
+            exc_info=error,
+        )
+        embed = error_embed(
+            f"Something went wrong on our side. Nothing you did was lost. If it keeps happening, tell an admin "
+            f"the error id `{error_id}`.",
+            title="Unexpected error",
+        )
+    else:
+        embed = error_embed(message)
+    try:
+        await send(interaction, embed=embed)
+    except discord.HTTPException:
+        log.warning("Could not deliver an error message to user %s (interaction expired?)", interaction.user.id)
+
+
+async def setup(bot: CourseBot) -> None:
+    bot.tree.on_error = report  # type: ignore[method-assign,assignment]

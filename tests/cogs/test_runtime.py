@@ -1,0 +1,194 @@
+"""The runtime through real discord.py parsing: tenancy on the fly, permission levels, the error handler,
+owner-only views, and the first commands (`/admin setup`, `/admin audit`, `/profile`)."""
+
+from __future__ import annotations
+
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+from sqlalchemy import select
+
+from bot.errors import CourseError
+from bot.sandbox import DiscordSandbox
+from cogs._checks import require_level, required_level
+from cogs._views import Paginator
+from db.models import AuditLog, Guild, MemberRole, User
+from db.session import Database
+
+
+def all_commands(sandbox: DiscordSandbox) -> list[app_commands.Command]:  # type: ignore[type-arg]
+    return [command for command in sandbox.bot.tree.walk_commands() if isinstance(command, app_commands.Command)]
+
+
+async def test_a_guild_and_a_user_get_rows_on_first_sight(discord_sandbox: DiscordSandbox, database: Database) -> None:
+    reply = await discord_sandbox.slash("profile", user=discord_sandbox.student)
+    assert reply.ephemeral and "UTC" in reply.text
+    async with database.session_scope() as session:
+        guild = await session.get(Guild, int(discord_sandbox.guild["id"]))
+        user = await session.get(User, int(discord_sandbox.student["user"]["id"]))
+    assert guild is not None and guild.name == discord_sandbox.guild["name"]
+    assert user is not None and user.display_name == "Sam"
+
+
+async def test_a_time_zone_is_saved_and_a_bad_one_is_refused_with_a_hint(
+    discord_sandbox: DiscordSandbox, database: Database
+) -> None:
+    saved = await discord_sandbox.slash("profile", timezone="Europe/Paris")
+    refused = await discord_sandbox.slash("profile", timezone="Mars/Olympus")
+    typo = await discord_sandbox.slash("profile", timezone="Europe/Pariss")
+    assert "Europe/Paris" in saved.text
+    assert refused.ephemeral and "not a time zone" in refused.text and "IANA" in refused.text
+    assert "Did you mean `Europe/Paris`" in typo.text
+    async with database.session_scope() as session:
+        user = await session.get(User, int(discord_sandbox.student["user"]["id"]))
+    assert user is not None and user.time_zone == "Europe/Paris"
+
+
+async def test_time_zones_autocomplete(discord_sandbox: DiscordSandbox) -> None:
+    choices = await discord_sandbox.autocomplete("profile", "timezone", "new_y")
+    assert [choice.value for choice in choices] == ["America/New_York"]
+
+
+async def test_admin_setup_maps_roles_and_is_audited(discord_sandbox: DiscordSandbox, database: Database) -> None:
+    role = discord_sandbox.instructor_role
+    reply = await discord_sandbox.slash("admin setup", user=discord_sandbox.owner, instructor_role=role)
+    assert reply.ephemeral and "Configuration saved" in reply.text and f"<@&{role['id']}>" in reply.text
+    async with database.session_scope() as session:
+        entries = (await session.scalars(select(AuditLog))).all()
+    assert [(entry.action, entry.meta) for entry in entries] == [
+        ("guild.configure", {"instructor_role_id": int(role["id"])})
+    ]
+    audit = await discord_sandbox.slash("admin audit", user=discord_sandbox.owner)
+    assert "guild.configure" in audit.text
+
+
+async def test_every_privileged_command_is_refused_to_a_student(discord_sandbox: DiscordSandbox) -> None:
+    privileged = [command for command in all_commands(discord_sandbox) if required_level(command) != MemberRole.STUDENT]
+    assert {command.qualified_name for command in privileged} >= {"admin setup", "admin audit"}
+    for command in privileged:
+        # validate=False: send it even though Discord's client would hide it; the bot's own check must hold.
+        reply = await discord_sandbox.slash(
+            command.qualified_name,
+            user=discord_sandbox.student,
+            validate=False,
+            **EXAMPLE_OPTIONS.get(command.qualified_name, {}),
+        )
+        assert reply.ephemeral, command.qualified_name
+        assert f"{required_level(command).value.lower()} level" in reply.text, (command.qualified_name, reply.text)
+
+
+async def test_a_mapped_instructor_role_grants_the_level(discord_sandbox: DiscordSandbox) -> None:
+    await discord_sandbox.slash("admin setup", user=discord_sandbox.owner, admin_role=discord_sandbox.instructor_role)
+    reply = await discord_sandbox.slash("admin audit", user=discord_sandbox.instructor, validate=False)
+    assert "guild.configure" in reply.text
+
+
+# Values for required options, by command; the coverage test below fails when a command lacks an example.
+EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {}
+
+
+async def test_every_command_in_the_tree_answers(discord_sandbox: DiscordSandbox) -> None:
+    for command in all_commands(discord_sandbox):
+        required = [parameter.name for parameter in command.parameters if parameter.required]
+        options = EXAMPLE_OPTIONS.get(command.qualified_name, {})
+        assert set(required) <= set(options), f"add example options for /{command.qualified_name}: {required}"
+        reply = await discord_sandbox.slash(
+            command.qualified_name, user=discord_sandbox.owner, validate=False, **options
+        )
+        assert reply.messages, f"/{command.qualified_name} did not answer"
+
+
+async def test_the_audit_log_pages(discord_sandbox: DiscordSandbox) -> None:
+    for _ in range(12):  # more than one page of audit rows
+        await discord_sandbox.slash("admin setup", user=discord_sandbox.owner, ta_role=discord_sandbox.instructor_role)
+    pager = await discord_sandbox.slash("admin audit", user=discord_sandbox.owner)
+    assert "Page 1/2" in pager.text
+    second = await discord_sandbox.click(pager, "Next", user=discord_sandbox.owner)
+    assert "Page 2/2" in second.text and second.components[1].disabled  # "Next" on the last page
+
+
+async def test_a_public_pager_answers_only_its_owner(faults: DiscordSandbox) -> None:
+    pager = await faults.slash("fault-pager", user=faults.owner)
+    assert not pager.ephemeral and "one" in pager.text
+    stranger = await faults.click(pager, "Next", user=faults.student)
+    assert stranger.ephemeral and "belong to someone else" in stranger.text
+    owner = await faults.click(pager, "Next", user=faults.owner)
+    assert "two" in owner.text
+
+
+def faults_cog() -> commands.Cog:
+    """Commands that fail in each way the error handler knows; a new class each time, so no state
+    (such as a cooldown) carries over between tests."""
+
+    class Faults(commands.Cog):
+        @app_commands.command(name="fault-domain")
+        async def domain(self, interaction: discord.Interaction) -> None:
+            raise CourseError("You need to finish lesson 2 first.")
+
+        @app_commands.command(name="fault-bug")
+        async def bug(self, interaction: discord.Interaction) -> None:
+            raise RuntimeError("boom")
+
+        @app_commands.command(name="fault-after-defer")
+        async def after_defer(self, interaction: discord.Interaction) -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            raise CourseError("Deferred, then refused.")
+
+        @app_commands.command(name="fault-cooldown")
+        @app_commands.checks.cooldown(1, 60)
+        async def cooldown(self, interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("ok", ephemeral=True)
+
+        @app_commands.command(name="fault-pager")
+        async def pager(self, interaction: discord.Interaction) -> None:
+            pages = [discord.Embed(title="one"), discord.Embed(title="two")]
+            await Paginator(pages, owner_id=interaction.user.id).start(interaction, ephemeral=False)
+
+        @app_commands.command(name="fault-admin")
+        @require_level(MemberRole.ADMIN)
+        async def admin_only(self, interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("ok", ephemeral=True)
+
+    return Faults()
+
+
+@pytest.fixture
+async def faults(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
+    await discord_sandbox.bot.add_cog(faults_cog())
+    return discord_sandbox
+
+
+async def test_a_domain_error_shows_its_own_message(faults: DiscordSandbox) -> None:
+    reply = await faults.slash("fault-domain")
+    assert reply.ephemeral and "You need to finish lesson 2 first." in reply.text
+
+
+async def test_an_unexpected_error_shows_an_error_id_and_logs_the_context(faults: DiscordSandbox) -> None:
+    reply = await faults.slash("fault-bug")
+    assert reply.ephemeral and "error id" in reply.text and "boom" not in reply.text
+    logged = [record for record in faults.errors if "Unexpected error" in record.getMessage()]
+    assert len(logged) == 1 and "fault-bug" in logged[0].getMessage()
+    assert logged[0].exc_info is not None
+    error_id = reply.text.split("`")[1]
+    assert error_id in logged[0].getMessage()
+    faults.errors.clear()  # expected here; the fixture fails on any other
+
+
+async def test_an_error_after_a_deferral_still_reaches_the_user(faults: DiscordSandbox) -> None:
+    reply = await faults.slash("fault-after-defer")
+    assert reply.ephemeral and "Deferred, then refused." in reply.text
+
+
+async def test_a_cooldown_says_when_to_retry(faults: DiscordSandbox) -> None:
+    first = await faults.slash("fault-cooldown")
+    second = await faults.slash("fault-cooldown")
+    assert first.text == "ok"
+    assert second.ephemeral and "Try again in 60 s" in second.text
+
+
+async def test_a_level_check_names_the_level_needed(faults: DiscordSandbox) -> None:
+    refused = await faults.slash("fault-admin", user=faults.student)
+    allowed = await faults.slash("fault-admin", user=faults.owner)
+    assert "admin level" in refused.text
+    assert allowed.text == "ok"
