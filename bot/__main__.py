@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -13,6 +14,8 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
 from db import migrate
 from db.session import create_engine
+
+SAMPLE_COURSE = Path(__file__).resolve().parent.parent / "content" / "python-basics"
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -48,10 +51,68 @@ async def db_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.discord_token is None:
+        print(
+            "No Discord token: set DISCORD_TOKEN to connect to Discord.\n"
+            "To try Coursebot without Discord, run `coursebot console` (or `make demo`).",
+            file=sys.stderr,
+        )
+        return 2
+    from bot.app import CourseBot
+
+    bot = CourseBot(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    running = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Graceful: the scheduler finishes its current job, Discord closes, then the database.
+        await bot.close()
+        stopping.cancel()
+    if running.done() and not running.cancelled() and (error := running.exception()) is not None:
+        if isinstance(error, migrate.SchemaBehind):
+            print(error, file=sys.stderr)
+            return 1
+        raise error
+    return 0
+
+
+async def sync_commands(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.discord_token is None:
+        print("Set DISCORD_TOKEN: syncing commands talks to Discord.", file=sys.stderr)
+        return 2
+    from bot.app import CourseBot
+
+    bot = CourseBot(settings)
+    async with bot:
+        await bot.login(settings.discord_token.get_secret_value())  # setup_hook loads the cogs
+        synced = await bot.tree.sync()
+        print(f"Synced {len(synced)} global commands (Discord may take up to an hour to show them).")
+    return 0
+
+
+async def console(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.sandbox.console import run_console
+
+    return await run_console(settings, acting_as=args.acting_as, sample=None if args.no_sample else SAMPLE_COURSE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursebot", description=__doc__)
     parser.add_argument("--config", type=Path, help="settings file (default: $COURSEBOT_CONFIG or ./config.toml)")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("run", help="connect to Discord with DISCORD_TOKEN").set_defaults(handler=run_bot)
+    commands.add_parser("sync", help="publish the slash commands globally").set_defaults(handler=sync_commands)
+    offline = commands.add_parser("console", help="drive the bot from this terminal, no Discord needed")
+    offline.add_argument("--as", dest="acting_as", choices=["student", "instructor", "admin"], default="student")
+    offline.add_argument("--no-sample", action="store_true", help="don't import the sample course on first start")
+    offline.set_defaults(handler=console)
 
     database = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     upgrade = database.add_parser("upgrade", help="apply pending migrations")

@@ -57,7 +57,9 @@ class CourseBot(commands.AutoShardedBot):
         self._database = database
         self._owns_database = database is None
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        # What this process already wrote, so a busy guild doesn't upsert the same rows on every click.
         self._remembered: set[tuple[int | None, int, str]] = set()
+        self._known_guilds: set[int] = set()
 
     @property
     def db(self) -> Database:
@@ -92,7 +94,7 @@ class CourseBot(commands.AutoShardedBot):
         if key in self._remembered:
             return
         async with self.db.session_scope() as session:
-            if interaction.guild is not None:
+            if interaction.guild is not None and interaction.guild.id not in self._known_guilds:
                 await tenancy.remember_guild(session, guild_id=interaction.guild.id, name=interaction.guild.name)
             await tenancy.remember_user(
                 session,
@@ -102,6 +104,8 @@ class CourseBot(commands.AutoShardedBot):
                 seen_at=self.clock.now(),
             )
         self._remembered.add(key)
+        if interaction.guild is not None:
+            self._known_guilds.add(interaction.guild.id)
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         async with self.db.session_scope() as session:

@@ -22,12 +22,19 @@ import pytest
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings, load_settings
 from db import migrate
 from db.session import Database, create_engine
 
 BACKENDS = ["sqlite", "postgres"]
 TEMPLATE_DB = "coursebot_template"
 _database_numbers = itertools.count()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The shipped config.toml, as the bot reads it."""
+    return load_settings(Path(__file__).parent.parent / "config.toml")
 
 
 @pytest.fixture(scope="session")

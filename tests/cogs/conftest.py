@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from bot.app import CourseBot
 from bot.clock import FixedClock
-from bot.config import Settings, load_settings
+from bot.config import Settings
 from bot.sandbox import DiscordSandbox
 from db.session import Database
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday morning
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return load_settings(Path(__file__).parent.parent.parent / "config.toml")
 
 
 @pytest.fixture
