@@ -29,3 +29,23 @@ class PermissionDenied(CourseError):
 
 class InvalidInput(CourseError):
     """Input that was read but does not make sense; the message says what form is expected."""
+
+
+class AlreadyEnrolled(CourseError):
+    def __init__(self, course_code: str, waitlisted: bool = False) -> None:
+        where = "on the waitlist of" if waitlisted else "enrolled in"
+        super().__init__(f"You are already {where} {course_code}. See `/course progress course:{course_code}`.")
+
+
+class EnrollmentClosed(CourseError):
+    """No cohort of the course takes enrollments right now (window, closed cohort, or invite needed)."""
+
+
+class PrerequisitesMissing(CourseError):
+    def __init__(self, course_code: str, missing: list[str]) -> None:
+        names = ", ".join(f"`{code}`" for code in missing)
+        super().__init__(f"{course_code} needs you to complete {names} first.")
+
+
+class NothingToRead(CourseError):
+    """The course has no published item in the direction asked for (end, start, or none yet)."""

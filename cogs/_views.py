@@ -48,9 +48,10 @@ class Paginator(OwnedView):
             raise ValueError("a paginator needs at least one page")
         self.pages = pages
         self.index = 0
-        for number, page in enumerate(pages, start=1):
-            if len(pages) > 1:
-                page.set_footer(text=f"Page {number}/{len(pages)}")
+        if len(pages) > 1:
+            for number, page in enumerate(pages, start=1):
+                footer = f"{page.footer.text} · " if page.footer.text else ""
+                page.set_footer(text=f"{footer}Page {number}/{len(pages)}")
         self._update_buttons()
 
     def _update_buttons(self) -> None:

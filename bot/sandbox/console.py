@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from discord import AppCommandOptionType, app_commands
+
 from bot.app import CourseBot
 from bot.config import Settings
 from bot.sandbox.errors import SandboxError
@@ -45,6 +47,14 @@ def parse_slash(line: str) -> tuple[str, dict[str, str]]:
         name, _, value = option.partition(":")
         values[name] = value.strip()
     return " ".join(head.split()), values
+
+
+def option_types(sandbox: DiscordSandbox, command: str) -> dict[str, AppCommandOptionType]:
+    """Discord option types of a command's parameters, so typed text becomes the value Discord would send."""
+    for candidate in sandbox.bot.tree.walk_commands():
+        if candidate.qualified_name == command and isinstance(candidate, app_commands.Command):
+            return {parameter.display_name: parameter.type for parameter in candidate.parameters}
+    return {}
 
 
 def read_attachment(path: Path) -> tuple[str, bytes]:
@@ -112,10 +122,18 @@ class Console:
 
     async def _slash(self, line: str) -> None:
         name, options = parse_slash(line)
+        types = option_types(self.sandbox, name)
         values: dict[str, Any] = {}
         for option, value in options.items():
-            if value.startswith("@"):
-                values[option] = self.sandbox.attachment(*read_attachment(Path(value[1:])))
+            kind = types.get(option)
+            if kind is AppCommandOptionType.attachment:
+                values[option] = self.sandbox.attachment(*read_attachment(Path(value.removeprefix("@"))))
+            elif kind is AppCommandOptionType.boolean:
+                values[option] = value.lower() in ("true", "yes", "on", "1")
+            elif kind is AppCommandOptionType.integer and value.lstrip("-").isdigit():
+                values[option] = int(value)
+            elif kind is AppCommandOptionType.number:
+                values[option] = float(value)
             else:
                 values[option] = value
         self.write(f"> {line}   (as {self.acting_as})")

@@ -1,0 +1,317 @@
+"""Moving through a course: next, previous, a named lesson, or back where you left off; and progress.
+
+The course outline is every live item with a PUBLISHED revision, in module order then item order;
+students always read an item's newest published revision. Opening an item records it as the
+student's position; moving on with `next` marks the item left behind as completed. Each move costs
+three statements: where the student is, the target page, and one progress upsert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import and_, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import NotFound, NothingToRead
+from bot.services.enrollment import ActiveEnrollment, active_enrollment
+from db.models import (
+    ContentItem,
+    ContentKind,
+    ContentProgress,
+    ContentRevision,
+    CourseEnrollment,
+    EnrollmentStatus,
+    Module,
+    ModuleRevision,
+    RevisionVisibility,
+)
+from db.session import dialect_insert, greatest
+
+Move = Literal["next", "prev", "open", "resume"]
+
+
+@dataclass(frozen=True, slots=True)
+class LessonPage:
+    course_code: str
+    item_id: int
+    slug: str
+    kind: ContentKind
+    title: str
+    module_title: str
+    body: str  # Markdown as authored
+    objectives: list[str]
+    estimated_minutes: int | None
+    position: int  # 1-based within the course outline
+    total: int
+    completed: bool
+    course_completed: bool = False  # this move finished the last remaining item
+
+
+@dataclass(frozen=True, slots=True)
+class CourseEnd:
+    """`next` from the last item: it was marked completed; `course_completed` if that finished the course."""
+
+    course_code: str
+    course_completed: bool
+
+
+def _outline(course_id: int):  # type: ignore[no-untyped-def]
+    """The published outline of a course as a subquery: item, its newest published revision, position."""
+    newest_published = (
+        select(func.max(ContentRevision.version))
+        .where(ContentRevision.item_id == ContentItem.id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
+        .correlate(ContentItem)
+        .scalar_subquery()
+    )
+    module_title = (
+        select(ModuleRevision.title)
+        .where(ModuleRevision.module_id == Module.id)
+        .order_by(ModuleRevision.version.desc())
+        .limit(1)
+        .correlate(Module)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            ContentItem.id.label("item_id"),
+            ContentItem.slug,
+            ContentItem.kind,
+            ContentRevision.id.label("revision_id"),
+            module_title.label("module_title"),
+            func.row_number().over(order_by=(Module.sequence_index, ContentItem.sequence_index)).label("position"),
+            func.count().over().label("total"),
+        )
+        .join(Module, Module.id == ContentItem.module_id)
+        .join(
+            ContentRevision,
+            and_(ContentRevision.item_id == ContentItem.id, ContentRevision.version == newest_published),
+        )
+        .where(ContentItem.course_id == course_id, ContentItem.deleted_at.is_(None), Module.deleted_at.is_(None))
+        .subquery("outline")
+    )
+
+
+async def _current_item(session: AsyncSession, enrollment: ActiveEnrollment, user_id: int) -> int | None:
+    return await session.scalar(
+        select(ContentProgress.item_id)
+        .where(ContentProgress.offering_id == enrollment.offering_id, ContentProgress.user_id == user_id)
+        .order_by(ContentProgress.last_opened_at.desc(), ContentProgress.id.desc())
+        .limit(1)
+    )
+
+
+async def move(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    user_id: int,
+    course_code: str | None,
+    to: Move,
+    now: datetime,
+    lesson: str | None = None,
+) -> LessonPage | CourseEnd:
+    """Open the item `to` points at and record it; `next` also completes the item being left, and past the
+    last item returns CourseEnd."""
+    enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
+    current = await _current_item(session, enrollment, user_id)
+    outline = _outline(enrollment.course_id)
+    current_position = select(outline.c.position).where(outline.c.item_id == current).scalar_subquery()
+    if to == "open":
+        if not lesson:
+            raise NotFound("lesson", "")
+        target = outline.c.slug == lesson
+    elif to == "resume" or (to == "next" and current is None):
+        target = outline.c.position == func.coalesce(current_position, 1)
+    else:
+        step = 1 if to == "next" else -1
+        target = outline.c.position == current_position + literal(step)
+    row = (
+        await session.execute(
+            select(outline, ContentRevision, ContentProgress.completed_at)
+            .join(ContentRevision, ContentRevision.id == outline.c.revision_id)
+            .outerjoin(
+                ContentProgress,
+                and_(
+                    ContentProgress.item_id == outline.c.item_id,
+                    ContentProgress.offering_id == enrollment.offering_id,
+                    ContentProgress.user_id == user_id,
+                ),
+            )
+            .where(target)
+        )
+    ).first()
+    if row is None:
+        if to == "next" and current is not None:
+            # Past the last item: the one being left is finished, and so may be the course.
+            finished = await complete_item(session, enrollment, user_id=user_id, item_id=current, now=now)
+            return CourseEnd(enrollment.course_code, course_completed=finished)
+        raise _nothing_there(to, enrollment.course_code, lesson)
+    completing = current if to == "next" and current is not None and current != row.item_id else None
+    await _record_progress(session, enrollment, user_id=user_id, opened=row.item_id, completed=completing, now=now)
+    course_completed = False
+    if completing is not None and row.completed_at is not None:
+        # Only when the opened item was already done can leaving this one finish the course.
+        course_completed = await _complete_enrollment_if_done(session, enrollment, user_id=user_id, now=now)
+    revision: ContentRevision = row.ContentRevision
+    seconds = revision.estimated_duration_seconds
+    return LessonPage(
+        course_code=enrollment.course_code,
+        item_id=row.item_id,
+        slug=row.slug,
+        kind=ContentKind(row.kind),
+        title=revision.title,
+        module_title=row.module_title or "",
+        body=revision.body,
+        objectives=list(revision.learning_objectives),
+        estimated_minutes=seconds // 60 if seconds else None,
+        position=row.position,
+        total=row.total,
+        completed=row.completed_at is not None,
+        course_completed=course_completed,
+    )
+
+
+def _nothing_there(to: Move, course_code: str, lesson: str | None) -> Exception:
+    if to == "open":
+        return NotFound("lesson", lesson or "")
+    if to == "prev":
+        return NothingToRead(f"You're at the first lesson of {course_code}; there is nothing before it.")
+    return NothingToRead(f"{course_code} has no published lessons yet. Check back soon.")
+
+
+# An opened-at time older than any real one: "leave this row's position as it is" in the upsert below.
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def _record_progress(
+    session: AsyncSession, enrollment: ActiveEnrollment, *, user_id: int, opened: int | None, completed: int | None,
+    now: datetime,
+) -> None:  # fmt: skip
+    """One upsert: the opened item becomes the position; the item left behind (if any) is completed."""
+    base = {"user_id": user_id, "offering_id": enrollment.offering_id, "first_opened_at": now}
+    rows = []
+    if opened is not None:
+        rows.append(
+            {**base, "item_id": opened, "percent": 0, "attempts": 1, "last_opened_at": now, "completed_at": None}
+        )
+    if completed is not None:
+        rows.append(
+            {
+                **base,
+                "item_id": completed,
+                "percent": 100,
+                "attempts": 0,
+                "last_opened_at": _LONG_AGO,
+                "completed_at": now,
+            }
+        )
+    statement = dialect_insert(session, ContentProgress).values(rows)
+    excluded = statement.excluded
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ContentProgress.user_id, ContentProgress.offering_id, ContentProgress.item_id],
+            set_={
+                "attempts": ContentProgress.attempts + excluded.attempts,
+                "last_opened_at": greatest(session, ContentProgress.last_opened_at, excluded.last_opened_at),
+                "percent": greatest(session, ContentProgress.percent, excluded.percent),
+                "completed_at": func.coalesce(ContentProgress.completed_at, excluded.completed_at),
+            },
+        )
+    )
+
+
+async def complete_item(
+    session: AsyncSession, enrollment: ActiveEnrollment, *, user_id: int, item_id: int, now: datetime
+) -> bool:
+    """Mark one item completed (a lesson read, a quiz passed); True when that finished the whole course."""
+    await _record_progress(session, enrollment, user_id=user_id, opened=None, completed=item_id, now=now)
+    return await _complete_enrollment_if_done(session, enrollment, user_id=user_id, now=now)
+
+
+async def _complete_enrollment_if_done(
+    session: AsyncSession, enrollment: ActiveEnrollment, *, user_id: int, now: datetime
+) -> bool:
+    progress = await course_progress_of(session, enrollment, user_id=user_id)
+    if progress.total == 0 or progress.done < progress.total:
+        return False
+    row = await session.get(CourseEnrollment, enrollment.enrollment_id)
+    if row is None or row.status is EnrollmentStatus.COMPLETED:
+        return False
+    row.status, row.completed_at = EnrollmentStatus.COMPLETED, now
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleProgress:
+    title: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class CourseProgress:
+    course_code: str
+    course_title: str
+    modules: list[ModuleProgress]
+    status: EnrollmentStatus | None = None
+
+    @property
+    def done(self) -> int:
+        return sum(module.done for module in self.modules)
+
+    @property
+    def total(self) -> int:
+        return sum(module.total for module in self.modules)
+
+
+async def course_progress_of(session: AsyncSession, enrollment: ActiveEnrollment, *, user_id: int) -> CourseProgress:
+    """Done/total per module of the published outline, computed in one query."""
+    outline = _outline(enrollment.course_id)
+    rows = await session.execute(
+        select(
+            outline.c.module_title,
+            func.count(),
+            func.count(ContentProgress.completed_at),
+            func.min(outline.c.position).label("first"),
+        )
+        .outerjoin(
+            ContentProgress,
+            and_(
+                ContentProgress.item_id == outline.c.item_id,
+                ContentProgress.offering_id == enrollment.offering_id,
+                ContentProgress.user_id == user_id,
+            ),
+        )
+        .group_by(outline.c.module_title)
+        .order_by("first")
+    )
+    modules = [ModuleProgress(title or "", done, total) for title, total, done, _ in rows]
+    return CourseProgress(enrollment.course_code, enrollment.course_title, modules)
+
+
+async def course_progress(
+    session: AsyncSession, *, guild_id: int, user_id: int, course_code: str | None
+) -> CourseProgress:
+    enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
+    progress = await course_progress_of(session, enrollment, user_id=user_id)
+    status = await session.scalar(
+        select(CourseEnrollment.status).where(CourseEnrollment.id == enrollment.enrollment_id)
+    )
+    return CourseProgress(progress.course_code, progress.course_title, progress.modules, status)
+
+
+async def outline_titles(
+    session: AsyncSession, *, guild_id: int, user_id: int, course_code: str | None
+) -> list[tuple[str, str]]:
+    """(slug, title) of every published item of the student's course, in order: for autocomplete."""
+    enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
+    outline = _outline(enrollment.course_id)
+    rows = await session.execute(
+        select(outline.c.slug, ContentRevision.title)
+        .join(ContentRevision, ContentRevision.id == outline.c.revision_id)
+        .order_by(outline.c.position)
+    )
+    return [(slug, title) for slug, title in rows]

@@ -1,0 +1,75 @@
+"""Autocomplete for course, lesson and quiz options. Each reads what the member may pick, and never fails
+loudly: a broken suggestion list must not stop someone from typing the value by hand."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.errors import CourseError
+from bot.services import courses, navigation
+from cogs._ui import AUTOCOMPLETE_CHOICES_MAX, CHOICE_NAME_MAX, clip
+
+if TYPE_CHECKING:
+    from bot.app import CourseBot
+
+log = logging.getLogger(__name__)
+Choices = list[app_commands.Choice[str]]
+
+
+def _matching(pairs: list[tuple[str, str]], typed: str) -> Choices:
+    """(value, label) pairs whose value or label contains what was typed, as Discord choices."""
+    needle = typed.strip().lower()
+    found = [(value, label) for value, label in pairs if needle in value.lower() or needle in label.lower()]
+    return [
+        app_commands.Choice(name=clip(label, CHOICE_NAME_MAX), value=value)
+        for value, label in found[:AUTOCOMPLETE_CHOICES_MAX]
+    ]
+
+
+async def _course_pairs(interaction: discord.Interaction, *, include_unpublished: bool) -> list[tuple[str, str]]:
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        return []
+    async with bot.db.session_scope() as session:
+        listed = await courses.list_courses(
+            session, guild_id=interaction.guild_id, user_id=interaction.user.id, include_unpublished=include_unpublished
+        )
+    return [(course.code, f"{course.code} · {course.title}") for course in listed]
+
+
+async def published_courses(interaction: discord.Interaction, current: str) -> Choices:
+    return _matching(await _course_pairs(interaction, include_unpublished=False), current)
+
+
+async def courses_you_take(interaction: discord.Interaction, current: str) -> Choices:
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        return []
+    async with bot.db.session_scope() as session:
+        listed = await courses.list_courses(session, guild_id=interaction.guild_id, user_id=interaction.user.id)
+    return _matching(
+        [(course.code, f"{course.code} · {course.title}") for course in listed if course.enrollment_status], current
+    )
+
+
+async def courses_you_teach(interaction: discord.Interaction, current: str) -> Choices:
+    return _matching(await _course_pairs(interaction, include_unpublished=True), current)
+
+
+async def lessons_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        return []
+    course = getattr(interaction.namespace, "course", None)
+    try:
+        async with bot.db.session_scope() as session:
+            outline = await navigation.outline_titles(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
+            )
+    except CourseError:
+        return []  # not enrolled yet: nothing to suggest
+    return _matching(outline, current)

@@ -1,0 +1,261 @@
+"""`/teach …`: instructors author and run courses. Every change is audited by the service it calls."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import CourseBot
+from bot.errors import InvalidInput
+from bot.services import content, courses
+from bot.services.coursepack import DEFAULT_LIMITS, CoursePackage, load_package, write_zip
+from cogs._autocomplete import courses_you_teach
+from cogs._checks import require_level
+from cogs._ui import add_fields, embed, send, success_embed
+from cogs._views import ConfirmView, Paginator
+from db.models import CourseLevel, MemberRole, OfferingVisibility
+
+ROSTER_PAGE_SIZE = 15
+
+
+def read_package(filename: str, data: bytes) -> CoursePackage:
+    """Load an uploaded package (a .zip) through a private temporary file; PackageInvalid if it is broken."""
+    if not filename.lower().endswith(".zip"):
+        raise InvalidInput("Upload the course package as a `.zip` of the course folder (see docs/course-format.md).")
+    with tempfile.TemporaryDirectory(prefix="coursebot-import-") as folder:
+        path = Path(folder) / "package.zip"
+        path.write_bytes(data)
+        return load_package(path)
+
+
+def package_zip(package: CoursePackage) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="coursebot-export-") as folder:
+        return write_zip(package, Path(folder) / f"{package.code.lower()}.zip").read_bytes()
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_messages=True)
+class Teach(commands.GroupCog, group_name="teach", group_description="Author and run courses"):
+    course = app_commands.Group(name="course", description="Create, import, publish and remove courses")
+    cohort = app_commands.Group(name="cohort", description="Runs of a course: who can join, and when")
+
+    def __init__(self, bot: CourseBot) -> None:
+        self.bot = bot
+
+    @course.command(name="create", description="Start an empty course")
+    @app_commands.describe(code="A short code such as PY101", title="The course's title")
+    @require_level(MemberRole.INSTRUCTOR)
+    async def course_create(
+        self,
+        interaction: discord.Interaction,
+        code: str,
+        title: str,
+        description: str = "",
+        level: CourseLevel = CourseLevel.INTRODUCTORY,
+    ) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            created = await courses.create_course(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=code, title=title,
+                description=description, level=level,
+            )  # fmt: skip
+        await interaction.response.send_message(
+            embed=success_embed(
+                f"Created {created.code}", "It is unpublished. Import content with `/teach course import`."
+            ),
+            ephemeral=True,
+        )
+
+    @course.command(name="import", description="Create or update a course from a package (.zip)")
+    @app_commands.describe(package="The course folder as a .zip", publish="Publish the new revisions at once")
+    @require_level(MemberRole.INSTRUCTOR)
+    async def course_import(
+        self, interaction: discord.Interaction, package: discord.Attachment, publish: bool = False
+    ) -> None:
+        assert interaction.guild_id is not None
+        if package.size > DEFAULT_LIMITS.max_total_bytes:
+            raise InvalidInput(f"That file is {package.size // 1_000_000} MB; a course package may be at most 50 MB.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        parsed = await asyncio.to_thread(read_package, package.filename, await package.read())
+        async with self.bot.db.session_scope() as session:
+            summary = await content.import_package(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, package=parsed,
+                publish=publish, now=self.bot.clock.now(),
+            )  # fmt: skip
+        state = "published" if publish else "saved as drafts: publish with `/teach course publish`"
+        reply = success_embed(
+            f"{'Created' if summary.created else 'Updated'} {summary.code}",
+            f"{summary.new_revisions} new revision(s), {summary.unchanged} unchanged, "
+            f"{summary.removed} removed, {summary.question_sets_replaced} quiz(zes) with new questions; {state}.",
+        )
+        await send(interaction, embed=reply)
+
+    @course.command(name="export", description="Download a course as a package (.zip)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def course_export(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            package = await content.export_package(session, guild_id=interaction.guild_id, code=course)
+        data = await asyncio.to_thread(package_zip, package)
+        await interaction.response.send_message(
+            embed=embed(f"{package.code} package", "Edit it and bring it back with `/teach course import`."),
+            file=discord.File(io.BytesIO(data), filename=f"{package.code.lower()}.zip"),
+            ephemeral=True,
+        )
+
+    @course.command(name="publish", description="Make a course and its newest revisions visible to students")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def course_publish(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            count = await courses.set_published(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, published=True
+            )
+        await interaction.response.send_message(
+            embed=success_embed(f"Published {courses.normalise_code(course)}", f"{count} draft revision(s) went live."),
+            ephemeral=True,
+        )
+
+    @course.command(name="unpublish", description="Hide a course from students (nothing is deleted)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def course_unpublish(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            await courses.set_published(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, published=False
+            )
+        await interaction.response.send_message(
+            embed=success_embed(f"Unpublished {courses.normalise_code(course)}", "Students no longer see it."),
+            ephemeral=True,
+        )
+
+    @course.command(name="delete", description="Remove a course (asks for confirmation)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def course_delete(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+        view = ConfirmView(owner_id=interaction.user.id, confirm_label=f"Delete {found.code}")
+        await interaction.response.send_message(
+            embed=embed(
+                f"Delete {found.code} · {found.title}?",
+                "Students lose access at once. Records are kept for the audit log, and the code becomes free.",
+            ),
+            view=view,
+            ephemeral=True,
+        )
+        await view.wait()
+        if view.interaction is None:
+            await interaction.edit_original_response(embed=embed("Nothing deleted", "No answer in time."), view=None)
+            return
+        if view.confirmed:
+            async with self.bot.db.session_scope() as session:
+                await courses.delete_course(
+                    session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=found.code,
+                    now=self.bot.clock.now(),
+                )  # fmt: skip
+            result = success_embed(f"Deleted {found.code}")
+        else:
+            result = embed("Nothing deleted", f"{found.code} is untouched.")
+        await view.interaction.response.edit_message(embed=result, view=None)
+
+    @cohort.command(name="create", description="Open a new run of a course")
+    @app_commands.describe(
+        term="A name such as 'Spring 2027'",
+        visibility="Who may join without an invite",
+        invite="The code students type to join an invite-only cohort",
+        capacity="Seats; extra students go on a waitlist",
+        role="A Discord role given to everyone enrolled",
+    )
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def cohort_create(
+        self,
+        interaction: discord.Interaction,
+        course: str,
+        term: str,
+        visibility: OfferingVisibility = OfferingVisibility.PUBLIC,
+        invite: str | None = None,
+        capacity: app_commands.Range[int, 1, 100_000] | None = None,
+        role: discord.Role | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            cohort = await courses.create_cohort(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, term_name=term,
+                visibility=visibility, invite_code=invite, capacity=capacity, role_id=role.id if role else None,
+            )  # fmt: skip
+        seats = f", {cohort.capacity} seats" if cohort.capacity else ""
+        await interaction.response.send_message(
+            embed=success_embed(f"Cohort {cohort.term_name} is open", f"{cohort.visibility.value.lower()}{seats}."),
+            ephemeral=True,
+        )
+
+    async def _set_open(self, interaction: discord.Interaction, course: str, term: str, is_open: bool) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            await courses.set_cohort_open(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, term_name=term,
+                is_open=is_open,
+            )  # fmt: skip
+        state = "takes enrollments again" if is_open else "no longer takes enrollments"
+        await interaction.response.send_message(embed=success_embed(f"{term} {state}"), ephemeral=True)
+
+    @cohort.command(name="open", description="Let students enroll in a cohort again")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def cohort_open(self, interaction: discord.Interaction, course: str, term: str) -> None:
+        await self._set_open(interaction, course, term, True)
+
+    @cohort.command(name="close", description="Stop enrollments in a cohort (enrolled students stay)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def cohort_close(self, interaction: discord.Interaction, course: str, term: str) -> None:
+        await self._set_open(interaction, course, term, False)
+
+    @app_commands.command(description="Who is enrolled in a course, with a CSV to download")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.TA)
+    async def roster(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            entries = await courses.roster(session, guild_id=interaction.guild_id, code=course)
+        code = courses.normalise_code(course)
+        if not entries:
+            await interaction.response.send_message(
+                embed=embed(f"{code} roster", "Nobody enrolled yet."), ephemeral=True
+            )
+            return
+        pages = []
+        for start in range(0, len(entries), ROSTER_PAGE_SIZE):
+            page = entries[start : start + ROSTER_PAGE_SIZE]
+            fields = [
+                (entry.display_name, f"{entry.term_name} · {entry.status.value.lower()} · {entry.completed_items} done")
+                for entry in page
+            ]
+            pages.append(add_fields(embed(f"{code} roster ({len(entries)})"), fields, inline=True))
+        csv_file = io.StringIO()
+        writer = csv.writer(csv_file)
+        writer.writerow(["user_id", "display_name", "cohort", "status", "enrolled_at", "completed_items"])
+        for entry in entries:
+            writer.writerow(
+                [entry.user_id, entry.display_name, entry.term_name, entry.status.value,
+                 entry.enrolled_at.isoformat(), entry.completed_items]
+            )  # fmt: skip
+        attachment = discord.File(io.BytesIO(csv_file.getvalue().encode()), filename=f"{code.lower()}-roster.csv")
+        await Paginator(pages, owner_id=interaction.user.id).start(interaction, file=attachment)
+
+
+async def setup(bot: CourseBot) -> None:
+    await bot.add_cog(Teach(bot))
