@@ -102,6 +102,73 @@ async def console(settings: Settings, args: argparse.Namespace) -> int:
     return await run_console(settings, acting_as=args.acting_as, sample=None if args.no_sample else SAMPLE_COURSE)
 
 
+async def course_validate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.services.coursepack import PackageInvalid, load_package
+
+    try:
+        package = load_package(args.path)
+    except PackageInvalid as invalid:
+        print(f"{args.path}: {len(invalid.problems)} problem(s)", file=sys.stderr)
+        for problem in invalid.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    items = sum(len(module.items) for module in package.modules)
+    print(f"{package.code} · {package.title}: {len(package.modules)} modules, {items} items, valid.")
+    return 0
+
+
+async def course_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.services import content, tenancy
+    from bot.services.coursepack import PackageInvalid, load_package
+    from db.session import Database
+
+    try:
+        package = load_package(args.path)
+    except PackageInvalid as invalid:
+        print(invalid, file=sys.stderr)
+        return 1
+    database = Database.from_url(settings.database.url)
+    try:
+        await migrate.ensure_current(database.engine, auto_migrate=settings.database.auto_migrate)
+        async with database.session_scope() as session:
+            await tenancy.remember_guild(session, guild_id=args.guild, name=f"guild {args.guild}")
+            summary = await content.import_package(
+                session, guild_id=args.guild, actor_id=0, package=package, publish=args.publish,
+                now=SystemClock().now(),
+            )  # fmt: skip
+    except PackageInvalid as invalid:
+        print(invalid, file=sys.stderr)
+        return 1
+    finally:
+        await database.dispose()
+    verb = "Created" if summary.created else "Updated"
+    state = "published" if summary.published else "as drafts"
+    print(f"{verb} {summary.code}: {summary.new_revisions} new revision(s), {summary.unchanged} unchanged, "
+          f"{summary.removed} removed ({state}).")  # fmt: skip
+    return 0
+
+
+async def course_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.errors import CourseError
+    from bot.services import content
+    from bot.services.coursepack import write_package, write_zip
+    from db.session import Database
+
+    database = Database.from_url(settings.database.url)
+    try:
+        async with database.session_scope() as session:
+            package = await content.export_package(session, guild_id=args.guild, code=args.code)
+    except CourseError as error:
+        print(error, file=sys.stderr)
+        return 1
+    finally:
+        await database.dispose()
+    written = (write_zip if args.out.suffix == ".zip" else write_package)(package, args.out)
+    print(f"Wrote {package.code} to {written}.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coursebot", description=__doc__)
     parser.add_argument("--config", type=Path, help="settings file (default: $COURSEBOT_CONFIG or ./config.toml)")
@@ -121,6 +188,21 @@ def build_parser() -> argparse.ArgumentParser:
     database.add_parser("check", help="report pending migrations and drift from the models").set_defaults(
         handler=db_check
     )
+
+    course = commands.add_parser("course", help="course packages").add_subparsers(dest="course_command", required=True)
+    validate = course.add_parser("validate", help="check a package folder or .zip and list every problem")
+    validate.add_argument("path", type=Path)
+    validate.set_defaults(handler=course_validate)
+    importing = course.add_parser("import", help="create or update a course from a package")
+    importing.add_argument("path", type=Path)
+    importing.add_argument("--guild", type=int, required=True, help="the Discord server id")
+    importing.add_argument("--publish", action="store_true", help="publish the new revisions at once")
+    importing.set_defaults(handler=course_import)
+    exporting = course.add_parser("export", help="write a course as a package folder (or OUT.zip)")
+    exporting.add_argument("code")
+    exporting.add_argument("out", type=Path)
+    exporting.add_argument("--guild", type=int, required=True, help="the Discord server id")
+    exporting.set_defaults(handler=course_export)
     return parser
 
 

@@ -72,7 +72,7 @@ async def test_every_privileged_command_is_refused_to_a_student(discord_sandbox:
             command.qualified_name,
             user=discord_sandbox.student,
             validate=False,
-            **EXAMPLE_OPTIONS.get(command.qualified_name, {}),
+            **example_options(discord_sandbox, command.qualified_name),
         )
         assert reply.ephemeral, command.qualified_name
         assert f"{required_level(command).value.lower()} level" in reply.text, (command.qualified_name, reply.text)
@@ -85,13 +85,36 @@ async def test_a_mapped_instructor_role_grants_the_level(discord_sandbox: Discor
 
 
 # Values for required options, by command; the coverage test below fails when a command lacks an example.
-EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {}
+# "ATTACHMENT" stands for a small file the test uploads.
+EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {
+    "course info": {"course": "PY101"},
+    "course enroll": {"course": "PY101"},
+    "course drop": {"course": "PY101"},
+    "lesson open": {"lesson": "variables"},
+    "teach course create": {"code": "DEMO1", "title": "Demo"},
+    "teach course import": {"package": "ATTACHMENT"},
+    "teach course export": {"course": "DEMO1"},
+    "teach course publish": {"course": "DEMO1"},
+    "teach course unpublish": {"course": "DEMO1"},
+    "teach course delete": {"course": "DEMO1"},
+    "teach cohort create": {"course": "DEMO1", "term": "Spring"},
+    "teach cohort open": {"course": "DEMO1", "term": "Spring"},
+    "teach cohort close": {"course": "DEMO1", "term": "Spring"},
+    "teach roster": {"course": "DEMO1"},
+}
+
+
+def example_options(sandbox: DiscordSandbox, command: str) -> dict[str, object]:
+    return {
+        name: sandbox.attachment("notes.zip", b"not a zip") if value == "ATTACHMENT" else value
+        for name, value in EXAMPLE_OPTIONS.get(command, {}).items()
+    }
 
 
 async def test_every_command_in_the_tree_answers(discord_sandbox: DiscordSandbox) -> None:
     for command in all_commands(discord_sandbox):
         required = [parameter.name for parameter in command.parameters if parameter.required]
-        options = EXAMPLE_OPTIONS.get(command.qualified_name, {})
+        options = example_options(discord_sandbox, command.qualified_name)
         assert set(required) <= set(options), f"add example options for /{command.qualified_name}: {required}"
         reply = await discord_sandbox.slash(
             command.qualified_name, user=discord_sandbox.owner, validate=False, **options
