@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 import db.models  # noqa: F401  (registers every table on Base.metadata)
 from db.base import Base
+from db.migrate import include_object
 from db.session import create_engine
 
 config = context.config
@@ -27,6 +28,7 @@ def run_with_connection(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=False,
         user_module_prefix="db.base.",
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -105,5 +105,7 @@ async def test_pgvector_cosine_order_matches_numpy(database: Database) -> None:
 def test_utc_datetime_binding_keeps_the_instant(moment: datetime) -> None:
     column_type = UTCDateTime()
     bound = column_type.process_bind_param(moment, None)  # type: ignore[arg-type]
-    assert bound == moment and bound.utcoffset() == timedelta(0)
-    assert column_type.process_result_value(bound.replace(tzinfo=None), None) == moment  # type: ignore[arg-type]
+    # Compare instants: aware datetimes in an ambiguous (DST fold) hour never compare equal across zones.
+    assert bound.timestamp() == moment.timestamp() and bound.utcoffset() == timedelta(0)
+    restored = column_type.process_result_value(bound.replace(tzinfo=None), None)  # type: ignore[arg-type]
+    assert restored.timestamp() == moment.timestamp()

@@ -1,0 +1,458 @@
+"""Tutor sessions: one per private thread, with its messages, citations, feedback, limits and cache position.
+
+The limits a student meets are checked here and raised as `CourseError`s whose message says what to
+do: the guild's cap on open sessions, the per-user message rate, and the guild's daily token budget.
+
+An answer is recorded in two steps, so the transaction is never open during the model call:
+`start_answer` (status STREAMING) in one unit of work, then `finish_answer` (COMPLETED, STOPPED or
+FAILED, with usage and citations) in another.
+
+Cache tracking: a session starts TRACKING at the top of its lesson's cache tree; `follow_cache_node`
+records each node served. The first free-form message (anything but a branch the tutor offered)
+sets it DIVERGED for good, and from then on nothing is looked up or stored for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import CourseError, InvalidInput, NotFound
+from db.models import (
+    CacheState,
+    ChatMessage,
+    ChatMessageCitation,
+    ChatMessageFeedback,
+    ChatSession,
+    GenerationStatus,
+    Guild,
+    MessageRole,
+    SessionEndReason,
+    SourceMode,
+)
+from db.session import dialect_insert
+
+RATE_WINDOW = timedelta(minutes=1)
+FINISHED_STATUSES = (GenerationStatus.COMPLETED, GenerationStatus.STOPPED, GenerationStatus.FAILED)
+
+
+class TooManyOpenSessions(CourseError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This server already has {limit} tutor threads open, the most it allows. "
+            "Try again later, or close a thread you no longer need with `/tutor end`."
+        )
+
+
+class ThreadHasSession(CourseError):
+    def __init__(self) -> None:
+        super().__init__("This thread already belongs to a tutor session. Start a new one with `/tutor start`.")
+
+
+class SessionEnded(CourseError):
+    def __init__(self) -> None:
+        super().__init__("This tutor session has ended. Start a new one with `/tutor start`.")
+
+
+class TutorRateLimited(CourseError):
+    def __init__(self, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"You can send the tutor {limit} messages a minute. Wait {retry_after_seconds} s, then send it again."
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
+class TokenBudgetExhausted(CourseError):
+    def __init__(self, resets_in: timedelta) -> None:
+        hours, minutes = divmod(math.ceil(resets_in.total_seconds() / 60), 60)
+        super().__init__(
+            "The tutor has used this server's model budget for today. It resets at midnight UTC, "
+            f"in {hours} h {minutes:02d} min; until then it can only point you to the course material."
+        )
+
+
+class NotTheAsker(CourseError):
+    def __init__(self) -> None:
+        super().__init__("Only the student who asked can rate this answer.")
+
+
+@dataclass(frozen=True, slots=True)
+class TutorSession:
+    id: int
+    guild_id: int
+    user_id: int
+    thread_id: int
+    source_mode: SourceMode
+    course_id: int | None
+    content_item_id: int | None
+    cache_node_id: int | None  # the last cache node served; None while TRACKING means "at the start"
+    cache_state: CacheState
+    started_at: datetime
+    last_message_at: datetime
+    ended_at: datetime | None
+    end_reason: SessionEndReason | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationMeta:
+    """How an answer was produced, stored as `chat_messages.meta` (and as a cache node's `response_meta`)."""
+
+    model: str
+    provider: str
+    prompt_name: str | None
+    prompt_version: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int | None
+    cached: bool = False  # replayed from the response cache: it cost no tokens
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored form. `total_tokens` is what this message cost today's budget (0 for a replay)."""
+        spent = 0 if self.cached else (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "prompt_name": self.prompt_name,
+            "prompt_version": self.prompt_version,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": spent,
+            "latency_ms": self.latency_ms,
+            "cached": self.cached,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source of an answer: the chunk and its retrieval score. Citations are ranked in the order given."""
+
+    chunk_id: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    id: int
+    session_id: int
+    role: MessageRole
+    content: str
+    generation_status: GenerationStatus
+    meta: dict[str, Any]
+    discord_message_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    message_id: int
+    user_id: int
+    rating: int  # +1 or -1
+    comment: str | None
+
+
+async def open_session(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    user_id: int,
+    thread_id: int,
+    source_mode: SourceMode,
+    course_id: int | None = None,
+    content_item_id: int | None = None,
+    max_open: int,
+    now: datetime,
+) -> TutorSession:
+    """Bind a new tutor session to `thread_id`.
+
+    Raises `TooManyOpenSessions` when the guild has `max_open` open sessions, and `ThreadHasSession`
+    when the thread is taken. The guild and user rows must exist (`bot.services.tenancy`).
+    """
+    # PostgreSQL: lock the guild row so concurrent opens cannot both slip under the cap.
+    await session.execute(select(Guild.id).where(Guild.id == guild_id).with_for_update())
+    open_count = await session.scalar(
+        select(func.count())
+        .select_from(ChatSession)
+        .where(ChatSession.guild_id == guild_id, ChatSession.ended_at.is_(None))
+    )
+    if (open_count or 0) >= max_open:
+        raise TooManyOpenSessions(max_open)
+    if await session.scalar(select(ChatSession.id).where(ChatSession.thread_id == thread_id)) is not None:
+        raise ThreadHasSession()
+    row = ChatSession(
+        guild_id=guild_id,
+        user_id=user_id,
+        thread_id=thread_id,
+        source_mode=source_mode,
+        course_id=course_id,
+        content_item_id=content_item_id,
+        cache_state=CacheState.TRACKING,
+        started_at=now,
+        last_message_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return _session_of(row)
+
+
+async def session_for_thread(session: AsyncSession, *, thread_id: int) -> TutorSession | None:
+    """The session bound to a thread (open or ended), or None for a thread that is not a tutor thread."""
+    row = await session.scalar(select(ChatSession).where(ChatSession.thread_id == thread_id))
+    return _session_of(row) if row is not None else None
+
+
+async def record_user_message(
+    session: AsyncSession,
+    *,
+    session_id: int,
+    content: str,
+    rate_limit_per_minute: int,
+    now: datetime,
+    follows_cached_branch: bool = False,
+    discord_message_id: int | None = None,
+) -> RecordedMessage:
+    """Record what the student sent. A free-form message (not `follows_cached_branch`) sets the session DIVERGED.
+
+    Raises `SessionEnded`, or `TutorRateLimited` when the student already sent `rate_limit_per_minute`
+    messages in the last minute (across all their sessions).
+    """
+    if rate_limit_per_minute < 1:
+        raise ValueError("rate_limit_per_minute must be at least 1")
+    row = await _open_session_row(session, session_id)
+    recent = (
+        await session.scalars(
+            select(ChatMessage.created_at)
+            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+            .where(
+                ChatSession.user_id == row.user_id,
+                ChatMessage.role == MessageRole.USER,
+                ChatMessage.created_at > now - RATE_WINDOW,
+            )
+            .order_by(ChatMessage.created_at.desc())
+            .limit(rate_limit_per_minute)
+        )
+    ).all()
+    if len(recent) >= rate_limit_per_minute:
+        # The oldest of the last `limit` messages leaves the window first.
+        wait = recent[-1] + RATE_WINDOW - now
+        raise TutorRateLimited(rate_limit_per_minute, max(1, math.ceil(wait.total_seconds())))
+    message = ChatMessage(
+        session_id=session_id,
+        role=MessageRole.USER,
+        content=content,
+        generation_status=GenerationStatus.COMPLETED,
+        discord_message_id=discord_message_id,
+        created_at=now,
+    )
+    session.add(message)
+    row.last_message_at = now
+    if not follows_cached_branch:
+        row.cache_state = CacheState.DIVERGED
+    await session.flush()
+    return _message_of(message)
+
+
+async def tokens_used_today(session: AsyncSession, *, guild_id: int, now: datetime) -> int:
+    """Tokens the guild's tutor answers have cost since midnight UTC (`total_tokens` of each answer's meta)."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    used = await session.scalar(
+        select(func.coalesce(func.sum(ChatMessage.meta["total_tokens"].as_integer()), 0))
+        .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(
+            ChatSession.guild_id == guild_id,
+            ChatMessage.role == MessageRole.ASSISTANT,
+            ChatMessage.created_at >= midnight,
+        )
+    )
+    return int(used or 0)
+
+
+async def check_token_budget(session: AsyncSession, *, guild_id: int, daily_budget: int, now: datetime) -> int:
+    """The tokens left today; raises `TokenBudgetExhausted` when none are. Call it before each model call."""
+    left = daily_budget - await tokens_used_today(session, guild_id=guild_id, now=now)
+    if left <= 0:
+        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        raise TokenBudgetExhausted(resets_in=midnight + timedelta(days=1) - now)
+    return left
+
+
+async def start_answer(session: AsyncSession, *, session_id: int, now: datetime) -> RecordedMessage:
+    """Record an empty tutor answer, STREAMING, to be completed by `finish_answer`. Raises `SessionEnded`."""
+    row = await _open_session_row(session, session_id)
+    message = ChatMessage(
+        session_id=session_id,
+        role=MessageRole.ASSISTANT,
+        content="",
+        generation_status=GenerationStatus.STREAMING,
+        created_at=now,
+    )
+    session.add(message)
+    row.last_message_at = now
+    await session.flush()
+    return _message_of(message)
+
+
+async def finish_answer(
+    session: AsyncSession,
+    *,
+    message_id: int,
+    content: str,
+    status: GenerationStatus,
+    meta: GenerationMeta | None,
+    citations: Sequence[Citation] = (),
+    discord_message_id: int | None = None,
+) -> RecordedMessage:
+    """Store the answer's final text, outcome, usage and citations.
+
+    The first outcome wins: a message that is no longer STREAMING (e.g. Stop pressed as it completed)
+    is returned unchanged. A FAILED answer may carry the partial text and no meta.
+    """
+    if status not in FINISHED_STATUSES:
+        raise ValueError(f"an answer finishes as one of {[s.value for s in FINISHED_STATUSES]}, not {status}")
+    message = await session.get(ChatMessage, message_id)
+    if message is None or message.role != MessageRole.ASSISTANT:
+        raise NotFound("tutor answer", str(message_id))
+    if message.generation_status != GenerationStatus.STREAMING:
+        return _message_of(message)
+    message.content = content
+    message.generation_status = status
+    message.meta = meta.as_json() if meta is not None else {}
+    message.discord_message_id = discord_message_id or message.discord_message_id
+    session.add_all(
+        ChatMessageCitation(message_id=message_id, rank=rank, chunk_id=citation.chunk_id, score=citation.score)
+        for rank, citation in enumerate(citations, start=1)
+    )
+    await session.flush()
+    return _message_of(message)
+
+
+async def follow_cache_node(session: AsyncSession, *, session_id: int, node_id: int) -> TutorSession:
+    """Record that the answer just given is cache node `node_id`. A DIVERGED session is left as it is."""
+    row = await _open_session_row(session, session_id)
+    if row.cache_state == CacheState.TRACKING:
+        row.cache_node_id = node_id
+        await session.flush()
+    return _session_of(row)
+
+
+async def rate_answer(
+    session: AsyncSession, *, message_id: int, user_id: int, rating: int, comment: str | None = None
+) -> Feedback:
+    """Record the student's thumbs up (+1) or down (-1) on an answer; rating again replaces the earlier rating.
+
+    Only the session's student may rate (`NotTheAsker`); only tutor answers can be rated.
+    """
+    if rating not in (1, -1):
+        raise InvalidInput("Rate an answer with a thumbs up (+1) or a thumbs down (-1).")
+    found = (
+        await session.execute(
+            select(ChatMessage.role, ChatSession.user_id)
+            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+            .where(ChatMessage.id == message_id)
+        )
+    ).first()
+    if found is None or found.role != MessageRole.ASSISTANT:
+        raise NotFound("tutor answer", str(message_id))
+    if found.user_id != user_id:
+        raise NotTheAsker()
+    statement = dialect_insert(session, ChatMessageFeedback).values(
+        message_id=message_id, user_id=user_id, rating=rating, comment=comment
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ChatMessageFeedback.message_id, ChatMessageFeedback.user_id],
+            set_={
+                "rating": statement.excluded.rating,
+                "comment": statement.excluded.comment,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+    )
+    return Feedback(message_id=message_id, user_id=user_id, rating=rating, comment=comment)
+
+
+async def end_session(
+    session: AsyncSession, *, session_id: int, reason: SessionEndReason, now: datetime
+) -> TutorSession:
+    """End the session with `reason`. Ending an ended session changes nothing (the first reason stays)."""
+    row = await session.get(ChatSession, session_id)
+    if row is None:
+        raise NotFound("tutor session", str(session_id))
+    if row.ended_at is None:
+        row.ended_at = now
+        row.end_reason = reason
+        await session.flush()
+    return _session_of(row)
+
+
+async def end_inactive_sessions(
+    session: AsyncSession, *, idle_for: timedelta, now: datetime, limit: int = 100
+) -> list[TutorSession]:
+    """End (reason INACTIVITY) up to `limit` open sessions with no message for `idle_for`; returns them.
+
+    Finding and ending is one statement, so sweeps running in several processes never end, and then
+    announce, the same session twice. Archive the returned threads after this transaction commits.
+    """
+    idle = (
+        select(ChatSession.id)
+        .where(ChatSession.ended_at.is_(None), ChatSession.last_message_at < now - idle_for)
+        .order_by(ChatSession.last_message_at)
+        .limit(limit)
+    )
+    rows = await session.scalars(
+        update(ChatSession)
+        .where(ChatSession.id.in_(idle), ChatSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=SessionEndReason.INACTIVITY)
+        .returning(ChatSession)
+        .execution_options(populate_existing=True)
+    )
+    return sorted((_session_of(row) for row in rows), key=lambda ended: (ended.last_message_at, ended.id))
+
+
+async def _open_session_row(session: AsyncSession, session_id: int) -> ChatSession:
+    row = await session.get(ChatSession, session_id)
+    if row is None:
+        raise NotFound("tutor session", str(session_id))
+    if row.ended_at is not None:
+        raise SessionEnded()
+    return row
+
+
+def _session_of(row: ChatSession) -> TutorSession:
+    return TutorSession(
+        id=row.id,
+        guild_id=row.guild_id,
+        user_id=row.user_id,
+        thread_id=row.thread_id,
+        source_mode=row.source_mode,
+        course_id=row.course_id,
+        content_item_id=row.content_item_id,
+        cache_node_id=row.cache_node_id,
+        cache_state=row.cache_state,
+        started_at=row.started_at,
+        last_message_at=row.last_message_at,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+    )
+
+
+def _message_of(row: ChatMessage) -> RecordedMessage:
+    return RecordedMessage(
+        id=row.id,
+        session_id=row.session_id,
+        role=row.role,
+        content=row.content,
+        generation_status=row.generation_status,
+        meta=dict(row.meta or {}),
+        discord_message_id=row.discord_message_id,
+        created_at=row.created_at,
+    )

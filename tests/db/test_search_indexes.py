@@ -1,0 +1,82 @@
+"""Search objects the migrations create per backend: present, in sync, and the only drift `alembic check` skips."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from db import migrate
+from db.models import Course, Guild, Material, MaterialChunk
+from db.session import Database
+
+
+async def add_chunk(database: Database, content: str) -> tuple[int, int]:
+    async with database.session_scope() as session:
+        session.add(Guild(id=1, name="School"))
+        await session.flush()
+        course = Course(guild_id=1, code="PY101", title="Python")
+        session.add(course)
+        await session.flush()
+        material = Material(course_id=course.id, title="Notes", file_type="text", sha256="0" * 64, size_bytes=1)
+        session.add(material)
+        await session.flush()
+        chunk = MaterialChunk(
+            material_id=material.id, course_id=course.id, chunk_index=0, content=content, token_count=3
+        )
+        session.add(chunk)
+        await session.flush()
+        return material.id, chunk.id
+
+
+async def fts_matches(database: Database, term: str) -> list[int]:
+    async with database.session_scope() as session:
+        rows = await session.scalars(
+            text("SELECT rowid FROM material_chunks_fts WHERE material_chunks_fts MATCH :term"), {"term": term}
+        )
+        return list(rows)
+
+
+async def test_sqlite_full_text_index_follows_inserts_updates_and_cascading_deletes(database: Database) -> None:
+    if database.backend != "sqlite":
+        pytest.skip("FTS5 is SQLite's")
+    material_id, chunk_id = await add_chunk(database, "Loops repeat code")
+    assert await fts_matches(database, "loop") == [chunk_id]  # porter stemming: loops -> loop
+
+    async with database.session_scope() as session:
+        await session.execute(
+            text("UPDATE material_chunks SET content = 'Variables name values' WHERE id = :id"), {"id": chunk_id}
+        )
+    assert await fts_matches(database, "loop") == []
+    assert await fts_matches(database, "variable") == [chunk_id]
+
+    async with database.session_scope() as session:
+        await session.execute(text("DELETE FROM materials WHERE id = :id"), {"id": material_id})
+    assert await fts_matches(database, "variable") == []
+
+
+async def test_postgres_has_the_vector_and_full_text_indexes(database: Database) -> None:
+    if database.backend != "postgresql":
+        pytest.skip("HNSW and GIN are PostgreSQL indexes")
+    async with database.session_scope() as session:
+        definitions = dict(
+            (
+                await session.execute(
+                    text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'material_chunks'")
+                )
+            ).all()
+        )
+    assert "USING hnsw (embedding vector_cosine_ops)" in definitions["ix_material_chunks_embedding_hnsw"]
+    assert "USING gin (to_tsvector('english'::regconfig, content))" in definitions["ix_material_chunks_content_tsv"]
+
+
+async def test_only_the_search_objects_are_left_out_of_the_drift_check(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE stray_table (id INTEGER PRIMARY KEY)"))
+        await connection.execute(text("CREATE INDEX ix_stray_chunks ON material_chunks (page)"))
+
+    drift = (await migrate.status(database.engine)).drift
+
+    assert {(change[0], change[1].name) for change in drift} == {
+        ("remove_table", "stray_table"),
+        ("remove_index", "ix_stray_chunks"),
+    }

@@ -1,0 +1,158 @@
+"""LLM backends: API keys are encrypted at rest, never listed, and decrypt only under the right key."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from bot.errors import InvalidInput
+from bot.services import audit
+from bot.tutor import backends
+from bot.tutor.secrets import SecretBox, SecretKeyInvalid, SecretKeyMissing, SecretUnreadable
+from db.models import ModelPurpose
+from db.session import Database
+from tests.tutor.conftest import GUILD, INSTRUCTOR
+
+API_KEY = "sk-live-9f8e7d6c5b4a39281726"
+
+
+@pytest.fixture
+def secrets() -> SecretBox:
+    return SecretBox.from_key(SecretStr(Fernet.generate_key().decode()))
+
+
+async def add_openai(database: Database, secrets: SecretBox) -> backends.BackendSummary:
+    async with database.session_scope() as session:
+        return await backends.add_backend(
+            session,
+            name="openai",
+            provider="OpenAI",
+            base_url="https://api.openai.com/v1/",
+            api_key=API_KEY,
+            secrets=secrets,
+            actor_id=INSTRUCTOR,
+            guild_id=GUILD,
+        )
+
+
+def test_a_missing_or_malformed_secret_key_says_how_to_make_one() -> None:
+    with pytest.raises(SecretKeyMissing, match="COURSEBOT_SECRET_KEY"):
+        SecretBox.from_key(None)
+    with pytest.raises(SecretKeyMissing):
+        SecretBox.from_key(SecretStr(""))
+    with pytest.raises(SecretKeyInvalid, match="32 url-safe base64"):
+        SecretBox.from_key("not-a-fernet-key")
+
+
+def test_secrets_round_trip_and_refuse_another_key(secrets: SecretBox) -> None:
+    token = secrets.encrypt(API_KEY)
+
+    assert API_KEY not in token and secrets.decrypt(token) == API_KEY
+    assert secrets.encrypt(API_KEY) != token  # a fresh IV each time
+    with pytest.raises(SecretUnreadable, match="another COURSEBOT_SECRET_KEY"):
+        SecretBox.from_key(Fernet.generate_key().decode()).decrypt(token)
+    assert "sk-" not in repr(secrets)
+
+
+async def test_the_api_key_is_encrypted_at_rest_and_never_listed(database: Database, secrets: SecretBox) -> None:
+    added = await add_openai(database, secrets)
+
+    async with database.session_scope() as session:
+        [stored] = (await session.execute(text("SELECT * FROM llm_backends"))).all()
+        listed = await backends.list_backends(session)
+        [entry] = await audit.recent(session, guild_id=GUILD, action="llm.backend.add")
+
+    assert API_KEY not in repr(tuple(stored)) and "9f8e7d6c" not in repr(tuple(stored))
+    assert secrets.decrypt(stored.api_key_encrypted) == API_KEY
+    assert listed == [added] and added.has_api_key
+    assert (added.provider, added.base_url) == ("openai", "https://api.openai.com/v1")
+    assert API_KEY not in repr(listed) and API_KEY not in repr(entry)
+
+
+async def test_the_default_model_of_a_purpose_brings_its_decrypted_key(database: Database, secrets: SecretBox) -> None:
+    backend = await add_openai(database, secrets)
+    async with database.session_scope() as session:
+        assert await backends.default_connection(session, purpose=ModelPurpose.CHAT, secrets=secrets) is None
+        first = await backends.add_model(
+            session,
+            backend_id=backend.id,
+            model="gpt-4o-mini",
+            purpose=ModelPurpose.CHAT,
+            make_default=True,
+            actor_id=INSTRUCTOR,
+            guild_id=GUILD,
+        )
+        second = await backends.add_model(
+            session,
+            backend_id=backend.id,
+            model="gpt-4o",
+            purpose=ModelPurpose.CHAT,
+            actor_id=INSTRUCTOR,
+            guild_id=GUILD,
+        )
+        await backends.set_default(session, model_id=second.id, actor_id=INSTRUCTOR, guild_id=GUILD)
+        connection = await backends.default_connection(session, purpose=ModelPurpose.CHAT, secrets=secrets)
+        [listed] = await backends.list_backends(session)
+
+    assert first.is_default
+    assert connection is not None and (connection.model, connection.api_key) == ("gpt-4o", API_KEY)
+    assert API_KEY not in repr(connection)
+    assert {(model.model, model.is_default) for model in listed.models} == {("gpt-4o-mini", False), ("gpt-4o", True)}
+
+
+async def test_a_key_saved_under_another_secret_key_is_reported_not_guessed(
+    database: Database, secrets: SecretBox
+) -> None:
+    backend = await add_openai(database, secrets)
+    async with database.session_scope() as session:
+        await backends.add_model(
+            session,
+            backend_id=backend.id,
+            model="text-embedding-3-small",
+            purpose=ModelPurpose.EMBEDDING,
+            embedding_dimensions=1536,
+            make_default=True,
+            actor_id=INSTRUCTOR,
+            guild_id=GUILD,
+        )
+        rotated = SecretBox.from_key(Fernet.generate_key().decode())
+        with pytest.raises(SecretUnreadable):
+            await backends.default_connection(session, purpose=ModelPurpose.EMBEDDING, secrets=rotated)
+
+
+async def test_names_and_models_are_checked(database: Database, secrets: SecretBox) -> None:
+    backend = await add_openai(database, secrets)
+    async with database.session_scope() as session:
+        with pytest.raises(InvalidInput, match="exists already"):
+            await backends.add_backend(
+                session,
+                name="openai",
+                provider="openai",
+                base_url="https://example.com/v1",
+                api_key=None,
+                secrets=secrets,
+                actor_id=INSTRUCTOR,
+                guild_id=GUILD,
+            )
+        with pytest.raises(InvalidInput, match="server address"):
+            await backends.add_backend(
+                session,
+                name="local",
+                provider="ollama",
+                base_url="localhost:11434",
+                api_key=None,
+                secrets=secrets,
+                actor_id=INSTRUCTOR,
+                guild_id=GUILD,
+            )
+        with pytest.raises(InvalidInput, match="dimensions"):
+            await backends.add_model(
+                session,
+                backend_id=backend.id,
+                model="text-embedding-3-small",
+                purpose=ModelPurpose.EMBEDDING,
+                actor_id=INSTRUCTOR,
+                guild_id=GUILD,
+            )
