@@ -14,6 +14,7 @@ from discord.ext import commands
 import cogs
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.scheduler import install_jobs
 from bot.services import tenancy
 from db import migrate
 from db.session import Database
@@ -79,6 +80,7 @@ class CourseBot(commands.AutoShardedBot):
         await migrate.ensure_current(self.db.engine, auto_migrate=self.settings.database.auto_migrate)
         for module in cog_modules():
             await self.load_extension(module)
+        install_jobs(self)
         self.scheduler.start()
         for guild_id in self.settings.discord.dev_guild_ids:
             guild = discord.Object(guild_id)

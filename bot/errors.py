@@ -49,3 +49,22 @@ class PrerequisitesMissing(CourseError):
 
 class NothingToRead(CourseError):
     """The course has no published item in the direction asked for (end, start, or none yet)."""
+
+
+class QuizUnavailable(CourseError):
+    """The quiz can't be taken now (no attempts left, not published, nothing to answer)."""
+
+
+class NotYourQuiz(CourseError):
+    def __init__(self) -> None:
+        super().__init__("This quiz belongs to someone else. Start your own with `/quiz start`.")
+
+
+class AttemptFinished(CourseError):
+    def __init__(self) -> None:
+        super().__init__("That attempt is already finished. See `/quiz results`, or `/quiz start` to try again.")
+
+
+class AlreadyAnswered(CourseError):
+    def __init__(self) -> None:
+        super().__init__("You already answered this question; your first answer counts.")

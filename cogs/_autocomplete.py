@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import CourseError
-from bot.services import courses, navigation
+from bot.services import courses, navigation, quizzes
 from cogs._ui import AUTOCOMPLETE_CHOICES_MAX, CHOICE_NAME_MAX, clip
 
 if TYPE_CHECKING:
@@ -73,3 +73,18 @@ async def lessons_of_your_course(interaction: discord.Interaction, current: str)
     except CourseError:
         return []  # not enrolled yet: nothing to suggest
     return _matching(outline, current)
+
+
+async def quiz_titles_choices(interaction: discord.Interaction, current: str) -> Choices:
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        return []
+    course = getattr(interaction.namespace, "course", None)
+    try:
+        async with bot.db.session_scope() as session:
+            found = await quizzes.quiz_titles(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
+            )
+    except CourseError:
+        return []
+    return _matching(found, current)

@@ -7,7 +7,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.services import audit, tenancy
+from bot.clock import local_date
+from bot.services import audit, tenancy, xp
 from cogs._checks import require_level
 from cogs._ui import add_fields, embed, success_embed
 from cogs._views import Paginator
@@ -35,6 +36,8 @@ def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin", group_description="Configure Coursebot for this server"):
+    xp_group = app_commands.Group(name="xp", description="Correct members' XP")
+
     def __init__(self, bot: CourseBot) -> None:
         self.bot = bot
 
@@ -97,6 +100,35 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
             ]
             pages.append(embed("Audit log", "\n".join(lines)))
         await Paginator(pages, owner_id=interaction.user.id).start(interaction)
+
+    @xp_group.command(name="adjust", description="Give or take XP, with a reason (audited)")
+    @app_commands.describe(amount="Positive to give, negative to take", reason="Shown in the audit log")
+    @require_level(MemberRole.ADMIN)
+    async def xp_adjust(
+        self,
+        interaction: discord.Interaction,
+        user: discord.Member,
+        amount: app_commands.Range[int, -100_000, 100_000],
+        reason: app_commands.Range[str, 1, 300],
+    ) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            await tenancy.remember_user(
+                session, user_id=user.id, display_name=user.display_name, locale=None, seen_at=self.bot.clock.now()
+            )
+            guild_zone, _ = await tenancy.time_zones(session, guild_id=interaction.guild_id, user_id=user.id)
+            await xp.adjust(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, user_id=user.id, amount=amount,
+                reason=reason, day=local_date(self.bot.clock.now(), guild_zone), request_id=str(interaction.id),
+            )  # fmt: skip
+            total = await xp.total(session, guild_id=interaction.guild_id, user_id=user.id)
+        await interaction.response.send_message(
+            embed=success_embed(
+                f"{'Gave' if amount > 0 else 'Took'} {abs(amount)} XP",
+                f"{user.mention} now has {total} XP. Reason: {reason}",
+            ),
+            ephemeral=True,
+        )
 
 
 async def setup(bot: CourseBot) -> None:

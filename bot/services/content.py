@@ -190,6 +190,7 @@ async def _import_cohorts(session: AsyncSession, course: Course, cohorts: Iterab
         for offering in await session.scalars(select(CourseOffering).where(CourseOffering.course_id == course.id))
     }
     cohorts = list(cohorts)
+    await _check_invite_codes(session, course, cohorts)
     if not cohorts and not existing:
         # Students need a cohort to enroll in; a package without any gets a self-paced public one.
         cohorts = [CohortSpec(term_name=courses.DEFAULT_COHORT)]
@@ -200,6 +201,23 @@ async def _import_cohorts(session: AsyncSession, course: Course, cohorts: Iterab
         offering.visibility = OfferingVisibility(spec.visibility.value)
         offering.invite_code, offering.capacity, offering.role_id = spec.invite_code, spec.capacity, spec.role_id
         session.add(offering)
+
+
+async def _check_invite_codes(session: AsyncSession, course: Course, cohorts: list[CohortSpec]) -> None:
+    """Invite codes are unique across every cohort; say which one is taken instead of failing on the index."""
+    wanted = {spec.invite_code: spec.term_name for spec in cohorts if spec.invite_code}
+    owners = await session.execute(
+        select(CourseOffering.invite_code, CourseOffering.course_id, CourseOffering.term_name).where(
+            CourseOffering.invite_code.in_(wanted)
+        )
+    )
+    taken = {code for code, course_id, term in owners if (course_id, term) != (course.id, wanted[code])}
+    repeated = {code for code in wanted if sum(spec.invite_code == code for spec in cohorts) > 1}
+    if taken | repeated:
+        raise PackageInvalid(
+            Problem("course.toml", None, f"invite code `{code}` is already used by another cohort: pick another")
+            for code in sorted(taken | repeated)
+        )
 
 
 async def _import_concepts(session: AsyncSession, course: Course, specs: Iterable[ConceptSpec]) -> dict[str, int]:

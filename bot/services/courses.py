@@ -6,6 +6,7 @@ transaction. Students only ever see live, published courses of their own guild.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput, NotFound
 from bot.services import audit
+from bot.services.coursepack.model import COURSE_CODE_PATTERN
 from db.models import (
     ContentItem,
     ContentProgress,
@@ -138,11 +140,11 @@ async def course_details(
         .where(CoursePrerequisite.course_id == course.id)
         .order_by(prerequisite.c.code)
     )
-    newest = (
-        select(ModuleRevision.module_id, func.max(ModuleRevision.version).label("version"))
-        .group_by(ModuleRevision.module_id)
-        .subquery()
-    )
+    newest = select(ModuleRevision.module_id, func.max(ModuleRevision.version).label("version"))
+    if not include_unpublished:
+        # Students see the titles that were published, not an instructor's pending draft.
+        newest = newest.where(ModuleRevision.visibility == RevisionVisibility.PUBLISHED)
+    newest = newest.group_by(ModuleRevision.module_id).subquery()
     modules = await session.scalars(
         select(ModuleRevision.title)
         .join(newest, and_(newest.c.module_id == ModuleRevision.module_id, newest.c.version == ModuleRevision.version))
@@ -222,15 +224,19 @@ async def create_course(
 ) -> Course:
     """A new empty, unpublished course with a self-paced public cohort."""
     code = normalise_code(code)
-    if not code or len(code) > 20 or not code.replace("-", "").isalnum():
-        raise InvalidInput("A course code is 2-20 letters, digits or `-`, such as `PY101`.")
+    # The package format's rule, so every course can be exported and imported again.
+    if not re.fullmatch(COURSE_CODE_PATTERN, code):
+        raise InvalidInput("A course code is 2-20 letters, digits or `-`, starting with a letter, such as `PY101`.")
     try:
         await live_course(session, guild_id=guild_id, code=code)
     except NotFound:
         pass
     else:
         raise DuplicateCourse(code)
-    course = Course(guild_id=guild_id, code=code, title=title.strip()[:200], description=description, level=level)
+    course = Course(
+        guild_id=guild_id, code=code, title=title.strip()[:200], description=description, level=level,
+        created_by=actor_id,
+    )  # fmt: skip
     session.add(course)
     await session.flush()
     root = Module(course_id=course.id, module_type=ModuleType.COURSE_ROOT, slug=ROOT_SLUG, sequence_index=0, depth=0)

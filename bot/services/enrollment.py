@@ -67,6 +67,8 @@ async def _choose_cohort(
         candidates = invited
     else:
         candidates = [offering for offering in offerings if offering.visibility is not OfferingVisibility.INVITE_ONLY]
+        # An open PUBLIC cohort comes first: an UNLISTED one is for those who were told about it.
+        candidates.sort(key=lambda offering: offering.visibility is not OfferingVisibility.PUBLIC)
     open_now = [offering for offering in candidates if _window_open(offering, now)]
     if open_now:
         return open_now[0]
@@ -108,7 +110,10 @@ async def enroll(
         .where(
             CourseOffering.course_id == course.id,
             CourseEnrollment.user_id == user_id,
-            CourseEnrollment.status.in_([EnrollmentStatus.ACTIVE, EnrollmentStatus.WAITLISTED]),
+            # COMPLETED too: enrolling again must not turn a finished course (and met prerequisites) back to ACTIVE.
+            CourseEnrollment.status.in_(
+                [EnrollmentStatus.ACTIVE, EnrollmentStatus.WAITLISTED, EnrollmentStatus.COMPLETED]
+            ),
         )
     )
     if current is not None:

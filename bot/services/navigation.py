@@ -2,8 +2,9 @@
 
 The course outline is every live item with a PUBLISHED revision, in module order then item order;
 students always read an item's newest published revision. Opening an item records it as the
-student's position; moving on with `next` marks the item left behind as completed. Each move costs
-three statements: where the student is, the target page, and one progress upsert.
+student's position; moving on with `next` marks the lesson left behind as completed (a quiz is completed
+by passing it). Each move costs three statements: the enrollment, the target page together with where the
+student is, and one progress upsert.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotFound, NothingToRead
@@ -68,7 +69,7 @@ def _outline(course_id: int):  # type: ignore[no-untyped-def]
     )
     module_title = (
         select(ModuleRevision.title)
-        .where(ModuleRevision.module_id == Module.id)
+        .where(ModuleRevision.module_id == Module.id, ModuleRevision.visibility == RevisionVisibility.PUBLISHED)
         .order_by(ModuleRevision.version.desc())
         .limit(1)
         .correlate(Module)
@@ -80,6 +81,7 @@ def _outline(course_id: int):  # type: ignore[no-untyped-def]
             ContentItem.slug,
             ContentItem.kind,
             ContentRevision.id.label("revision_id"),
+            Module.id.label("module_id"),
             module_title.label("module_title"),
             func.row_number().over(order_by=(Module.sequence_index, ContentItem.sequence_index)).label("position"),
             func.count().over().label("total"),
@@ -90,16 +92,23 @@ def _outline(course_id: int):  # type: ignore[no-untyped-def]
             and_(ContentRevision.item_id == ContentItem.id, ContentRevision.version == newest_published),
         )
         .where(ContentItem.course_id == course_id, ContentItem.deleted_at.is_(None), Module.deleted_at.is_(None))
-        .subquery("outline")
+        .cte("outline")
     )
 
 
-async def _current_item(session: AsyncSession, enrollment: ActiveEnrollment, user_id: int) -> int | None:
-    return await session.scalar(
+def _current_item(enrollment: ActiveEnrollment, user_id: int):  # type: ignore[no-untyped-def]
+    """Where the student is: the item they opened last, as a one-row CTE (no row before their first move)."""
+    return (
         select(ContentProgress.item_id)
-        .where(ContentProgress.offering_id == enrollment.offering_id, ContentProgress.user_id == user_id)
+        .where(
+            ContentProgress.offering_id == enrollment.offering_id,
+            ContentProgress.user_id == user_id,
+            # A row only ever completed (a quiz passed without opening it here) is no place to resume from.
+            ContentProgress.last_opened_at > _LONG_AGO,
+        )
         .order_by(ContentProgress.last_opened_at.desc(), ContentProgress.id.desc())
         .limit(1)
+        .cte("current_item")
     )
 
 
@@ -113,24 +122,33 @@ async def move(
     now: datetime,
     lesson: str | None = None,
 ) -> LessonPage | CourseEnd:
-    """Open the item `to` points at and record it; `next` also completes the item being left, and past the
-    last item returns CourseEnd."""
+    """Open the item `to` points at and record it; `next` also completes the lesson being left (a quiz is
+    completed by passing it, see `complete_item`), and past the last item returns CourseEnd."""
     enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
-    current = await _current_item(session, enrollment, user_id)
     outline = _outline(enrollment.course_id)
-    current_position = select(outline.c.position).where(outline.c.item_id == current).scalar_subquery()
+    # Where the student is rides along in the page query: one statement fewer on every move.
+    current = select(_current_item(enrollment, user_id).c.item_id).scalar_subquery()
+    current_kind = select(ContentItem.kind).where(ContentItem.id == current).correlate(None).scalar_subquery()
+    current_position = select(outline.c.position).where(outline.c.item_id == current).correlate(None).scalar_subquery()
     if to == "open":
         if not lesson:
             raise NotFound("lesson", "")
         target = outline.c.slug == lesson
-    elif to == "resume" or (to == "next" and current is None):
+    elif to == "resume":
         target = outline.c.position == func.coalesce(current_position, 1)
+    elif to == "next":
+        target = outline.c.position == case((current.is_(None), 1), else_=current_position + literal(1))
     else:
-        step = 1 if to == "next" else -1
-        target = outline.c.position == current_position + literal(step)
+        target = outline.c.position == current_position - literal(1)
     row = (
         await session.execute(
-            select(outline, ContentRevision, ContentProgress.completed_at)
+            select(
+                outline,
+                ContentRevision,
+                ContentProgress.completed_at,
+                current.label("current_id"),
+                current_kind.label("current_kind"),
+            )
             .join(ContentRevision, ContentRevision.id == outline.c.revision_id)
             .outerjoin(
                 ContentProgress,
@@ -144,12 +162,16 @@ async def move(
         )
     ).first()
     if row is None:
-        if to == "next" and current is not None:
-            # Past the last item: the one being left is finished, and so may be the course.
-            finished = await complete_item(session, enrollment, user_id=user_id, item_id=current, now=now)
+        leaving, leaving_kind = (await session.execute(select(current, current_kind))).one()
+        if to == "next" and leaving is not None:
+            # Past the last item: the lesson being left is finished, and so may be the course.
+            finished = False
+            if leaving_kind is not ContentKind.QUIZ:
+                finished = await complete_item(session, enrollment, user_id=user_id, item_id=leaving, now=now)
             return CourseEnd(enrollment.course_code, course_completed=finished)
         raise _nothing_there(to, enrollment.course_code, lesson)
-    completing = current if to == "next" and current is not None and current != row.item_id else None
+    leaving_lesson = to == "next" and row.current_id is not None and row.current_kind is not ContentKind.QUIZ
+    completing = row.current_id if leaving_lesson and row.current_id != row.item_id else None
     await _record_progress(session, enrollment, user_id=user_id, opened=row.item_id, completed=completing, now=now)
     course_completed = False
     if completing is not None and row.completed_at is not None:
@@ -285,7 +307,7 @@ async def course_progress_of(session: AsyncSession, enrollment: ActiveEnrollment
                 ContentProgress.user_id == user_id,
             ),
         )
-        .group_by(outline.c.module_title)
+        .group_by(outline.c.module_id, outline.c.module_title)  # by module: two may share a title
         .order_by("first")
     )
     modules = [ModuleProgress(title or "", done, total) for title, total, done, _ in rows]

@@ -75,3 +75,10 @@ async def configure_guild(
         meta={key: value for key, value in changes.items()},
     )
     return updated
+
+
+async def time_zones(session: AsyncSession, *, guild_id: int | None, user_id: int) -> tuple[str, str]:
+    """(guild zone, user zone): "today" for boards is the guild's date, for streaks the user's own."""
+    user_zone = await session.scalar(select(User.time_zone).where(User.id == user_id))
+    guild_zone = await session.scalar(select(Guild.time_zone).where(Guild.id == guild_id)) if guild_id else None
+    return guild_zone or "UTC", user_zone or "UTC"

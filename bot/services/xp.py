@@ -11,6 +11,8 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.errors import InvalidInput
+from bot.services import audit
 from db.models import MemberStats, XPDaily, XPEvent
 from db.session import dialect_insert
 
@@ -67,3 +69,37 @@ async def award(
         )
     )
     return Award(amount=amount, recorded=True)
+
+
+async def adjust(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    actor_id: int,
+    user_id: int,
+    amount: int,
+    reason: str,
+    day: date,
+    request_id: str,
+) -> Award:
+    """An admin's manual correction (positive or negative), audited. `request_id` makes a retried request
+    (the same interaction delivered twice) count once."""
+    if amount == 0:
+        raise InvalidInput("An adjustment of 0 XP changes nothing; give a positive or negative amount.")
+    if not reason.strip():
+        raise InvalidInput("Say why: the reason is shown in the audit log.")
+    result = await award(
+        session, guild_id=guild_id, user_id=user_id, amount=amount, action="admin_adjust",
+        source_key=f"adjust:{request_id}", day=day, reason=reason.strip()[:300],
+    )  # fmt: skip
+    if result.recorded:
+        await audit.record(
+            session, guild_id=guild_id, actor_id=actor_id, action="xp.adjust", target_type="member",
+            target_ids=[user_id], meta={"amount": amount, "reason": reason.strip()[:300]},
+        )  # fmt: skip
+    return result
+
+
+async def total(session: AsyncSession, *, guild_id: int, user_id: int) -> int:
+    stats = await session.get(MemberStats, (guild_id, user_id))
+    return stats.total_xp if stats else 0

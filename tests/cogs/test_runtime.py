@@ -72,7 +72,7 @@ async def test_every_privileged_command_is_refused_to_a_student(discord_sandbox:
             command.qualified_name,
             user=discord_sandbox.student,
             validate=False,
-            **example_options(discord_sandbox, command.qualified_name),
+            options=example_options(discord_sandbox, command.qualified_name),
         )
         assert reply.ephemeral, command.qualified_name
         assert f"{required_level(command).value.lower()} level" in reply.text, (command.qualified_name, reply.text)
@@ -101,6 +101,7 @@ EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {
     "teach cohort open": {"course": "DEMO1", "term": "Spring"},
     "teach cohort close": {"course": "DEMO1", "term": "Spring"},
     "teach roster": {"course": "DEMO1"},
+    "admin xp adjust": {"user": 1_080_000_000_000_000_403, "amount": 5, "reason": "helped a classmate"},
 }
 
 
@@ -117,7 +118,7 @@ async def test_every_command_in_the_tree_answers(discord_sandbox: DiscordSandbox
         options = example_options(discord_sandbox, command.qualified_name)
         assert set(required) <= set(options), f"add example options for /{command.qualified_name}: {required}"
         reply = await discord_sandbox.slash(
-            command.qualified_name, user=discord_sandbox.owner, validate=False, **options
+            command.qualified_name, user=discord_sandbox.owner, validate=False, options=options
         )
         assert reply.messages, f"/{command.qualified_name} did not answer"
 

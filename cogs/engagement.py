@@ -1,0 +1,94 @@
+"""`/streak` and `/leaderboard`: the daily habit and the friendly competition."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import CourseBot
+from bot.clock import local_date
+from bot.services import courses, leaderboard, streaks, tenancy
+from cogs._autocomplete import published_courses
+from cogs._ui import embed
+from cogs._views import Paginator
+
+PERIOD_NAMES = {"week": "this week", "month": "this month", "all": "all time"}
+MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
+PAGES = 5
+
+
+def calendar(days: tuple[bool, ...]) -> str:
+    """Four rows of seven days, oldest first; today is the last square."""
+    squares = ["🟩" if active else "⬜" for active in days]
+    return "\n".join("".join(squares[week : week + 7]) for week in range(0, len(squares), 7))
+
+
+class Engagement(commands.Cog):
+    def __init__(self, bot: CourseBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(description="Your daily study streak and the last four weeks")
+    async def streak(self, interaction: discord.Interaction) -> None:
+        async with self.bot.db.session_scope() as session:
+            _, user_zone = await tenancy.time_zones(session, guild_id=None, user_id=interaction.user.id)
+            today = local_date(self.bot.clock.now(), user_zone)
+            view = await streaks.streak_view(session, user_id=interaction.user.id, today_local=today)
+        flame = "🔥" if view.current else "·"
+        reply = embed(
+            f"{flame} {view.current}-day streak",
+            f"{calendar(view.last_28_days)}\n\nLongest: **{view.longest}** days · active days: "
+            f"**{view.total_active_days}** · freezes: **{view.freezes_available}** 🧊\n"
+            f"Days follow your time zone ({user_zone}); change it with `/profile timezone:`.",
+        )
+        await interaction.response.send_message(embed=reply, ephemeral=True)
+
+    @app_commands.command(description="Who earned the most XP")
+    @app_commands.describe(course="Only this course (default: the whole server)", period="Which time span")
+    @app_commands.autocomplete(course=published_courses)
+    @app_commands.guild_only()
+    async def leaderboard(
+        self,
+        interaction: discord.Interaction,
+        course: str | None = None,
+        period: Literal["week", "month", "all"] = "week",
+    ) -> None:
+        assert interaction.guild_id is not None
+        page_size = self.bot.settings.leaderboard.page_size
+        async with self.bot.db.session_scope() as session:
+            course_id = None
+            if course:
+                course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=course)).id
+            guild_zone, _ = await tenancy.time_zones(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id
+            )
+            board = await leaderboard.top(
+                session, guild_id=interaction.guild_id, course_id=course_id, period=period,
+                today=local_date(self.bot.clock.now(), guild_zone), limit=page_size * PAGES,
+                viewer_id=interaction.user.id,
+            )  # fmt: skip
+        scope = courses.normalise_code(course) if course else "this server"
+        title = f"Leaderboard · {scope} · {PERIOD_NAMES[period]}"
+        you = (
+            f"You: **#{board.viewer.rank}** with {board.viewer.xp} XP"
+            if board.viewer
+            else "You have no XP here yet (or you hid yourself with `/profile leaderboard:off`)."
+        )
+        if not board.entries:
+            await interaction.response.send_message(embed=embed(title, f"No XP earned yet.\n\n{you}"), ephemeral=True)
+            return
+        pages = []
+        for start in range(0, len(board.entries), page_size):
+            lines = [
+                f"{MEDALS.get(entry.rank, f'`#{entry.rank}`')} {discord.utils.escape_markdown(entry.display_name)}"
+                f" — {entry.xp} XP" + (" ← you" if entry.user_id == interaction.user.id else "")
+                for entry in board.entries[start : start + page_size]
+            ]
+            pages.append(embed(title, "\n".join(lines) + f"\n\n{you}"))
+        await Paginator(pages, owner_id=interaction.user.id).start(interaction)
+
+
+async def setup(bot: CourseBot) -> None:
+    await bot.add_cog(Engagement(bot))

@@ -1,0 +1,259 @@
+"""`/quiz …` and the quiz's answer buttons.
+
+Buttons are `DynamicItem`s whose custom_id carries everything needed (`quiz:{attempt}:{question}:{option}`),
+so a question posted before a restart still answers after it. Multi-select questions toggle options on
+the message itself (a chosen option's button turns green) and read them back on Submit.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import CourseBot
+from bot.errors import CourseError
+from bot.services import quizzes
+from bot.services.quizzes import AnswerResult, AttemptSummary, QuestionCard
+from bot.tutor.guardrails import strip_mentions
+from cogs._autocomplete import courses_you_take, quiz_titles_choices
+from cogs._ui import BUTTONS_PER_ROW, FAILURE, SUCCESS, add_fields, clip, embed
+from cogs._views import Paginator
+from cogs.errors import report
+from db.models import QuestionType
+
+LETTERS = string.ascii_uppercase
+CHOSEN, NOT_CHOSEN = discord.ButtonStyle.success, discord.ButtonStyle.secondary
+
+
+def question_embed(card: QuestionCard) -> discord.Embed:
+    lines = [strip_mentions(card.text), ""]
+    lines += [f"**{LETTERS[n]}.** {strip_mentions(text)}" for n, (_, text) in enumerate(card.options)]
+    if card.question_type is QuestionType.MULTI_SELECT:
+        lines += ["", "*Choose every right option, then press Submit.*"]
+    page = embed(f"{card.quiz_title} · question {card.number}/{card.total}", "\n".join(lines))
+    return page
+
+
+def question_view(card: QuestionCard) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    multi = card.question_type is QuestionType.MULTI_SELECT
+    for position, (option, _) in enumerate(card.options):
+        button = (ToggleButton if multi else AnswerButton)(card.attempt_id, card.question_id, option, LETTERS[position])
+        button.item.row = position // BUTTONS_PER_ROW
+        view.add_item(button)
+    if multi:
+        view.add_item(SubmitButton(card.attempt_id, card.question_id))
+    return view
+
+
+def feedback_embed(result: AnswerResult, question_text: str) -> discord.Embed:
+    if not result.immediate_feedback:
+        return embed("Answer recorded", clip(strip_mentions(question_text), 1000))
+    verdict = "✅ Right!" if result.correct else "❌ Not quite."
+    page = embed(verdict, clip(strip_mentions(question_text), 1000), colour=SUCCESS if result.correct else FAILURE)
+    fields = [("Your answer", ", ".join(result.chosen_options) or "—")]
+    if not result.correct:
+        fields.append(("Right answer", ", ".join(result.right_options)))
+    if result.explanation:
+        fields.append(("Why", strip_mentions(result.explanation)))
+    if result.xp_awarded:
+        fields.append(("XP", f"+{result.xp_awarded}"))
+    return add_fields(page, fields)
+
+
+def summary_embed(summary: AttemptSummary) -> discord.Embed:
+    verdict = "Passed 🎉" if summary.passed else "Not passed yet"
+    page = embed(
+        f"{summary.quiz_title}: {verdict}",
+        f"Score **{summary.score:g}%** ({summary.correct_count}/{summary.total} right); "
+        f"{summary.passing_score}% passes.\nReview it with `/quiz results`.",
+        colour=SUCCESS if summary.passed else FAILURE,
+    )
+    if summary.xp_awarded:
+        page.add_field(name="XP", value=f"+{summary.xp_awarded}")
+    if summary.course_completed:
+        page.add_field(name="Course", value="You completed the course! 🎓", inline=False)
+    return page
+
+
+async def record_answer(interaction: discord.Interaction, *, attempt: int, question: int, choice: list[int]) -> None:
+    """Record an answer, close the question's message, and post the next question or the result."""
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    question_text = ""
+    if interaction.message and interaction.message.embeds:
+        question_text = (interaction.message.embeds[0].description or "").split("\n")[0]
+    async with bot.db.session_scope() as session:
+        result = await quizzes.answer(
+            session, attempt_id=attempt, question_id=question, choice=choice, user_id=interaction.user.id,
+            now=bot.clock.now(), settings=bot.settings,
+        )  # fmt: skip
+    await interaction.response.edit_message(embed=feedback_embed(result, question_text), view=None)
+    if result.next_question is not None:
+        await interaction.followup.send(
+            embed=question_embed(result.next_question), view=question_view(result.next_question), ephemeral=True
+        )
+    elif result.finished is not None:
+        await interaction.followup.send(embed=summary_embed(result.finished), ephemeral=True)
+
+
+class QuizButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"quiz:unused"):
+    """Shared behaviour: errors go to the one error handler (DynamicItem views have no on_error of ours)."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        try:
+            await self.handle(interaction)
+        except Exception as error:  # the one handler answers the user and logs what is unexpected
+            await report(interaction, error)
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
+
+class AnswerButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):(?P<option>\d+)"):
+    def __init__(self, attempt: int, question: int, option: int, label: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=discord.ButtonStyle.primary, custom_id=f"quiz:{attempt}:{question}:{option}"
+            )
+        )
+        self.attempt, self.question, self.option = attempt, question, option
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> AnswerButton:
+        return cls(int(match["attempt"]), int(match["question"]), int(match["option"]), item.label or "?")
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        await record_answer(interaction, attempt=self.attempt, question=self.question, choice=[self.option])
+
+
+class ToggleButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):t(?P<option>\d+)"):
+    def __init__(self, attempt: int, question: int, option: int, label: str, chosen: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=CHOSEN if chosen else NOT_CHOSEN, custom_id=f"quiz:{attempt}:{question}:t{option}"
+            )
+        )
+        self.attempt, self.question, self.option = attempt, question, option
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> ToggleButton:
+        return cls(int(match["attempt"]), int(match["question"]), int(match["option"]), item.label or "?")
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        """Flip this option on the message; nothing is recorded until Submit."""
+        assert interaction.message is not None
+        view = discord.ui.View(timeout=None)
+        for row, button in enumerate_buttons(interaction.message):
+            toggle = TOGGLE.fullmatch(button.custom_id or "")
+            if toggle:
+                chosen = button.style is CHOSEN
+                if button.custom_id == self.item.custom_id:
+                    chosen = not chosen
+                item: QuizButton = ToggleButton(
+                    self.attempt, self.question, int(toggle["option"]), button.label or "?", chosen
+                )
+            else:
+                item = SubmitButton(self.attempt, self.question)
+            item.item.row = row
+            view.add_item(item)
+        await interaction.response.edit_message(view=view)
+
+
+class SubmitButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):submit"):
+    def __init__(self, attempt: int, question: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Submit", style=discord.ButtonStyle.primary, custom_id=f"quiz:{attempt}:{question}:submit"
+            )
+        )
+        self.attempt, self.question = attempt, question
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> SubmitButton:
+        return cls(int(match["attempt"]), int(match["question"]))
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        assert interaction.message is not None
+        chosen = [
+            int(match["option"])
+            for _, button in enumerate_buttons(interaction.message)
+            if button.style is CHOSEN and (match := TOGGLE.fullmatch(button.custom_id or ""))
+        ]
+        if not chosen:
+            raise CourseError("Choose at least one option first, then press Submit.")
+        await record_answer(interaction, attempt=self.attempt, question=self.question, choice=chosen)
+
+
+TOGGLE = re.compile(r"quiz:\d+:\d+:t(?P<option>\d+)")
+
+
+def enumerate_buttons(message: discord.Message) -> list[tuple[int, discord.Button]]:
+    """(row, button) for every button on a message, as Discord holds it now."""
+    return [
+        (row, child)
+        for row, component in enumerate(message.components)
+        if isinstance(component, discord.ActionRow)
+        for child in component.children
+        if isinstance(child, discord.Button)
+    ]
+
+
+class Quiz(commands.GroupCog, group_name="quiz", group_description="Test what you learned"):
+    def __init__(self, bot: CourseBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(description="Start (or resume) a quiz of your course")
+    @app_commands.describe(quiz="Which quiz; by default your course's first one")
+    @app_commands.autocomplete(quiz=quiz_titles_choices, course=courses_you_take)
+    @app_commands.guild_only()
+    async def start(self, interaction: discord.Interaction, quiz: str | None = None, course: str | None = None) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            card = await quizzes.start(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course,
+                quiz_slug=quiz, now=self.bot.clock.now(),
+            )  # fmt: skip
+        await interaction.response.send_message(embed=question_embed(card), view=question_view(card), ephemeral=True)
+
+    @app_commands.command(description="Review your latest finished quiz, question by question")
+    @app_commands.autocomplete(quiz=quiz_titles_choices, course=courses_you_take)
+    @app_commands.guild_only()
+    async def results(
+        self, interaction: discord.Interaction, quiz: str | None = None, course: str | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            review = await quizzes.results(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course, quiz_slug=quiz
+            )
+        verdict = "passed" if review.passed else "not passed"
+        header = f"Attempt {review.attempt_number}: **{review.score:g}%**, {verdict}."
+        pages = []
+        for start in range(0, len(review.questions), 5):
+            fields = [
+                (
+                    f"{'✅' if reviewed.correct else '❌'} {start + number}. "
+                    + clip(strip_mentions(reviewed.text), 200),
+                    f"You: {', '.join(reviewed.chosen) or '—'}\nRight: {', '.join(reviewed.right)}"
+                    + (f"\n{strip_mentions(reviewed.explanation)}" if reviewed.explanation else ""),
+                )
+                for number, reviewed in enumerate(review.questions[start : start + 5], start=1)
+            ]
+            pages.append(add_fields(embed(f"{review.quiz_title} · results", header), fields))
+        await Paginator(pages, owner_id=interaction.user.id).start(interaction)
+
+
+async def setup(bot: CourseBot) -> None:
+    bot.add_dynamic_items(AnswerButton, ToggleButton, SubmitButton)
+    await bot.add_cog(Quiz(bot))

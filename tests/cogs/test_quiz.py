@@ -1,0 +1,141 @@
+"""Quizzes through real discord.py parsing: answer buttons, exactly-once answers, restarts, XP and boards."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import CourseBot
+from bot.sandbox import DiscordSandbox, Reply
+from db.models import Question, QuestionAnswer, QuizAttempt, XPEvent
+from db.session import Database
+from tests.cogs.test_courses import import_sample
+
+
+@pytest.fixture
+async def student_in_course(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
+    await discord_sandbox.slash(
+        "admin setup", user=discord_sandbox.owner, instructor_role=discord_sandbox.instructor_role
+    )
+    await import_sample(discord_sandbox)
+    await discord_sandbox.slash("course enroll", course="PY101")
+    return discord_sandbox
+
+
+def question_number(reply: Reply) -> str:
+    return reply.embeds[-1]["title"].rsplit("question ", 1)[-1]
+
+
+async def ready_to_answer(sandbox: DiscordSandbox, question: Reply) -> tuple[Reply, str]:
+    """The message and the button that answer "A": the A button itself, or on a multi-select question
+    (questions are shuffled) A toggled on and then Submit."""
+    if "Submit" in [component.label for component in question.components]:
+        return await sandbox.click(question, "A"), "Submit"
+    return question, "A"
+
+
+async def answer_a(sandbox: DiscordSandbox, question: Reply) -> Reply:
+    message, button = await ready_to_answer(sandbox, question)
+    return await sandbox.click(message, button)
+
+
+async def answer_correctly(sandbox: DiscordSandbox, database: Database, question: Reply) -> Reply:
+    """Press the right option(s), read from the database, as a student who knows the answers."""
+    custom_ids = [component.custom_id or "" for component in question.components]
+    question_id = int(custom_ids[0].split(":")[2])
+    async with database.session_scope() as session:
+        right = (await session.get(Question, question_id)).answer  # type: ignore[union-attr]
+    if any(custom_id.endswith(":submit") for custom_id in custom_ids):
+        message = question
+        for option in right:
+            message = await sandbox.click(message, f"quiz:{custom_ids[0].split(':')[1]}:{question_id}:t{option}")
+        return await sandbox.click(message, "Submit")
+    return await sandbox.click(question, f"quiz:{custom_ids[0].split(':')[1]}:{question_id}:{right[0]}")
+
+
+async def answer_everything(sandbox: DiscordSandbox, first: Reply) -> Reply:
+    """Answer A to every question; returns the final summary."""
+    current = first
+    while "question" in current.embeds[-1]["title"]:
+        current = await answer_a(sandbox, current)
+    return current
+
+
+async def test_a_student_takes_a_quiz_to_the_end_and_reviews_it(student_in_course: DiscordSandbox) -> None:
+    first = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    assert first.ephemeral and question_number(first) == "1/5"
+    summary = await answer_everything(student_in_course, first)
+    assert "Score" in summary.text and "passes" in summary.text
+    review = await student_in_course.slash("quiz results")
+    assert "Attempt 1" in review.text and review.text.count("Right:") == 5
+
+
+async def test_feedback_shows_the_explanation_and_right_answer(student_in_course: DiscordSandbox) -> None:
+    first = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    answered = await answer_a(student_in_course, first)
+    feedback = answered.messages[0]
+    assert ("Right!" in feedback.text) or ("Not quite" in feedback.text and "Right answer" in feedback.text)
+    assert "Why" in feedback.text
+    assert not feedback.components  # the answered question's buttons are gone
+
+
+async def test_fifty_concurrent_presses_record_one_answer(
+    student_in_course: DiscordSandbox, database: Database
+) -> None:
+    first = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    message, button = await ready_to_answer(student_in_course, first)
+    replies = await asyncio.gather(*(student_in_course.click(message, button) for _ in range(50)))
+    refused = [reply for reply in replies if "already answered" in reply.text]
+    assert len(refused) == 49
+    async with database.session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(QuestionAnswer)) == 1
+        xp_rows = await session.scalar(select(func.count()).select_from(XPEvent))
+    assert xp_rows <= 1  # a right first answer earns once, a wrong one nothing
+
+
+async def test_buttons_keep_working_after_a_restart(
+    student_in_course: DiscordSandbox,
+    database: Database,
+    settings,
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    first = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    http = student_in_course.http
+    await student_in_course.close()
+    restarted = DiscordSandbox(CourseBot(settings, database=database, clock=clock), http=http)
+    await restarted.start()
+    try:
+        answered = await answer_a(restarted, first)
+        assert "question 2/5" in answered.text
+        restarted.assert_no_errors()
+    finally:
+        await restarted.close()
+
+
+async def test_a_quiz_resumes_where_it_was_left(student_in_course: DiscordSandbox, database: Database) -> None:
+    first = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    await answer_a(student_in_course, first)
+    resumed = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    assert question_number(resumed) == "2/5"
+    async with database.session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(QuizAttempt)) == 1
+
+
+async def test_a_perfect_run_earns_xp_once_and_shows_on_streak_and_board(
+    student_in_course: DiscordSandbox, database: Database
+) -> None:
+    current = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    while "question" in current.embeds[-1]["title"]:
+        current = await answer_correctly(student_in_course, database, current)
+    assert "Passed" in current.text and "100%" in current.text and "+50" in current.text
+    streak = await student_in_course.slash("streak")
+    assert "1-day streak" in streak.text
+    board = await student_in_course.slash("leaderboard", period="all")
+    assert "You: **#1** with 75 XP" in board.text  # 5 questions x 5 XP + 50 for passing
+    again = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    while "question" in again.embeds[-1]["title"]:
+        again = await answer_correctly(student_in_course, database, again)
+    board = await student_in_course.slash("leaderboard", period="all")
+    assert "with 75 XP" in board.text  # a second perfect attempt earns nothing more

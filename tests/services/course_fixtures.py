@@ -1,0 +1,197 @@
+"""Shared ground for the course service tests: a guild with people, the sample course, tiny packages built in code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import content, enrollment, navigation
+from bot.services.coursepack import (
+    CohortSpec,
+    ConceptSpec,
+    CoursePackage,
+    LessonSpec,
+    ModuleSpec,
+    QuestionSpec,
+    QuizSpec,
+    load_package,
+)
+from db.models import (
+    AuditLog,
+    Concept,
+    ConceptDependency,
+    ContentConcept,
+    ContentItem,
+    ContentProgress,
+    ContentRevision,
+    Course,
+    CourseEnrollment,
+    CourseOffering,
+    CoursePrerequisite,
+    Guild,
+    Module,
+    ModuleRevision,
+    Question,
+    User,
+)
+from db.session import Database
+
+GUILD, OTHER_GUILD = 1001, 1002
+INSTRUCTOR, ALICE, BOB, CAROL = 2000, 2001, 2002, 2003
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+SAMPLE_COURSE = Path(__file__).parents[2] / "content" / "python-basics"
+
+# Every table an import or a student writes to, for "nothing changed" and "nothing written" checks.
+COUNTED_TABLES = (
+    Course,
+    CoursePrerequisite,
+    CourseOffering,
+    Module,
+    ModuleRevision,
+    ContentItem,
+    ContentRevision,
+    Question,
+    Concept,
+    ConceptDependency,
+    ContentConcept,
+    CourseEnrollment,
+    ContentProgress,
+    AuditLog,
+)
+
+
+@cache
+def sample_package() -> CoursePackage:
+    """Python Basics as shipped: 3 modules, 8 lessons and 3 quizzes."""
+    return load_package(SAMPLE_COURSE)
+
+
+def lesson(slug: str, title: str | None = None, **fields: Any) -> LessonSpec:
+    return LessonSpec(
+        slug=slug, title=title or slug.replace("-", " ").capitalize(), body=f"# {slug}\n\nText.", **fields
+    )
+
+
+def quiz(slug: str, *questions: str, **fields: Any) -> QuizSpec:
+    specs = tuple(
+        QuestionSpec(type="MULTIPLE_CHOICE", text=text, options=("yes", "no"), answer=0) for text in questions or ("?",)
+    )
+    return QuizSpec(slug=slug, title=slug.replace("-", " ").capitalize(), questions=specs, **fields)
+
+
+def tiny_package(code: str = "TINY", *, cohorts: tuple[CohortSpec, ...] | None = None, **fields: Any) -> CoursePackage:
+    """Two modules: lessons `intro`, `setup`, then quiz `check` and lesson `wrap-up`."""
+    modules = (
+        ModuleSpec(slug="start", title="Start", items=(lesson("intro"), lesson("setup"))),
+        ModuleSpec(slug="finish", title="Finish", items=(quiz("check"), lesson("wrap-up"))),
+    )
+    defaults: dict[str, Any] = {
+        "title": f"Course {code}",
+        "cohorts": cohorts if cohorts is not None else (CohortSpec(term_name="Open"),),
+        "concepts": (ConceptSpec(slug="basics", name="Basics"),),
+        "modules": modules,
+    }
+    return CoursePackage(code=code, **{**defaults, **fields})
+
+
+ONE_SEAT = (CohortSpec(term_name="Solo", capacity=1),)
+
+
+def replace_item(package: CoursePackage, slug: str, **changes: object) -> CoursePackage:
+    """The package with one lesson or quiz changed."""
+    modules = tuple(
+        module.model_copy(
+            update={
+                "items": tuple(item.model_copy(update=changes) if item.slug == slug else item for item in module.items)
+            }
+        )
+        for module in package.modules
+    )
+    return package.model_copy(update={"modules": modules})
+
+
+def without_item(package: CoursePackage, slug: str) -> CoursePackage:
+    """The package with one lesson or quiz left out."""
+    modules = tuple(
+        module.model_copy(update={"items": tuple(item for item in module.items if item.slug != slug)})
+        for module in package.modules
+    )
+    return package.model_copy(update={"modules": modules})
+
+
+async def seed_people(database: Database) -> None:
+    async with database.session_scope() as session:
+        session.add_all([Guild(id=GUILD, name="School"), Guild(id=OTHER_GUILD, name="Elsewhere")])
+        session.add_all(
+            User(id=user_id, display_name=name)
+            for user_id, name in [(INSTRUCTOR, "Ines"), (ALICE, "Alice"), (BOB, "Bob"), (CAROL, "Carol")]
+        )
+
+
+async def import_course(
+    database: Database,
+    package: CoursePackage,
+    *,
+    publish: bool = True,
+    guild_id: int = GUILD,
+    now: datetime = NOW,
+) -> content.ImportSummary:
+    async with database.session_scope() as session:
+        return await content.import_package(
+            session, guild_id=guild_id, actor_id=INSTRUCTOR, package=package, publish=publish, now=now
+        )
+
+
+async def export_course(database: Database, code: str, *, guild_id: int = GUILD) -> CoursePackage:
+    async with database.session_scope() as session:
+        return await content.export_package(session, guild_id=guild_id, code=code)
+
+
+async def enroll(
+    database: Database, user_id: int, code: str, *, invite: str | None = None, now: datetime = NOW
+) -> enrollment.EnrollmentResult:
+    async with database.session_scope() as session:
+        return await enrollment.enroll(
+            session, guild_id=GUILD, user_id=user_id, course_code=code, invite_code=invite, now=now
+        )
+
+
+async def move(
+    database: Database, user_id: int, to: navigation.Move, *, code: str | None = None, lesson: str | None = None,
+    now: datetime = NOW,
+) -> navigation.LessonPage | navigation.CourseEnd:  # fmt: skip
+    async with database.session_scope() as session:
+        return await navigation.move(
+            session, guild_id=GUILD, user_id=user_id, course_code=code, to=to, lesson=lesson, now=now
+        )
+
+
+async def complete(database: Database, user_id: int, code: str, slug: str) -> bool:
+    """What the quiz engine does when a student passes a quiz: True if that finished the course."""
+    async with database.session_scope() as session:
+        active = await enrollment.active_enrollment(session, guild_id=GUILD, user_id=user_id, course_code=code)
+        item_id = await session.scalar(
+            select(ContentItem.id).where(ContentItem.course_id == active.course_id, ContentItem.slug == slug)
+        )
+        assert item_id is not None, slug
+        return await navigation.complete_item(session, active, user_id=user_id, item_id=item_id, now=NOW)
+
+
+async def row_counts(database: Database) -> dict[str, int]:
+    async with database.session_scope() as session:
+        return {
+            table.__tablename__: await session.scalar(select(func.count()).select_from(table))
+            for table in COUNTED_TABLES
+        }
+
+
+async def audit_actions(session: AsyncSession, *, guild_id: int = GUILD) -> list[str]:
+    """The guild's audit actions, oldest first."""
+    return list(
+        await session.scalars(select(AuditLog.action).where(AuditLog.guild_id == guild_id).order_by(AuditLog.id))
+    )

@@ -1,0 +1,180 @@
+"""The quiz engine on both databases: fixed order per attempt, answers exactly once, scoring and rewards."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.config import Settings
+from bot.errors import AlreadyAnswered, AttemptFinished, NotYourQuiz, QuizUnavailable
+from bot.services import quizzes
+from bot.services.coursepack import QuestionSpec
+from db.models import AttemptStatus, ConceptMastery, ContentProgress, MemberStats, QuestionAnswer, QuizAttempt
+from db.session import Database
+from tests.services.course_fixtures import (
+    ALICE,
+    BOB,
+    GUILD,
+    NOW,
+    enroll,
+    import_course,
+    replace_item,
+    seed_people,
+    tiny_package,
+)
+
+QUESTIONS = tuple(
+    QuestionSpec(type="MULTIPLE_CHOICE", text=f"Q{n}", options=("right", "wrong", "also wrong"), answer=0,
+                 concept="basics", points=n)
+    for n in range(1, 5)
+)  # fmt: skip
+
+
+@pytest.fixture
+async def quiz_course(database: Database) -> Database:
+    await seed_people(database)
+    package = replace_item(tiny_package(), "check", questions=QUESTIONS, max_attempts=2, passing_score=50)
+    await import_course(database, package)
+    await enroll(database, ALICE, "TINY")
+    await enroll(database, BOB, "TINY")
+    return database
+
+
+async def start(database: Database, user_id: int = ALICE, seed: int = 1, now=NOW) -> quizzes.QuestionCard:  # type: ignore[no-untyped-def]
+    async with database.session_scope() as session:
+        return await quizzes.start(
+            session, guild_id=GUILD, user_id=user_id, course_code="TINY", quiz_slug="check", now=now,
+            rng=random.Random(seed),
+        )  # fmt: skip
+
+
+async def answer(
+    database: Database, card: quizzes.QuestionCard, option: int, settings: Settings, user_id: int = ALICE
+) -> quizzes.AnswerResult:
+    async with database.session_scope() as session:
+        return await quizzes.answer(
+            session, attempt_id=card.attempt_id, question_id=card.question_id, choice=[option], user_id=user_id,
+            now=NOW, settings=settings,
+        )  # fmt: skip
+
+
+async def test_an_attempt_keeps_its_shuffled_order_when_resumed(quiz_course: Database) -> None:
+    first = await start(quiz_course, seed=3)
+    again = await start(quiz_course, seed=99)  # a different shuffle would show if a new attempt were made
+    assert (again.attempt_id, again.question_id, again.options) == (first.attempt_id, first.question_id, first.options)
+    assert sorted(text for _, text in first.options) == ["also wrong", "right", "wrong"]
+
+
+async def test_a_perfect_attempt_scores_passes_rewards_and_completes_the_item(
+    quiz_course: Database, settings: Settings
+) -> None:
+    card: quizzes.QuestionCard | None = await start(quiz_course)
+    result = None
+    while card is not None:
+        result = await answer(quiz_course, card, 0, settings)
+        assert result.correct
+        card = result.next_question
+    assert result is not None and result.finished is not None
+    assert (result.finished.score, result.finished.passed, result.finished.correct_count) == (100.0, True, 4)
+    async with quiz_course.session_scope() as session:
+        total = await session.scalar(select(MemberStats.total_xp).where(MemberStats.user_id == ALICE))
+        mastery = await session.scalar(select(ConceptMastery).where(ConceptMastery.user_id == ALICE))
+        completed = await session.scalar(
+            select(func.count()).select_from(ContentProgress).where(ContentProgress.completed_at.is_not(None))
+        )
+    assert total == 4 * settings.xp.correct_first_try + settings.xp.quiz_passed
+    assert mastery is not None and mastery.attempt_count == 4 and mastery.level.value == "MASTERED"
+    assert completed == 1
+
+
+async def test_scores_weigh_points_and_a_failed_attempt_earns_no_pass_xp(
+    quiz_course: Database, settings: Settings
+) -> None:
+    card: quizzes.QuestionCard | None = await start(quiz_course)
+    result = None
+    while card is not None:
+        # Right only on the 1-point question: 1 of 10 points.
+        result = await answer(quiz_course, card, 0 if card.text == "Q1" else 1, settings)
+        card = result.next_question
+    assert result is not None and result.finished is not None
+    assert result.finished.score == 10.0 and not result.finished.passed and result.finished.xp_awarded == 0
+
+
+async def test_an_answer_counts_once_even_when_fifty_arrive_together(quiz_course: Database, settings: Settings) -> None:
+    card = await start(quiz_course)
+    outcomes = await asyncio.gather(
+        *(answer(quiz_course, card, 0, settings) for _ in range(50)), return_exceptions=True
+    )
+    assert sum(isinstance(outcome, quizzes.AnswerResult) for outcome in outcomes) == 1
+    assert all(
+        isinstance(outcome, AlreadyAnswered) for outcome in outcomes if not isinstance(outcome, quizzes.AnswerResult)
+    )
+    async with quiz_course.session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(QuestionAnswer)) == 1
+        assert await session.scalar(select(MemberStats.total_xp)) == settings.xp.correct_first_try
+
+
+async def test_only_the_owner_answers_and_a_finished_attempt_refuses(quiz_course: Database, settings: Settings) -> None:
+    card = await start(quiz_course)
+    with pytest.raises(NotYourQuiz):
+        await answer(quiz_course, card, 0, settings, user_id=BOB)
+    last: quizzes.QuestionCard | None = card
+    while last is not None:
+        done = await answer(quiz_course, last, 0, settings)
+        last = done.next_question
+    with pytest.raises(AttemptFinished):
+        await answer(quiz_course, card, 1, settings)
+
+
+async def test_attempt_limits_and_xp_only_on_the_first_attempt(quiz_course: Database, settings: Settings) -> None:
+    for _ in range(2):
+        card: quizzes.QuestionCard | None = await start(quiz_course)
+        while card is not None:
+            card = (await answer(quiz_course, card, 0, settings)).next_question
+    with pytest.raises(QuizUnavailable, match="all 2 attempts"):
+        await start(quiz_course)
+    async with quiz_course.session_scope() as session:
+        assert (
+            await session.scalar(select(MemberStats.total_xp))
+            == 4 * settings.xp.correct_first_try + settings.xp.quiz_passed
+        )
+
+
+async def test_a_stale_attempt_is_abandoned_and_a_new_one_starts(quiz_course: Database) -> None:
+    old = await start(quiz_course)
+    fresh = await start(quiz_course, now=NOW + quizzes.STALE_AFTER + timedelta(minutes=1))
+    assert fresh.attempt_id != old.attempt_id
+    async with quiz_course.session_scope() as session:
+        statuses = dict((await session.execute(select(QuizAttempt.id, QuizAttempt.status))).all())
+    assert statuses == {old.attempt_id: AttemptStatus.ABANDONED, fresh.attempt_id: AttemptStatus.IN_PROGRESS}
+
+
+async def test_the_sweep_abandons_only_stale_attempts(quiz_course: Database) -> None:
+    await start(quiz_course, user_id=ALICE)
+    await start(quiz_course, user_id=BOB, now=NOW + timedelta(hours=20))
+    async with quiz_course.session_scope() as session:
+        swept = await quizzes.abandon_stale_attempts(session, now=NOW + timedelta(hours=25))
+    assert swept == 1
+
+
+async def test_results_review_every_question(quiz_course: Database, settings: Settings) -> None:
+    card: quizzes.QuestionCard | None = await start(quiz_course)
+    while card is not None:
+        card = (await answer(quiz_course, card, 1, settings)).next_question
+    async with quiz_course.session_scope() as session:
+        review = await quizzes.results(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug=None)
+    assert len(review.questions) == 4 and not review.passed
+    assert all(reviewed.chosen == ["wrong"] and reviewed.right == ["right"] for reviewed in review.questions)
+
+
+async def test_no_quiz_in_a_course_says_so(database: Database) -> None:
+    await seed_people(database)
+    await import_course(database, tiny_package().model_copy(update={"modules": tiny_package().modules[:1]}))
+    await enroll(database, ALICE, "TINY")
+    with pytest.raises(QuizUnavailable):
+        async with database.session_scope() as session:
+            await quizzes.start(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug=None, now=NOW)
