@@ -1,26 +1,32 @@
-"""Engagement at scale: leaderboard pages with the viewer's own rank over 100k members and 1M ledger events.
+"""Engagement at scale: leaderboard pages with the viewer's own rank over 100k members and 1M ledger events,
+and a burst of concurrent quiz answer presses through the offline Discord.
 
 The data is built inside the database (generate_series on PostgreSQL, a recursive CTE on SQLite), then the
 derived tables are filled from the ledger the way `xp.award` keeps them: `member_stats` per member and
 `xp_daily` per member, course and day. XP is skewed (a few members earn a lot, a quarter earn nothing),
 amounts are multiples of 5 so ties are common, and 1% of members have opted out of leaderboards.
-
-Each board is measured twice: on the schema as migrated, then after adding the one index the opt-out filter
-needs (`HIDDEN_MEMBERS_INDEX`, not in the migrations: the change these figures argue for).
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from bench._harness import Figure, StatementCounter, fresh_database, percentile
-from bot.services import leaderboard
+from bot.app import CourseBot
+from bot.config import load_settings
+from bot.sandbox import DiscordSandbox, Reply
+from bot.sandbox.harness import DEFAULT_GUILD_ID
+from bot.services import content, leaderboard, tenancy
+from bot.services.coursepack import CohortSpec, CoursePackage, ModuleSpec, QuestionSpec, QuizSpec
+from db.models import QuestionAnswer
 from db.session import Database
 
 BENCH = "engagement"
@@ -102,19 +108,13 @@ SQLITE_FILL = [
 ]
 
 
-# Without it each board reads every row of `users` to find who opted out.
-HIDDEN_MEMBERS_INDEX = {
-    "postgresql": "CREATE INDEX ix_users_leaderboard_hidden ON users (id)"
-    " WHERE (preferences ->> 'leaderboard') = 'off'",
-    "sqlite": "CREATE INDEX ix_users_leaderboard_hidden ON users (id)"
-    " WHERE json_extract(preferences, '$.leaderboard') = 'off'",
-}
 DATA_SHAPE = {
     "xp_daily_rows": "SELECT count(*) FROM xp_daily",
     "xp_daily_rows_in_week": "SELECT count(*) FROM xp_daily WHERE day BETWEEN :monday AND :today",
     "xp_daily_rows_of_course": "SELECT count(*) FROM xp_daily WHERE course_id = :course",
     "members_with_xp": "SELECT count(*) FROM member_stats",
 }
+CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
 
 async def fill(database: Database, sizes: Sizes) -> None:
@@ -172,7 +172,7 @@ async def data_shape_figures(database: Database, backend: str) -> AsyncIterator[
             yield Figure(BENCH, backend, metric, count, "rows")
 
 
-async def leaderboard_figures(database: Database, backend: str, sizes: Sizes, *, suffix: str) -> AsyncIterator[Figure]:
+async def leaderboard_figures(database: Database, backend: str, sizes: Sizes) -> AsyncIterator[Figure]:
     """Top 10 plus the viewer's own rank, for viewers picked across the whole membership."""
     viewers = random.Random(42).choices(range(1, sizes.members + 1), k=CALLS_PER_BOARD)
     for scope, period in BOARDS:
@@ -184,9 +184,9 @@ async def leaderboard_figures(database: Database, backend: str, sizes: Sizes, *,
                 started = time.perf_counter()
                 await show_board(database, scope=scope, period=period, viewer_id=viewer_id)
                 latencies.append(time.perf_counter() - started)
-        yield Figure(BENCH, backend, f"{name}_p50{suffix}", round(percentile(latencies, 50) * 1000, 3), "ms")
-        yield Figure(BENCH, backend, f"{name}_p99{suffix}", round(percentile(latencies, 99) * 1000, 3), "ms")
-        yield Figure(BENCH, backend, f"{name}_statements{suffix}", counter.count / len(viewers), "statements")
+        yield Figure(BENCH, backend, f"{name}_p50", round(percentile(latencies, 50) * 1000, 3), "ms")
+        yield Figure(BENCH, backend, f"{name}_p99", round(percentile(latencies, 99) * 1000, 3), "ms")
+        yield Figure(BENCH, backend, f"{name}_statements", counter.count / len(viewers), "statements")
 
 
 async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
@@ -198,12 +198,88 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
             yield Figure(BENCH, backend, "build_data_seconds", round(time.perf_counter() - started, 1), "s")
             async for figure in data_shape_figures(database, backend):
                 yield figure
-            async for figure in leaderboard_figures(database, backend, sizes, suffix=""):
+            async for figure in leaderboard_figures(database, backend, sizes):
                 yield figure
+        async for figure in answer_burst_figures(backend, presses=max(50, int(1000 * scale))):
+            yield figure
 
-            # The burst of quiz answer presses joins here, on the same data and the schema as migrated.
 
+BURST_PACKAGE = CoursePackage(
+    code="BURST",
+    title="Burst",
+    cohorts=(CohortSpec(term_name="Open"),),
+    modules=(
+        ModuleSpec(
+            slug="only",
+            title="Only",
+            items=(
+                QuizSpec(
+                    slug="one",
+                    title="One question",
+                    shuffle=False,
+                    questions=(QuestionSpec(type="MULTIPLE_CHOICE", text="2 + 2?", options=("4", "5"), answer=0),),
+                ),
+            ),
+        ),
+    ),
+)
+DOUBLE_CLICK_SHARE = 0.2
+
+
+async def answer_burst_figures(backend: str, *, presses: int) -> AsyncIterator[Figure]:
+    """`presses` students each press an answer at once, a fifth of them twice (a double click): every student
+    must be recorded exactly once."""
+    settings = load_settings(CONFIG)
+    async with fresh_database(backend) as database:
+        async with database.session_scope() as session:
+            await tenancy.remember_guild(session, guild_id=DEFAULT_GUILD_ID, name="Bench")
+            await content.import_package(
+                session, guild_id=DEFAULT_GUILD_ID, actor_id=1, package=BURST_PACKAGE, publish=True,
+                now=datetime.now(UTC),
+            )  # fmt: skip
+        sandbox = DiscordSandbox(CourseBot(settings, database=database), timeout=120.0)
+        await sandbox.start()
+        try:
+            questions = []
+            for number in range(presses):
+                member = await sandbox.add_member(f"student{number}")
+                await sandbox.slash("course enroll", user=member, course="BURST")
+                questions.append((member, await sandbox.slash("quiz start", user=member)))
+            doubled = questions + questions[: int(presses * DOUBLE_CLICK_SHARE)]
+            random.Random(7).shuffle(doubled)
+            with StatementCounter(database) as counter:
+                started = time.perf_counter()
+                # A press returns once the bot acknowledged it (a deferred update); the work goes on after.
+                latencies = await asyncio.gather(*(timed_click(sandbox, reply, member) for member, reply in doubled))
+                await all_recorded(database, expected=presses)
+                elapsed = time.perf_counter() - started
+            sandbox.assert_no_errors()
+        finally:
+            await sandbox.close()
+        async with database.session_scope() as session:
+            recorded = await session.scalar(select(func.count()).select_from(QuestionAnswer))
+            distinct = await session.scalar(select(func.count(func.distinct(QuestionAnswer.attempt_id))))
+    yield Figure(BENCH, backend, "burst_presses", len(doubled), "presses")
+    yield Figure(BENCH, backend, "burst_answers_recorded", recorded or 0, "answers")
+    yield Figure(BENCH, backend, "burst_duplicate_answers", (recorded or 0) - (distinct or 0), "answers")
+    yield Figure(BENCH, backend, "burst_ack_p50", round(percentile(latencies, 50) * 1000, 1), "ms")
+    yield Figure(BENCH, backend, "burst_ack_p99", round(percentile(latencies, 99) * 1000, 1), "ms")
+    yield Figure(BENCH, backend, "burst_all_recorded_after", round(elapsed, 2), "s")
+    yield Figure(BENCH, backend, "burst_presses_per_second", round(len(doubled) / elapsed, 1), "presses/s")
+    yield Figure(BENCH, backend, "burst_statements_per_press", round(counter.count / len(doubled), 2), "statements")
+
+
+async def all_recorded(database: Database, *, expected: int) -> None:
+    """Wait (up to 5 minutes) until `expected` answers are stored: the bot finishes its work after acknowledging."""
+    async with asyncio.timeout(300):
+        while True:
             async with database.session_scope() as session:
-                await session.execute(text(HIDDEN_MEMBERS_INDEX[database.backend]))
-            async for figure in leaderboard_figures(database, backend, sizes, suffix="_with_hidden_members_index"):
-                yield figure
+                if await session.scalar(select(func.count()).select_from(QuestionAnswer)) >= expected:
+                    return
+            await asyncio.sleep(0.05)
+
+
+async def timed_click(sandbox: DiscordSandbox, reply: Reply, member: dict[str, object]) -> float:
+    started = time.perf_counter()
+    await sandbox.click(reply, "A", user=member)
+    return time.perf_counter() - started

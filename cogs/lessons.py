@@ -57,6 +57,7 @@ class Lessons(commands.GroupCog, group_name="lesson", group_description="Read yo
                 to=to,
                 lesson=lesson,
                 now=self.bot.clock.now(),
+                settings=self.bot.settings,
             )
         if isinstance(page, CourseEnd):
             text = (
@@ -64,9 +65,13 @@ class Lessons(commands.GroupCog, group_name="lesson", group_description="Read yo
                 if page.course_completed
                 else "That was the last item. `/course progress` shows what is left to finish."
             )
+            if page.xp_awarded:
+                text += f"\n+{page.xp_awarded} XP"
             await send(interaction, embed=success_embed(f"End of {page.course_code}", text))
             return
         pages = lesson_pages(page)
+        if page.xp_awarded:
+            pages[0].set_footer(text=f"{pages[0].footer.text} · +{page.xp_awarded} XP for the last lesson")
         if page.course_completed:
             pages[0].description = f"🎉 You completed {page.course_code}!\n\n{pages[0].description}"
         await Paginator(pages, owner_id=interaction.user.id).start(interaction)

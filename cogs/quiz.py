@@ -87,12 +87,14 @@ async def record_answer(interaction: discord.Interaction, *, attempt: int, quest
     question_text = ""
     if interaction.message and interaction.message.embeds:
         question_text = (interaction.message.embeds[0].description or "").split("\n")[0]
+    # Acknowledge at once: under a burst of presses the database queues, and Discord wants an answer in 3 s.
+    await interaction.response.defer()
     async with bot.db.session_scope() as session:
         result = await quizzes.answer(
             session, attempt_id=attempt, question_id=question, choice=choice, user_id=interaction.user.id,
             now=bot.clock.now(), settings=bot.settings,
         )  # fmt: skip
-    await interaction.response.edit_message(embed=feedback_embed(result, question_text), view=None)
+    await interaction.edit_original_response(embed=feedback_embed(result, question_text), view=None)
     if result.next_question is not None:
         await interaction.followup.send(
             embed=question_embed(result.next_question), view=question_view(result.next_question), ephemeral=True

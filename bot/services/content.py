@@ -39,16 +39,12 @@ from db.models import (
     ContentKind,
     ContentRevision,
     Course,
-    CourseLevel,
     CourseOffering,
     CoursePrerequisite,
-    DependencyStrength,
     Module,
     ModuleRevision,
     ModuleType,
-    OfferingVisibility,
     Question,
-    QuestionType,
     RevisionVisibility,
 )
 from db.models import ConceptDependency as ConceptDependencyRow
@@ -140,7 +136,7 @@ async def import_package(
             Module(course_id=course.id, module_type=ModuleType.COURSE_ROOT, slug=courses.ROOT_SLUG, sequence_index=0)
         )
     course.title, course.description = package.title, package.description
-    course.level, course.passing_score = CourseLevel(package.level.value), package.passing_score
+    course.level, course.passing_score = package.level, package.passing_score
 
     await _import_prerequisites(session, course, package)
     await _import_cohorts(session, course, package.cohorts)
@@ -198,7 +194,7 @@ async def _import_cohorts(session: AsyncSession, course: Course, cohorts: Iterab
         offering = existing.get(spec.term_name) or CourseOffering(course_id=course.id, term_name=spec.term_name)
         offering.starts_at, offering.ends_at = spec.starts_at, spec.ends_at
         offering.enrollment_start, offering.enrollment_end = spec.enrollment_start, spec.enrollment_end
-        offering.visibility = OfferingVisibility(spec.visibility.value)
+        offering.visibility = spec.visibility
         offering.invite_code, offering.capacity, offering.role_id = spec.invite_code, spec.capacity, spec.role_id
         session.add(offering)
 
@@ -238,7 +234,7 @@ async def _import_concepts(session: AsyncSession, course: Course, specs: Iterabl
         ConceptDependencyRow(
             concept_id=ids[spec.slug],
             depends_on_id=ids[dependency.concept],
-            strength=DependencyStrength(dependency.strength.value),
+            strength=dependency.strength,
         )
         for spec in specs
         for dependency in spec.depends_on
@@ -400,7 +396,7 @@ def _replace_questions(
             item_id=item.id,
             concept_id=concept_ids.get(spec.concept) if spec.concept else None,
             position=position,
-            question_type=QuestionType(spec.type.value),
+            question_type=spec.type,
             difficulty=spec.difficulty,
             text=spec.text,
             options=list(spec.options),

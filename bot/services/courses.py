@@ -227,6 +227,8 @@ async def create_course(
     # The package format's rule, so every course can be exported and imported again.
     if not re.fullmatch(COURSE_CODE_PATTERN, code):
         raise InvalidInput("A course code is 2-20 letters, digits or `-`, starting with a letter, such as `PY101`.")
+    if not title.strip():
+        raise InvalidInput("A course needs a title students will recognise, such as `Python Basics`.")
     try:
         await live_course(session, guild_id=guild_id, code=code)
     except NotFound:
@@ -339,6 +341,7 @@ async def create_cohort(
 ) -> CohortSummary:
     course = await live_course(session, guild_id=guild_id, code=code)
     term_name = term_name.strip()
+    invite_code = invite_code.strip() if invite_code and invite_code.strip() else None
     if not term_name:
         raise InvalidInput("A cohort needs a name, such as `Spring 2027`.")
     if visibility is OfferingVisibility.INVITE_ONLY and not invite_code:

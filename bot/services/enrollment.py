@@ -1,9 +1,9 @@
 """Enrollment in cohorts: windows, visibility and invite codes, prerequisites, capacity with a waitlist.
 
 A cohort (offering) takes enrollments while it is open and `now` is inside its window. PUBLIC and
-UNLISTED cohorts take anyone who names the course (UNLISTED ones are just not advertised); an
-INVITE_ONLY cohort takes whoever brings its invite code. When a full cohort's student drops, the
-longest-waiting student on its waitlist takes the seat.
+UNLISTED cohorts take anyone who names the course (UNLISTED ones are just not advertised, so an open
+PUBLIC cohort is chosen first); an INVITE_ONLY cohort takes whoever brings its invite code. When a
+full cohort's student drops, the longest-waiting student on its waitlist takes the seat.
 """
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ async def drop(session: AsyncSession, *, guild_id: int, user_id: int, course_cod
     if row is None:
         raise NotEnrolled(course.code)
     enrollment, offering = row
+    # Lock the cohort as `enroll` does, so two drops at once can't both hand their seat to one student.
+    await session.refresh(offering, with_for_update=True)
     held_seat = enrollment.status is EnrollmentStatus.ACTIVE
     enrollment.status, enrollment.dropped_at = EnrollmentStatus.DROPPED, now
     promoted = None

@@ -16,7 +16,10 @@ from typing import Literal
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import local_date
+from bot.config import Settings
 from bot.errors import NotFound, NothingToRead
+from bot.services import streaks, tenancy, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
     ContentItem,
@@ -49,6 +52,7 @@ class LessonPage:
     total: int
     completed: bool
     course_completed: bool = False  # this move finished the last remaining item
+    xp_awarded: int = 0  # for the lesson this move completed
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,7 @@ class CourseEnd:
 
     course_code: str
     course_completed: bool
+    xp_awarded: int = 0
 
 
 def _outline(course_id: int):  # type: ignore[no-untyped-def]
@@ -121,9 +126,13 @@ async def move(
     to: Move,
     now: datetime,
     lesson: str | None = None,
+    settings: Settings | None = None,
 ) -> LessonPage | CourseEnd:
     """Open the item `to` points at and record it; `next` also completes the lesson being left (a quiz is
-    completed by passing it, see `complete_item`), and past the last item returns CourseEnd."""
+    completed by passing it, see `complete_item`), and past the last item returns CourseEnd.
+
+    With `settings`, completing a lesson earns its XP (once per lesson) and counts toward the streak.
+    """
     enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
     outline = _outline(enrollment.course_id)
     # Where the student is rides along in the page query: one statement fewer on every move.
@@ -165,15 +174,18 @@ async def move(
         leaving, leaving_kind = (await session.execute(select(current, current_kind))).one()
         if to == "next" and leaving is not None:
             # Past the last item: the lesson being left is finished, and so may be the course.
-            finished = False
+            finished, xp_awarded = False, 0
             if leaving_kind is not ContentKind.QUIZ:
                 finished = await complete_item(session, enrollment, user_id=user_id, item_id=leaving, now=now)
-            return CourseEnd(enrollment.course_code, course_completed=finished)
+                xp_awarded = await _reward_lesson(session, enrollment, guild_id, user_id, leaving, now, settings)
+            return CourseEnd(enrollment.course_code, course_completed=finished, xp_awarded=xp_awarded)
         raise _nothing_there(to, enrollment.course_code, lesson)
     leaving_lesson = to == "next" and row.current_id is not None and row.current_kind is not ContentKind.QUIZ
     completing = row.current_id if leaving_lesson and row.current_id != row.item_id else None
     await _record_progress(session, enrollment, user_id=user_id, opened=row.item_id, completed=completing, now=now)
-    course_completed = False
+    course_completed, xp_awarded = False, 0
+    if completing is not None:
+        xp_awarded = await _reward_lesson(session, enrollment, guild_id, user_id, completing, now, settings)
     if completing is not None and row.completed_at is not None:
         # Only when the opened item was already done can leaving this one finish the course.
         course_completed = await _complete_enrollment_if_done(session, enrollment, user_id=user_id, now=now)
@@ -193,7 +205,33 @@ async def move(
         total=row.total,
         completed=row.completed_at is not None,
         course_completed=course_completed,
+        xp_awarded=xp_awarded,
     )
+
+
+async def _reward_lesson(
+    session: AsyncSession,
+    enrollment: ActiveEnrollment,
+    guild_id: int,
+    user_id: int,
+    item_id: int,
+    now: datetime,
+    settings: Settings | None,
+) -> int:
+    """XP for a completed lesson (once per student and lesson, whatever the replays) and a streak day."""
+    if settings is None:
+        return 0
+    guild_zone, user_zone = await tenancy.time_zones(session, guild_id=guild_id, user_id=user_id)
+    award = await xp.award(
+        session, guild_id=guild_id, user_id=user_id, course_id=enrollment.course_id,
+        amount=settings.xp.lesson_completed, action="lesson_completed", source_key=f"lesson:{user_id}:{item_id}",
+        day=local_date(now, guild_zone),
+    )  # fmt: skip
+    await streaks.record_activity(
+        session, user_id=user_id, at=now, time_zone=user_zone, rules=settings.streaks,
+        milestones=settings.xp.streak_milestones, guild_id=guild_id,
+    )  # fmt: skip
+    return award.amount
 
 
 def _nothing_there(to: Move, course_code: str, lesson: str | None) -> Exception:

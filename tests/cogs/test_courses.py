@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.clock import FixedClock
 from bot.sandbox import DiscordSandbox, Reply
 from bot.services.coursepack import load_package
 from db.models import AuditLog, Course
@@ -157,3 +158,14 @@ async def test_a_full_cohort_waitlists_and_promotes_on_drop(classroom: DiscordSa
     roster = await classroom.slash("teach roster", user=classroom.instructor, course="PY101")
     assert "Kim" in roster.text and "active" in roster.text.lower()
     assert roster.files and roster.files[0].filename == "py101-roster.csv"
+
+
+async def test_finishing_lessons_earns_xp_once_and_counts_the_day(classroom: DiscordSandbox, clock: FixedClock) -> None:
+    await classroom.slash("course enroll", course="PY101")
+    for move in ["next", "next", "next", "prev", "next"]:  # the last one leaves a lesson already done
+        clock.advance(minutes=5)
+        await classroom.slash(f"lesson {move}")
+    board = await classroom.slash("leaderboard", period="all")
+    assert "with 20 XP" in board.text  # two lessons left behind, 10 XP each
+    streak = await classroom.slash("streak")
+    assert "1-day streak" in streak.text

@@ -119,7 +119,14 @@ async def test_importing_the_sample_course_creates_it_as_drafts(database: Databa
         assert set(await session.scalars(select(Concept.slug))) == {concept.slug for concept in package.concepts}
         dependency_count = sum(len(concept.depends_on) for concept in package.concepts)
         assert len((await session.scalars(select(ConceptDependencyRow))).all()) == dependency_count
-        assert len((await session.scalars(select(ContentConcept))).all()) > 0
+        links = await session.execute(
+            select(ContentItem.slug, Concept.slug)
+            .join(ContentConcept, ContentConcept.item_id == ContentItem.id)
+            .join(Concept, Concept.id == ContentConcept.concept_id)
+        )
+        taught = {(lesson.slug, concept) for lesson in package.lessons for concept in lesson.concepts}
+        tested = {(quiz.slug, q.concept) for quiz in package.quizzes for q in quiz.questions if q.concept}
+        assert set(links) == taught | tested
         assert list(await session.scalars(select(CourseOffering.term_name))) == ["Self-paced"]
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from db.models.enums import CourseLevel, DependencyStrength, OfferingVisibility, QuestionType
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 COURSE_CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,19}$"
 TRUE_FALSE_OPTIONS = ("True", "False")
@@ -28,29 +30,9 @@ NonBlankText = Annotated[str, Field(pattern=r"\S")]
 """Text with at least one non-whitespace character, kept exactly as written."""
 
 
-class Level(StrEnum):
-    INTRODUCTORY = "INTRODUCTORY"
-    INTERMEDIATE = "INTERMEDIATE"
-    ADVANCED = "ADVANCED"
-    EXPERT = "EXPERT"
-
-
-class Visibility(StrEnum):
-    PUBLIC = "PUBLIC"
-    UNLISTED = "UNLISTED"
-    INVITE_ONLY = "INVITE_ONLY"
-
-
-class QuestionType(StrEnum):
-    MULTIPLE_CHOICE = "MULTIPLE_CHOICE"
-    TRUE_FALSE = "TRUE_FALSE"
-    MULTI_SELECT = "MULTI_SELECT"
-
-
-class DependencyStrength(StrEnum):
-    REQUIRED = "REQUIRED"
-    RECOMMENDED = "RECOMMENDED"
-    OPTIONAL = "OPTIONAL"
+# The package speaks the schema's vocabulary: one definition of each closed set of values.
+Level = CourseLevel
+Visibility = OfferingVisibility
 
 
 class FeedbackTiming(StrEnum):
