@@ -217,7 +217,11 @@ BURST_PACKAGE = CoursePackage(
                     slug="one",
                     title="One question",
                     shuffle=False,
-                    questions=(QuestionSpec(type="MULTIPLE_CHOICE", text="2 + 2?", options=("4", "5"), answer=0),),
+                    # Presses answer the first of two questions: a typical mid-quiz answer, not the finishing one.
+                    questions=(
+                        QuestionSpec(type="MULTIPLE_CHOICE", text="2 + 2?", options=("4", "5"), answer=0),
+                        QuestionSpec(type="MULTIPLE_CHOICE", text="3 + 3?", options=("6", "7"), answer=0),
+                    ),
                 ),
             ),
         ),

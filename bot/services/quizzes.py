@@ -38,6 +38,7 @@ from db.models import (
     QuestionType,
     QuizAttempt,
     RevisionVisibility,
+    Streak,
     User,
 )
 from db.session import dialect_insert
@@ -256,7 +257,23 @@ async def answer(
     """Record the student's answer once, score it, move to the next question or finish the attempt."""
     row = (
         await session.execute(
-            select(QuizAttempt, Question, ContentRevision, Course, Guild.time_zone, User.time_zone)
+            select(
+                QuizAttempt,
+                Question,
+                ContentRevision,
+                Course,
+                Guild.time_zone,
+                User.time_zone,
+                # Riding along so the common path needs no extra reads: answers so far, the streak's last day.
+                select(func.count())
+                .where(QuestionAnswer.attempt_id == attempt_id)
+                .scalar_subquery()
+                .label("answered_before"),
+                select(Streak.last_activity_date)
+                .where(Streak.user_id == QuizAttempt.user_id)
+                .scalar_subquery()
+                .label("streak_day"),
+            )
             .select_from(QuizAttempt)
             .join(Question, Question.id == question_id)
             .join(ContentRevision, ContentRevision.item_id == QuizAttempt.item_id)
@@ -272,7 +289,7 @@ async def answer(
     ).first()
     if row is None:
         raise AttemptFinished()
-    attempt, question, revision, course, guild_zone, user_zone = row
+    attempt, question, revision, course, guild_zone, user_zone, answered_before, streak_day = row
     if attempt.user_id != user_id:
         raise NotYourQuiz()
     if attempt.status is not AttemptStatus.IN_PROGRESS or question.id not in attempt.question_order:
@@ -299,14 +316,15 @@ async def answer(
         xp_awarded += award.amount
     if question.concept_id is not None:
         await _update_mastery(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
-    await streaks.record_activity(
-        session, user_id=user_id, at=now, time_zone=user_zone, rules=settings.streaks,
-        milestones=settings.xp.streak_milestones, guild_id=course.guild_id,
-    )  # fmt: skip
+    if streak_day != local_date(now, user_zone):  # today already counted: nothing to do
+        await streaks.record_activity(
+            session, user_id=user_id, at=now, time_zone=user_zone, rules=settings.streaks,
+            milestones=settings.xp.streak_milestones, guild_id=course.guild_id,
+        )  # fmt: skip
 
     finished = None
     next_card = None
-    answered_count = await session.scalar(select(func.count()).where(QuestionAnswer.attempt_id == attempt.id)) or 0
+    answered_count = answered_before + 1
     if answered_count >= len(attempt.question_order):
         finished = await _submit(
             session, attempt, course, revision.title, quiz_settings, now=now, guild_day=guild_day, settings=settings
