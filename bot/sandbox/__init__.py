@@ -4,11 +4,12 @@
 `gateway.FakeGateway` a websocket gateway for end-to-end runs, and `payloads` builds gateway payloads.
 """
 
-from bot.sandbox.errors import NoResponse, OptionRejected, SandboxError, SandboxTimeout
+from bot.sandbox.errors import CommandHidden, NoResponse, OptionRejected, SandboxError, SandboxTimeout
 from bot.sandbox.harness import DiscordSandbox, Reply
 from bot.sandbox.http import FakeDiscordHTTP, RecordedCall
 
 __all__ = [
+    "CommandHidden",
     "DiscordSandbox",
     "FakeDiscordHTTP",
     "NoResponse",

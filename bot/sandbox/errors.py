@@ -11,6 +11,10 @@ class OptionRejected(SandboxError):
     """Discord's client would refuse to send this: unknown or missing option, value out of range, hidden command."""
 
 
+class CommandHidden(OptionRejected):
+    """Discord hides the command from this member (its default permissions); the client cannot send it."""
+
+
 class NoResponse(SandboxError):
     """The bot's handlers finished without answering the interaction ("The application did not respond")."""
 

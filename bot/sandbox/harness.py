@@ -25,7 +25,7 @@ from discord import app_commands
 from discord.state import AutoShardedConnectionState
 
 from bot.sandbox import payloads
-from bot.sandbox.errors import NoResponse, OptionRejected, SandboxError, SandboxTimeout
+from bot.sandbox.errors import CommandHidden, NoResponse, OptionRejected, SandboxError, SandboxTimeout
 from bot.sandbox.gateway import delivered_with
 from bot.sandbox.http import FakeDiscordHTTP, InteractionRecord, RecordedCall
 from bot.sandbox.messages import ComponentInfo, PostedMessage, RecordedFile
@@ -542,7 +542,7 @@ class DiscordSandbox:
             return
         if held & command.required_permissions != command.required_permissions:
             missing = [n for n, v in discord.Permissions(command.required_permissions & ~held) if v]
-            raise OptionRejected(
+            raise CommandHidden(
                 f"{command.label} is hidden from {member['user']['username']}: it needs the permissions {missing}"
             )
 
