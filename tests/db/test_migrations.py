@@ -72,3 +72,19 @@ async def test_postgres_has_the_vector_extension(database: Database) -> None:
         pytest.skip("pgvector is a PostgreSQL extension")
     async with database.session_scope() as session:
         assert await session.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'vector'")) == 1
+
+
+async def test_start_up_upgrades_sqlite_but_refuses_a_postgres_database_behind_head(empty_database_url: URL) -> None:
+    engine = create_engine(empty_database_url)
+    try:
+        if engine.dialect.name == "sqlite":
+            await migrate.ensure_current(engine, auto_migrate=False)
+            assert await migrate.current_revision(engine) == migrate.head_revision()
+            return
+        with pytest.raises(migrate.SchemaBehind, match="coursebot db upgrade"):
+            await migrate.ensure_current(engine, auto_migrate=False)
+        assert await migrate.current_revision(engine) is None  # nothing was touched
+        await migrate.ensure_current(engine, auto_migrate=True)
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        await engine.dispose()
