@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
 from bot.clock import local_date
-from bot.services import audit, tenancy, xp
+from bot.errors import CourseError
+from bot.services import audit, courses, tenancy, xp
+from bot.tutor import backends, cache, prompts, tutor
+from bot.tutor.guardrails import split_for_discord
+from bot.tutor.secrets import SecretBox
+from cogs._autocomplete import Choices, courses_you_teach
 from cogs._checks import require_level
-from cogs._ui import add_fields, embed, success_embed
-from cogs._views import Paginator
-from db.models import MemberRole
+from cogs._ui import EMBED_DESCRIPTION_MAX, add_fields, clip, embed, send, success_embed
+from cogs._views import ConfirmView, Paginator
+from cogs.errors import report
+from db.models import MemberRole, ModelPurpose
 
 AUDIT_PAGE_SIZE = 10
+PROMPT_TEXT_MAX = 4000  # a modal's text input holds at most this much
 
 
 def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
@@ -33,10 +42,103 @@ def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
     ]
 
 
+def _matching(pairs: list[tuple[int | str, str]], typed: str) -> list[app_commands.Choice[Any]]:
+    needle = typed.strip().lower()
+    return [
+        app_commands.Choice(name=clip(label, 100), value=value) for value, label in pairs if needle in label.lower()
+    ][:25]
+
+
+async def backend_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    async with bot.db.session_scope() as session:
+        listed = await backends.list_backends(session)
+    return _matching([(backend.id, f"{backend.name} · {backend.base_url}") for backend in listed], current)
+
+
+async def model_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    async with bot.db.session_scope() as session:
+        listed = await backends.list_backends(session)
+    return _matching(
+        [
+            (model.id, f"{backend.name} · {model.model} ({model.purpose.value.lower()})")
+            for backend in listed
+            for model in backend.models
+        ],
+        current,
+    )
+
+
+async def prompt_names(interaction: discord.Interaction, current: str) -> Choices:
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    async with bot.db.session_scope() as session:
+        names = await prompts.list_names(session)
+    return _matching([(name, name) for name in names], current)
+
+
+def describe_backend(backend: backends.BackendSummary) -> tuple[str, str]:
+    key = "API key stored (encrypted)" if backend.has_api_key else "no API key"
+    models = [
+        f"{'★ ' if model.is_default else ''}`{model.id}` {model.model} · {model.purpose.value.lower()}"
+        + (f" · {model.embedding_dimensions} dims" if model.embedding_dimensions else "")
+        for model in backend.models
+    ]
+    return (
+        f"{backend.name} (`{backend.id}`)",
+        "\n".join([f"{backend.provider} · {backend.base_url} · {key}", *(models or ["no models yet"])]),
+    )
+
+
+class PromptEditor(discord.ui.Modal):
+    """The text of a new prompt version; the version is created when the form is sent."""
+
+    text: discord.ui.TextInput[PromptEditor] = discord.ui.TextInput(
+        label="Prompt text", style=discord.TextStyle.paragraph, max_length=PROMPT_TEXT_MAX
+    )
+
+    def __init__(self, bot: CourseBot, *, name: str, labels: list[str], message: str | None, current: str) -> None:
+        super().__init__(title=clip(f"New version of {name}", 45))
+        self.bot, self.name, self.labels, self.message = bot, name, labels, message
+        if len(current) <= PROMPT_TEXT_MAX:
+            self.text.default = current
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await create_prompt_version(self.bot, interaction, self.name, self.text.value, self.labels, self.message)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report(interaction, error)
+
+
+async def create_prompt_version(
+    bot: CourseBot, interaction: discord.Interaction, name: str, text: str, labels: list[str], message: str | None
+) -> None:
+    async with bot.db.session_scope() as session:
+        created = await prompts.create_version(
+            session, name=name, text=text, labels=labels, commit_message=message, actor_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+        )  # fmt: skip
+    await send(
+        interaction,
+        embed=success_embed(
+            f"Created {created.name} v{created.version}",
+            f"Labels: {', '.join(created.labels)}. The tutor uses the version labelled `production`; move it with "
+            "`/admin prompts label`.",
+        ),
+    )
+
+
+def parse_labels(labels: str | None) -> list[str]:
+    return [label.strip() for label in (labels or "").split(",") if label.strip()]
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin", group_description="Configure Coursebot for this server"):
     xp_group = app_commands.Group(name="xp", description="Correct members' XP")
+    llm_group = app_commands.Group(name="llm", description="The language model servers the tutor uses (bot-wide)")
+    prompts_group = app_commands.Group(name="prompts", description="The tutor's versioned prompts (bot-wide)")
+    cache_group = app_commands.Group(name="cache", description="The tutor's answer cache")
 
     def __init__(self, bot: CourseBot) -> None:
         self.bot = bot
@@ -128,6 +230,209 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
                 f"{user.mention} now has {total} XP. Reason: {reason}",
             ),
             ephemeral=True,
+        )
+
+    @llm_group.command(name="add", description="Add an OpenAI-compatible server (OpenAI, Azure, Ollama, vLLM, …)")
+    @app_commands.describe(
+        name="A name for it, e.g. openai or local-ollama",
+        base_url="Its API address, e.g. https://api.openai.com/v1",
+        provider="Who runs it, e.g. openai, azure, ollama",
+        api_key="Its API key; stored encrypted and never shown again. Leave out for local servers",
+    )
+    @require_level(MemberRole.ADMIN)
+    async def llm_add(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 100],
+        base_url: app_commands.Range[str, 1, 500],
+        provider: app_commands.Range[str, 1, 50] = "openai",
+        api_key: str | None = None,
+    ) -> None:
+        secrets = SecretBox.from_key(self.bot.settings.secret_key)
+        async with self.bot.db.session_scope() as session:
+            added = await backends.add_backend(
+                session, name=name, provider=provider, base_url=base_url, api_key=api_key, secrets=secrets,
+                actor_id=interaction.user.id, guild_id=interaction.guild_id,
+            )  # fmt: skip
+        key = "Its API key is stored encrypted." if added.has_api_key else "No API key stored."
+        await send(
+            interaction,
+            embed=success_embed(
+                f"Added {added.name}", f"{key} Offer its models with `/admin llm model backend:{added.name}`."
+            ),
+        )
+
+    @llm_group.command(name="model", description="Offer a model of a server for chat or embeddings")
+    @app_commands.describe(
+        backend="The server (from /admin llm add)",
+        model="The model's id as the server names it, e.g. gpt-4o-mini",
+        purpose="Chat answers or embeddings for search",
+        dimensions="Embedding models: the length of their vectors, e.g. 1536",
+        default="Make it the model the tutor uses for this purpose",
+    )
+    @app_commands.autocomplete(backend=backend_choices)
+    @require_level(MemberRole.ADMIN)
+    async def llm_model(
+        self,
+        interaction: discord.Interaction,
+        backend: int,
+        model: app_commands.Range[str, 1, 255],
+        purpose: ModelPurpose = ModelPurpose.CHAT,
+        dimensions: app_commands.Range[int, 1, 16000] | None = None,
+        default: bool = False,
+    ) -> None:
+        async with self.bot.db.session_scope() as session:
+            added = await backends.add_model(
+                session, backend_id=backend, model=model, purpose=purpose, embedding_dimensions=dimensions,
+                make_default=default, actor_id=interaction.user.id, guild_id=interaction.guild_id,
+            )  # fmt: skip
+        state = "It is now the default." if added.is_default else "Make it the default with `/admin llm default`."
+        await send(interaction, embed=success_embed(f"Added {added.model} for {purpose.value.lower()}", state))
+
+    @llm_group.command(name="default", description="Choose the model the tutor uses for its purpose")
+    @app_commands.autocomplete(model=model_choices)
+    @require_level(MemberRole.ADMIN)
+    async def llm_default(self, interaction: discord.Interaction, model: int) -> None:
+        async with self.bot.db.session_scope() as session:
+            chosen = await backends.set_default(
+                session, model_id=model, actor_id=interaction.user.id, guild_id=interaction.guild_id
+            )
+        await send(
+            interaction,
+            embed=success_embed(f"The tutor now uses {chosen.model}", f"for {chosen.purpose.value.lower()}."),
+        )
+
+    @llm_group.command(name="list", description="The servers and models the tutor can use, and which it uses now")
+    @require_level(MemberRole.ADMIN)
+    async def llm_list(self, interaction: discord.Interaction) -> None:
+        async with self.bot.db.session_scope() as session:
+            listed = await backends.list_backends(session)
+            try:
+                chat = await tutor.model_connection(session, self.bot.settings, ModelPurpose.CHAT)
+            except CourseError as problem:  # e.g. a key stored under another COURSEBOT_SECRET_KEY
+                in_use = str(problem)
+            else:
+                in_use = f"`{chat.model}` at {chat.base_url}" if chat else "no model: the tutor answers from retrieval"
+        page = embed(
+            "LLM servers", f"Chat answers now: {in_use}. ★ marks the defaults; the rest falls back to config.toml."
+        )
+        await send(interaction, embed=add_fields(page, [describe_backend(backend) for backend in listed]))
+
+    @prompts_group.command(name="list", description="Every prompt with its versions and labels")
+    @require_level(MemberRole.ADMIN)
+    async def prompts_list(self, interaction: discord.Interaction) -> None:
+        async with self.bot.db.session_scope() as session:
+            names = await prompts.list_names(session)
+            versions = {name: await prompts.list_versions(session, name=name) for name in names}
+        fields = [
+            (name, "\n".join(f"v{v.version}: {', '.join(v.labels) or '—'}" for v in found[:10]))
+            for name, found in versions.items()
+        ]
+        await send(
+            interaction, embed=add_fields(embed("Prompts", "The tutor uses `tutor.system` @ production."), fields)
+        )
+
+    @prompts_group.command(name="show", description="Read a prompt version (by default the production one)")
+    @app_commands.autocomplete(name=prompt_names)
+    @require_level(MemberRole.ADMIN)
+    async def prompts_show(
+        self,
+        interaction: discord.Interaction,
+        name: str = prompts.TUTOR_SYSTEM_PROMPT,
+        version: app_commands.Range[int, 1] | None = None,
+        label: str | None = None,
+    ) -> None:
+        async with self.bot.db.session_scope() as session:
+            shown = await prompts.resolve(session, name=name, version=version, label=None if version else label)
+        title = f"{shown.name} v{shown.version} ({', '.join(shown.labels) or 'no labels'})"
+        pages = [embed(title, text) for text in split_for_discord(shown.text, EMBED_DESCRIPTION_MAX - 96)]
+        await Paginator(pages or [embed(title, "(empty)")], owner_id=interaction.user.id).start(interaction)
+
+    @prompts_group.command(name="create", description="Write a new version of a prompt (in a form, or as text:)")
+    @app_commands.describe(
+        labels="Labels for it, comma separated, e.g. production or staging",
+        message="What changed, for the record",
+        text="The prompt itself; leave out to write it in a form",
+    )
+    @app_commands.autocomplete(name=prompt_names)
+    @require_level(MemberRole.ADMIN)
+    async def prompts_create(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 255] = prompts.TUTOR_SYSTEM_PROMPT,
+        labels: str | None = None,
+        message: app_commands.Range[str, 1, 500] | None = None,
+        text: str | None = None,
+    ) -> None:
+        if text is not None:
+            await create_prompt_version(self.bot, interaction, name, text, parse_labels(labels), message)
+            return
+        async with self.bot.db.session_scope() as session:
+            versions = await prompts.list_versions(session, name=name)
+        current = versions[0].text if versions else ""
+        await interaction.response.send_modal(
+            PromptEditor(self.bot, name=name, labels=parse_labels(labels), message=message, current=current)
+        )
+
+    @prompts_group.command(name="label", description="Put a label (e.g. production) on a prompt version")
+    @app_commands.autocomplete(name=prompt_names)
+    @require_level(MemberRole.ADMIN)
+    async def prompts_label(
+        self, interaction: discord.Interaction, name: str, version: app_commands.Range[int, 1], label: str
+    ) -> None:
+        async with self.bot.db.session_scope() as session:
+            labelled = await prompts.set_label(
+                session, name=name, version=version, label=label, actor_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+            )  # fmt: skip
+        await send(interaction, embed=success_embed(f"{label} → {labelled.name} v{labelled.version}"))
+
+    @cache_group.command(name="stats", description="How much of a course's tutor answers come from the cache")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.ADMIN)
+    async def cache_stats(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+            counted = await cache.stats(session, course_id=found.id)
+        state = "on" if found.cache_enabled else "off"
+        page = embed(f"{found.code} answer cache ({state})", "Cached answers are replayed without a model call.")
+        fields = [
+            ("Answers stored", str(counted.nodes)),
+            ("Greetings", str(counted.roots)),
+            ("Served from the cache", str(counted.hits)),
+            ("Lessons", str(counted.lessons)),
+        ]
+        await send(interaction, embed=add_fields(page, fields, inline=True))
+
+    @cache_group.command(name="clear", description="Forget a course's cached tutor answers (asks for confirmation)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.ADMIN)
+    async def cache_clear(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+        view = ConfirmView(owner_id=interaction.user.id, confirm_label="Clear the cache")
+        await interaction.response.send_message(
+            embed=embed(
+                f"Clear the answer cache of {found.code}?",
+                "The next students get freshly written answers (and the model calls they cost).",
+            ),
+            view=view,
+            ephemeral=True,
+        )
+        await view.wait()
+        if view.interaction is None:
+            await interaction.edit_original_response(embed=embed("Nothing cleared", "No answer in time."), view=None)
+            return
+        if not view.confirmed:
+            await view.interaction.response.edit_message(embed=embed("Nothing cleared"), view=None)
+            return
+        async with self.bot.db.session_scope() as session:
+            nodes = await cache.clear(session, actor_id=interaction.user.id, course_id=found.id)
+        await view.interaction.response.edit_message(
+            embed=success_embed(f"Cleared {found.code}'s answer cache", f"{nodes} cached answer(s) forgotten."),
+            view=None,
         )
 
 

@@ -16,13 +16,22 @@ from bot.app import CourseBot
 from bot.errors import InvalidInput
 from bot.services import content, courses
 from bot.services.coursepack import DEFAULT_LIMITS, CoursePackage, load_package, write_zip
+from bot.tutor import materials, tutor
+from bot.tutor.materials import MaterialRecord
 from cogs._autocomplete import courses_you_teach
 from cogs._checks import require_level
-from cogs._ui import add_fields, embed, send, success_embed
+from cogs._ui import add_fields, clip, embed, error_embed, send, success_embed
 from cogs._views import ConfirmView, Paginator
-from db.models import CourseLevel, MemberRole, OfferingVisibility
+from db.models import CourseLevel, IndexingStatus, MemberRole, OfferingVisibility
 
 ROSTER_PAGE_SIZE = 15
+MATERIALS_PAGE_SIZE = 15
+STATUS_ICONS = {
+    IndexingStatus.READY: "✅",
+    IndexingStatus.FAILED: "❌",
+    IndexingStatus.PENDING: "⏳",
+    IndexingStatus.PROCESSING: "⏳",
+}
 
 
 def read_package(filename: str, data: bytes) -> CoursePackage:
@@ -40,11 +49,26 @@ def package_zip(package: CoursePackage) -> bytes:
         return write_zip(package, Path(folder) / f"{package.code.lower()}.zip").read_bytes()
 
 
+def material_line(material: MaterialRecord) -> str:
+    kind = "lesson" if material.content_item_id is not None else material.file_type
+    return f"{STATUS_ICONS[material.status]} {clip(material.title, 80)} · {kind} · {material.status.value.lower()}"
+
+
+def upload_result(material: MaterialRecord, course_code: str) -> discord.Embed:
+    if material.status is IndexingStatus.READY:
+        how = " (with embeddings)" if material.has_embeddings else ""
+        return success_embed(f"{clip(material.title, 200)} is ready", f"The tutor can cite it in {course_code}{how}.")
+    if material.status is IndexingStatus.FAILED:
+        return error_embed(material.failure_reason or "Indexing failed.", title=f"{clip(material.title, 200)} failed")
+    return embed(f"{clip(material.title, 200)} is being indexed", "See `/teach materials list` in a minute.")
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_messages=True)
 class Teach(commands.GroupCog, group_name="teach", group_description="Author and run courses"):
     course = app_commands.Group(name="course", description="Create, import, publish and remove courses")
     cohort = app_commands.Group(name="cohort", description="Runs of a course: who can join, and when")
+    materials_group = app_commands.Group(name="materials", description="Files the tutor can cite")
 
     def __init__(self, bot: CourseBot) -> None:
         self.bot = bot
@@ -89,13 +113,29 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
                 session, guild_id=interaction.guild_id, actor_id=interaction.user.id, package=parsed,
                 publish=publish, now=self.bot.clock.now(),
             )  # fmt: skip
+            course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=summary.code)).id
         state = "published" if publish else "saved as drafts: publish with `/teach course publish`"
         reply = success_embed(
             f"{'Created' if summary.created else 'Updated'} {summary.code}",
             f"{summary.new_revisions} new revision(s), {summary.unchanged} unchanged, "
             f"{summary.removed} removed, {summary.question_sets_replaced} quiz(zes) with new questions; {state}.",
         )
+        if publish:
+            reply.add_field(name="Tutor", value="Indexing the published lessons…")
         await send(interaction, embed=reply)
+        if publish:
+            await self._index_for_tutor(interaction, course_id, reply)
+
+    async def _index_for_tutor(self, interaction: discord.Interaction, course_id: int, reply: discord.Embed) -> None:
+        """After a publish has been committed and answered: index the published lessons, then say how it went."""
+        report = await tutor.index_published_lessons(
+            self.bot.db, course_id=course_id, settings=self.bot.settings, clock=self.bot.clock
+        )
+        status = f"{report.ready} lesson(s) ready for the tutor to cite."
+        if report.failed:
+            status += f" {len(report.failed)} failed: see `/teach materials review`."
+        reply.set_field_at(len(reply.fields) - 1, name="Tutor", value=status)
+        await interaction.edit_original_response(embed=reply)
 
     @course.command(name="export", description="Download a course as a package (.zip)")
     @app_commands.autocomplete(course=courses_you_teach)
@@ -120,10 +160,11 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             count = await courses.set_published(
                 session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, published=True
             )
-        await interaction.response.send_message(
-            embed=success_embed(f"Published {courses.normalise_code(course)}", f"{count} draft revision(s) went live."),
-            ephemeral=True,
-        )
+            course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=course)).id
+        reply = success_embed(f"Published {courses.normalise_code(course)}", f"{count} draft revision(s) went live.")
+        reply.add_field(name="Tutor", value="Indexing the published lessons…")
+        await interaction.response.send_message(embed=reply, ephemeral=True)
+        await self._index_for_tutor(interaction, course_id, reply)
 
     @course.command(name="unpublish", description="Hide a course from students (nothing is deleted)")
     @app_commands.autocomplete(course=courses_you_teach)
@@ -255,6 +296,67 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             )  # fmt: skip
         attachment = discord.File(io.BytesIO(csv_file.getvalue().encode()), filename=f"{code.lower()}-roster.csv")
         await Paginator(pages, owner_id=interaction.user.id).start(interaction, file=attachment)
+
+    @materials_group.command(name="upload", description="Add a file the tutor can cite (Markdown, text or PDF)")
+    @app_commands.describe(file="A .md, .txt or .pdf file", title="How the tutor cites it; by default the file name")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def materials_upload(
+        self,
+        interaction: discord.Interaction,
+        course: str,
+        file: discord.Attachment,
+        title: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        materials.file_type_for(file.filename)
+        if file.size > tutor.MAX_UPLOAD_BYTES:
+            raise InvalidInput(f"That file is {file.size // 1_000_000} MB; a material may be at most 25 MB.")
+        async with self.bot.db.session_scope() as session:
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        material = await tutor.upload_material(
+            self.bot.db, course_id=found.id, uploader_id=interaction.user.id, filename=file.filename,
+            data=await file.read(), title=title, settings=self.bot.settings, clock=self.bot.clock,
+        )  # fmt: skip
+        await send(interaction, embed=upload_result(material, found.code))
+
+    @materials_group.command(name="list", description="The files and lessons the tutor can cite, with their status")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.TA)
+    async def materials_list(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+            listed = await materials.list_materials(session, course_id=found.id)
+        uploads = [material for material in listed if material.content_item_id is None]
+        lessons = [material for material in listed if material.content_item_id is not None]
+        ready = sum(material.status is IndexingStatus.READY for material in lessons)
+        summary = f"Lessons: {ready}/{len(lessons)} indexed. Add files with `/teach materials upload`."
+        lines = [material_line(material) for material in uploads] or ["No files uploaded yet."]
+        pages = [
+            embed(
+                f"{found.code} tutor materials", "\n".join([summary, "", *lines[start : start + MATERIALS_PAGE_SIZE]])
+            )
+            for start in range(0, len(lines), MATERIALS_PAGE_SIZE)
+        ]
+        await Paginator(pages, owner_id=interaction.user.id).start(interaction)
+
+    @materials_group.command(name="review", description="Materials and lessons the tutor could not index, and why")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.TA)
+    async def materials_review(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+            listed = await materials.list_materials(session, course_id=found.id)
+        failed = [material for material in listed if material.status is IndexingStatus.FAILED]
+        if not failed:
+            await send(interaction, embed=success_embed(f"{found.code}: nothing to review", "Every material indexed."))
+            return
+        fields = [(material_line(material), material.failure_reason or "No reason recorded.") for material in failed]
+        hint = "Upload a fixed file with `/teach materials upload`; republish to index lessons again."
+        await send(interaction, embed=add_fields(embed(f"{found.code}: {len(failed)} to review", hint), fields))
 
 
 async def setup(bot: CourseBot) -> None:

@@ -628,6 +628,21 @@ class FakeDiscordHTTP:
             raise http_error(404, "Unknown Channel", code=10003)
         return self.channels[p["channel_id"]]
 
+    @_route("PATCH", "/channels/{channel_id}")
+    def _edit_channel(self, call: RecordedCall, p: dict[str, str]) -> Json:
+        channel = self.channels.get(p["channel_id"])
+        if channel is None:
+            raise http_error(404, "Unknown Channel", code=10003)
+        body = call.json or {}
+        is_thread = channel["type"] in (10, 11, 12)
+        for key, value in body.items():
+            if is_thread and key in ("archived", "locked", "invitable", "auto_archive_duration"):
+                channel["thread_metadata"][key] = value
+            elif key in ("name", "topic", "nsfw", "rate_limit_per_user", "position", "parent_id"):
+                channel[key] = value
+        self._emit("THREAD_UPDATE" if is_thread else "CHANNEL_UPDATE", channel)
+        return channel
+
     @_route("POST", "/channels/{channel_id}/typing")
     def _typing(self, call: RecordedCall, _: dict[str, str]) -> None:
         return None

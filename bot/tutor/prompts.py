@@ -222,6 +222,11 @@ async def list_versions(session: AsyncSession, *, name: str) -> list[PromptVersi
     return [_version_of(row) for row in rows]
 
 
+async def list_names(session: AsyncSession) -> list[str]:
+    """Every prompt name, alphabetically."""
+    return list(await session.scalars(select(Prompt.name).distinct().order_by(Prompt.name)))
+
+
 async def _lock_name(session: AsyncSession, name: str) -> None:
     # PostgreSQL: serialise changes to one name (version numbers, label moves). SQLite writers are serial anyway.
     await session.execute(select(Prompt.id).where(Prompt.name == name).with_for_update())

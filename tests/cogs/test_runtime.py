@@ -13,6 +13,7 @@ from bot.errors import CourseError
 from bot.sandbox import DiscordSandbox
 from cogs._checks import require_level, required_level
 from cogs._views import Paginator
+from cogs.errors import user_message
 from db.models import AuditLog, Guild, MemberRole, User
 from db.session import Database
 
@@ -102,6 +103,16 @@ EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {
     "teach cohort close": {"course": "DEMO1", "term": "Spring"},
     "teach roster": {"course": "DEMO1"},
     "admin xp adjust": {"user": 1_080_000_000_000_000_403, "amount": 5, "reason": "helped a classmate"},
+    "admin llm add": {"name": "local", "base_url": "http://localhost:11434/v1"},
+    "admin llm model": {"backend": 1, "model": "llama3"},
+    "admin llm default": {"model": 1},
+    "admin prompts create": {"text": "You are a patient tutor."},
+    "admin prompts label": {"name": "tutor.system", "version": 1, "label": "production"},
+    "admin cache stats": {"course": "DEMO1"},
+    "admin cache clear": {"course": "DEMO1"},
+    "teach materials upload": {"course": "DEMO1", "file": "ATTACHMENT"},
+    "teach materials list": {"course": "DEMO1"},
+    "teach materials review": {"course": "DEMO1"},
 }
 
 
@@ -216,3 +227,15 @@ async def test_a_level_check_names_the_level_needed(faults: DiscordSandbox) -> N
     allowed = await faults.slash("fault-admin", user=faults.owner)
     assert "admin level" in refused.text
     assert allowed.text == "ok"
+
+
+def test_every_kind_of_failure_has_a_plain_message() -> None:
+    class Zone(app_commands.Transformer):
+        async def transform(self, interaction: discord.Interaction, value: str) -> str:
+            return value
+
+    bad_value = app_commands.TransformerError("Mars/Olympus", discord.AppCommandOptionType.string, Zone())
+    assert user_message(bad_value) == "`Mars/Olympus` isn't a valid string here."
+    assert "in a server" in (user_message(app_commands.NoPrivateMessage()) or "")
+    assert "can't use this command here" in (user_message(app_commands.CheckFailure()) or "")
+    assert user_message(RuntimeError("boom")) is None  # a bug: the handler shows an error id instead
