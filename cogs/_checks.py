@@ -55,6 +55,22 @@ def require_level(needed: MemberRole) -> Callable[[T], T]:
     return app_commands.check(predicate)
 
 
+class NotBotOperator(app_commands.CheckFailure):
+    """The setting is shared by every server the bot is in: only the bot's operator may change it."""
+
+
+def require_bot_operator() -> Callable[[T], T]:
+    """Allow the command only to the bot application's owner (or team members): settings shared by every guild,
+    such as the LLM backend and the tutor prompts, must not be changeable by one guild's admins."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        if not await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
+            raise NotBotOperator()
+        return True
+
+    return app_commands.check(predicate)
+
+
 def required_level(command: app_commands.Command | app_commands.Group) -> MemberRole:  # type: ignore[type-arg]
     """The level a command needs, read from its `require_level` check (STUDENT when it has none)."""
     levels = [getattr(check, "required_level", None) for check in getattr(command, "checks", [])]

@@ -16,7 +16,7 @@ from bot.tutor import backends, cache, prompts, tutor
 from bot.tutor.guardrails import split_for_discord
 from bot.tutor.secrets import SecretBox
 from cogs._autocomplete import Choices, courses_you_teach
-from cogs._checks import require_level
+from cogs._checks import require_bot_operator, require_level
 from cogs._ui import EMBED_DESCRIPTION_MAX, add_fields, clip, embed, send, success_embed
 from cogs._views import ConfirmView, Paginator
 from cogs.errors import report
@@ -240,6 +240,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         api_key="Its API key; stored encrypted and never shown again. Leave out for local servers",
     )
     @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def llm_add(
         self,
         interaction: discord.Interaction,
@@ -272,6 +273,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     )
     @app_commands.autocomplete(backend=backend_choices)
     @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def llm_model(
         self,
         interaction: discord.Interaction,
@@ -292,6 +294,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     @llm_group.command(name="default", description="Choose the model the tutor uses for its purpose")
     @app_commands.autocomplete(model=model_choices)
     @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def llm_default(self, interaction: discord.Interaction, model: int) -> None:
         async with self.bot.db.session_scope() as session:
             chosen = await backends.set_default(
@@ -356,6 +359,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     )
     @app_commands.autocomplete(name=prompt_names)
     @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def prompts_create(
         self,
         interaction: discord.Interaction,
@@ -377,6 +381,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     @prompts_group.command(name="label", description="Put a label (e.g. production) on a prompt version")
     @app_commands.autocomplete(name=prompt_names)
     @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def prompts_label(
         self, interaction: discord.Interaction, name: str, version: app_commands.Range[int, 1], label: str
     ) -> None:

@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import CourseError
-from cogs._checks import MissingLevel
+from cogs._checks import MissingLevel, NotBotOperator
 from cogs._ui import error_embed, send
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ ERROR_MESSAGES: list[tuple[type[BaseException], Callable[[BaseException], str]]]
             f"Only members with the {error.needed.lower()} level can use this. "  # type: ignore[attr-defined]
             "Ask a server admin if you think you should."
         ),
+    ),
+    (
+        NotBotOperator,
+        lambda _: "This setting is shared by every server the bot is in, so only the bot's operator can change it.",
     ),
     (app_commands.NoPrivateMessage, lambda _: "Use this command in a server, not in DMs."),
     (app_commands.CommandOnCooldown, _cooldown),  # type: ignore[arg-type]

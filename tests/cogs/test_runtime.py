@@ -239,3 +239,14 @@ def test_every_kind_of_failure_has_a_plain_message() -> None:
     assert "in a server" in (user_message(app_commands.NoPrivateMessage()) or "")
     assert "can't use this command here" in (user_message(app_commands.CheckFailure()) or "")
     assert user_message(RuntimeError("boom")) is None  # a bug: the handler shows an error id instead
+
+
+async def test_a_guild_admin_cannot_change_settings_shared_by_every_guild(discord_sandbox: DiscordSandbox) -> None:
+    await discord_sandbox.slash("admin setup", user=discord_sandbox.owner, admin_role=discord_sandbox.instructor_role)
+    refused = await discord_sandbox.slash(
+        "admin llm add", user=discord_sandbox.instructor, validate=False,
+        options={"name": "mine", "base_url": "http://attacker.example/v1"},
+    )  # fmt: skip
+    assert "only the bot's operator" in refused.text
+    listed = await discord_sandbox.slash("admin llm list", user=discord_sandbox.instructor, validate=False)
+    assert "mine" not in listed.text
