@@ -239,8 +239,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         provider="Who runs it, e.g. openai, azure, ollama",
         api_key="Its API key; stored encrypted and never shown again. Leave out for local servers",
     )
+    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
     @require_level(MemberRole.ADMIN)
-    @require_bot_operator()
     async def llm_add(
         self,
         interaction: discord.Interaction,
@@ -272,8 +272,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         default="Make it the model the tutor uses for this purpose",
     )
     @app_commands.autocomplete(backend=backend_choices)
+    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
     @require_level(MemberRole.ADMIN)
-    @require_bot_operator()
     async def llm_model(
         self,
         interaction: discord.Interaction,
@@ -293,8 +293,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
 
     @llm_group.command(name="default", description="Choose the model the tutor uses for its purpose")
     @app_commands.autocomplete(model=model_choices)
+    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
     @require_level(MemberRole.ADMIN)
-    @require_bot_operator()
     async def llm_default(self, interaction: discord.Interaction, model: int) -> None:
         async with self.bot.db.session_scope() as session:
             chosen = await backends.set_default(
@@ -358,8 +358,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         text="The prompt itself; leave out to write it in a form",
     )
     @app_commands.autocomplete(name=prompt_names)
+    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
     @require_level(MemberRole.ADMIN)
-    @require_bot_operator()
     async def prompts_create(
         self,
         interaction: discord.Interaction,
@@ -380,8 +380,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
 
     @prompts_group.command(name="label", description="Put a label (e.g. production) on a prompt version")
     @app_commands.autocomplete(name=prompt_names)
+    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
     @require_level(MemberRole.ADMIN)
-    @require_bot_operator()
     async def prompts_label(
         self, interaction: discord.Interaction, name: str, version: app_commands.Range[int, 1], label: str
     ) -> None:
