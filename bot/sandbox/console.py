@@ -78,7 +78,7 @@ class Console:
         self.write = write
         self.members = {"student": sandbox.student, "instructor": sandbox.instructor, "admin": sandbox.owner}
         self.acting_as = acting_as
-        self.last: Reply | None = None
+        self.visible: list[PostedMessage] = []  # the last answer's messages: their buttons are numbered
         self.thread_id: int | None = None
 
     @property
@@ -164,31 +164,30 @@ class Console:
     async def _say(self, text: str) -> None:
         channel = self.thread_id or self.sandbox.channel["id"]
         answers = await self.sandbox.send_message(channel, text, user=self.user)
+        self.visible = answers
+        counter = iter(range(1, 1000))
         for message in answers:
-            self.write(self._numbered(message))
+            self.write(self._numbered(message, counter))
 
     def _component(self, number: int) -> Any:
-        components = [c for message in self._visible() for c in message.components]
+        components = [c for message in self.visible for c in message.components]
         if not 1 <= number <= len(components):
             self.write(f"! there is no button {number} on the last answer")
             return None
         return components[number - 1]
 
-    def _visible(self) -> list[PostedMessage]:
-        return list(self.last.messages) if self.last else []
-
     def _message_of(self, message_id: int | None) -> PostedMessage:
-        return next(message for message in self._visible() if message.id == message_id)
+        return next(message for message in self.visible if message.id == message_id)
 
     async def _show(self, reply: Reply) -> None:
-        self.last = reply
+        self.visible = [*reply.messages, *reply.posted]
         counter = iter(range(1, 1000))
         for message in reply.messages:
             self.write(self._numbered(message, counter))
         for message in reply.posted:
             if message.channel_id != int(self.sandbox.channel["id"]):
                 self.thread_id = message.channel_id  # the bot posted in a thread (the tutor's): `say` goes there
-            self.write(f"(posted in <#{message.channel_id}>)\n{message.render()}")
+            self.write(f"(posted in <#{message.channel_id}>)\n{self._numbered(message, counter)}")
         if reply.modal:
             self.write(reply.render())
         if reply.choices:
