@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_QUEUE_TIMEOUT_S = 180
 
 
 def create_engine(url: str | URL, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
@@ -28,12 +29,14 @@ def create_engine(url: str | URL, *, pool_size: int = 5, max_overflow: int = 10,
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # One connection: SQLite has one writer anyway, and queueing on the pool (an asyncio wait) is far
-        # cheaper than several connections sleeping in SQLite's busy handler.
+        # cheaper than several connections sleeping in SQLite's busy handler. Interactions acknowledge before
+        # they queue, so under a burst a long wait is better than failing the student's request.
         engine = create_async_engine(
             url,
             echo=echo,
             pool_size=1,
             max_overflow=0,
+            pool_timeout=SQLITE_QUEUE_TIMEOUT_S,
             poolclass=AsyncAdaptedQueuePool,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
