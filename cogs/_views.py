@@ -7,7 +7,7 @@ from typing import Any
 
 import discord
 
-from cogs._ui import error_embed, send
+from cogs._ui import embed, error_embed, send
 from cogs.errors import report
 
 
@@ -85,7 +85,7 @@ class Paginator(OwnedView):
 
 
 class ConfirmView(OwnedView):
-    """Confirm or cancel a destructive action. `await view.wait()`, then read `view.confirmed`."""
+    """Confirm or cancel a destructive action; use it through `confirm()`."""
 
     def __init__(self, *, owner_id: int, confirm_label: str = "Confirm", timeout: float = 60) -> None:
         super().__init__(owner_id=owner_id, timeout=timeout)
@@ -108,3 +108,23 @@ class ConfirmView(OwnedView):
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ConfirmView]) -> None:
         await self._finish(interaction, False)
+
+
+async def confirm(
+    interaction: discord.Interaction, question: discord.Embed, *, confirm_label: str, declined: str, untouched: str
+) -> discord.Interaction | None:
+    """Ask `question` privately with Confirm/Cancel buttons. Returns the Confirm press (answer it with
+    `response.edit_message`); on Cancel or no answer in time the message becomes `declined` (a title such as
+    "Nothing deleted") with `untouched` below it, and None is returned."""
+    view = ConfirmView(owner_id=interaction.user.id, confirm_label=confirm_label)
+    await send(interaction, embed=question, view=view)
+    await view.wait()
+    if view.interaction is None:
+        await interaction.edit_original_response(
+            embed=embed("Nothing changed", f"No answer in time. {untouched}"), view=None
+        )
+        return None
+    if not view.confirmed:
+        await view.interaction.response.edit_message(embed=embed(declined, untouched), view=None)
+        return None
+    return view.interaction

@@ -18,7 +18,7 @@ from bot.tutor.secrets import SecretBox
 from cogs._autocomplete import Choices, courses_you_teach
 from cogs._checks import require_bot_operator, require_level
 from cogs._ui import EMBED_DESCRIPTION_MAX, add_fields, clip, embed, send, success_embed
-from cogs._views import ConfirmView, Paginator
+from cogs._views import Paginator, confirm
 from cogs.errors import report
 from db.models import MemberRole, ModelPurpose
 
@@ -417,25 +417,21 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
-        view = ConfirmView(owner_id=interaction.user.id, confirm_label="Clear the cache")
-        await interaction.response.send_message(
-            embed=embed(
+        pressed = await confirm(
+            interaction,
+            embed(
                 f"Clear the answer cache of {found.code}?",
                 "The next students get freshly written answers (and the model calls they cost).",
             ),
-            view=view,
-            ephemeral=True,
+            confirm_label="Clear the cache",
+            declined="Nothing cleared",
+            untouched="The cache is untouched.",
         )
-        await view.wait()
-        if view.interaction is None:
-            await interaction.edit_original_response(embed=embed("Nothing cleared", "No answer in time."), view=None)
-            return
-        if not view.confirmed:
-            await view.interaction.response.edit_message(embed=embed("Nothing cleared"), view=None)
+        if pressed is None:
             return
         async with self.bot.db.session_scope() as session:
             nodes = await cache.clear(session, actor_id=interaction.user.id, course_id=found.id)
-        await view.interaction.response.edit_message(
+        await pressed.response.edit_message(
             embed=success_embed(f"Cleared {found.code}'s answer cache", f"{nodes} cached answer(s) forgotten."),
             view=None,
         )

@@ -21,7 +21,7 @@ from bot.tutor.materials import MaterialRecord
 from cogs._autocomplete import courses_you_teach
 from cogs._checks import require_level
 from cogs._ui import add_fields, clip, embed, error_embed, send, success_embed
-from cogs._views import ConfirmView, Paginator
+from cogs._views import Paginator, confirm
 from db.models import CourseLevel, IndexingStatus, MemberRole, OfferingVisibility
 
 ROSTER_PAGE_SIZE = 15
@@ -187,29 +187,24 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
-        view = ConfirmView(owner_id=interaction.user.id, confirm_label=f"Delete {found.code}")
-        await interaction.response.send_message(
-            embed=embed(
+        pressed = await confirm(
+            interaction,
+            embed(
                 f"Delete {found.code} · {found.title}?",
                 "Students lose access at once. Records are kept for the audit log, and the code becomes free.",
             ),
-            view=view,
-            ephemeral=True,
+            confirm_label=f"Delete {found.code}",
+            declined="Nothing deleted",
+            untouched=f"{found.code} is untouched.",
         )
-        await view.wait()
-        if view.interaction is None:
-            await interaction.edit_original_response(embed=embed("Nothing deleted", "No answer in time."), view=None)
+        if pressed is None:
             return
-        if view.confirmed:
-            async with self.bot.db.session_scope() as session:
-                await courses.delete_course(
-                    session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=found.code,
-                    now=self.bot.clock.now(),
-                )  # fmt: skip
-            result = success_embed(f"Deleted {found.code}")
-        else:
-            result = embed("Nothing deleted", f"{found.code} is untouched.")
-        await view.interaction.response.edit_message(embed=result, view=None)
+        async with self.bot.db.session_scope() as session:
+            await courses.delete_course(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=found.code,
+                now=self.bot.clock.now(),
+            )  # fmt: skip
+        await pressed.response.edit_message(embed=success_embed(f"Deleted {found.code}"), view=None)
 
     @cohort.command(name="create", description="Open a new run of a course")
     @app_commands.describe(
