@@ -209,7 +209,7 @@ def _scores(*, by_course: bool, dated: bool) -> CTE:
         )
         return totals.cte("scores").prefix_with("NOT MATERIALIZED")
     if by_course:
-        # The course id alone picks the rows, through the (course_id, day) index: filtering on guild_id too
+        # The course id alone picks the rows, through its covering board index: filtering on guild_id too
         # lets SQLite's planner (no statistics) walk the guild's primary key instead, every row of the guild.
         in_scope = XPDaily.course_id == bindparam("course_id")
         in_scope &= exists().where(Course.id == bindparam("course_id"), Course.guild_id == bindparam("guild_id"))

@@ -49,8 +49,9 @@ class XPDaily(Base):
 
     __tablename__ = "xp_daily"
     __table_args__ = (
-        Index("ix_xp_daily_guild_id_day", "guild_id", "day"),
-        Index("ix_xp_daily_course_id_day", "course_id", "day"),
+        # Covering the board's sums (user_id, xp): a week or course board reads the index alone, not the table.
+        Index("ix_xp_daily_guild_board", "guild_id", "day", "user_id", "xp"),
+        Index("ix_xp_daily_course_board", "course_id", "day", "user_id", "xp"),
     )
 
     guild_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
