@@ -61,7 +61,7 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     from bot.app import CourseBot
 
-    bot = CourseBot(settings)
+    bot = CourseBot(settings, freeze_heap=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):

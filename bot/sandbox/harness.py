@@ -67,6 +67,7 @@ class Reply:
     interaction_id: int | None = None
     user_id: int | None = None
     source_message_id: int | None = None
+    acknowledged_after: float | None = None  # seconds from delivery to the interaction callback; None if none
     errors: tuple[logging.LogRecord, ...] = field(default=(), repr=False)
 
     @property
@@ -199,6 +200,20 @@ def add_default_guild(http: FakeDiscordHTTP) -> Json:
     )
     http.add_guild(guild)
     return guild
+
+
+@dataclass(slots=True)
+class _Delivery:
+    """An interaction handed to the bot, not yet turned into a Reply."""
+
+    record: InteractionRecord
+    tasks: set[asyncio.Task[Any]]
+    label: str
+    user_id: int
+    source_message_id: int | None
+    start: int  # index of the first REST call made after delivery
+    errors_start: int
+    answered: Callable[[], bool]
 
 
 class DiscordSandbox:
@@ -379,9 +394,23 @@ class DiscordSandbox:
 
     def _feed(self, event: str, payload: Json) -> set[asyncio.Task[Any]]:
         """Hand one dispatch to discord.py's parser; returns the tasks it started to handle it."""
-        before = asyncio.all_tasks()
-        self.bot._connection.parsers[event](payload)
-        return asyncio.all_tasks() - before
+        # Collected by a task factory rather than by diffing asyncio.all_tasks(), which costs O(tasks alive)
+        # per event and made a burst of N concurrent interactions O(N²).
+        loop = asyncio.get_running_loop()
+        previous = loop.get_task_factory()
+        started: set[asyncio.Task[Any]] = set()
+
+        def record_task(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Task[Any]:
+            task = previous(loop, coro, **options) if previous else asyncio.Task(coro, loop=loop, **options)
+            started.add(task)
+            return task
+
+        loop.set_task_factory(record_task)
+        try:
+            self.bot._connection.parsers[event](payload)
+        finally:
+            loop.set_task_factory(previous)
+        return started
 
     def _on_gateway_event(self, event: str, data: Json) -> None:
         # A REST change makes Discord send a gateway event; like the websocket, deliver it on a later loop turn.
@@ -458,34 +487,48 @@ class DiscordSandbox:
         source_message_id: int | None = None,
     ) -> Reply:
         self._require_started()
+        delivery = self._deliver(payload, label=label, user_id=user_id, source_message_id=source_message_id)
+        try:
+            await self._settle(delivery.tasks, label=label, answered=delivery.answered)
+        except SandboxTimeout:
+            raise SandboxTimeout(f"{label} got no response within {self.timeout} s\n{self.format_errors()}") from None
+        return self._collect(delivery)
+
+    def _deliver(self, payload: Json, *, label: str, user_id: int, source_message_id: int | None) -> _Delivery:
         record = self.http.register_interaction(payload)
         start, errors_start = len(self.http.calls), len(self.errors)
         tasks = self._feed("INTERACTION_CREATE", payload)
-        answered = self._answered_check(record, start)
-        try:
-            await self._settle(tasks, label=label, answered=answered)
-        except SandboxTimeout:
-            raise SandboxTimeout(f"{label} got no response within {self.timeout} s\n{self.format_errors()}") from None
-        if not answered():
-            errors = format_records(self.errors[errors_start:]) or "no errors were logged"
+        return _Delivery(
+            record, tasks, label, user_id, source_message_id, start, errors_start, self._answered_check(record, start)
+        )
+
+    def _collect(self, delivery: _Delivery, *, others: frozenset[int] = frozenset()) -> Reply:
+        """The Reply of a delivered interaction, or NoResponse if its handlers finished without answering.
+
+        `others` are messages of interactions delivered together with this one: they are neither its own nor posted.
+        """
+        record, tasks, label = delivery.record, delivery.tasks, delivery.label
+        if not delivery.answered():
+            errors = format_records(self.errors[delivery.errors_start :]) or "no errors were logged"
             hint = "" if tasks else " (nothing handled it: no matching command, view or DynamicItem is registered)"
             raise NoResponse(f"{label} finished without responding{hint}; {errors}")
-        calls = self.http.calls[start:]
+        calls = self.http.calls[delivery.start :]
         touched = list(dict.fromkeys(c.message_id for c in calls if c.message_id is not None))
         # The interaction's own messages go through its token; an edit of the clicked message counts too.
-        own = {c.message_id for c in calls if record.token in c.path} | {source_message_id}
+        own = {c.message_id for c in calls if record.token in c.path} | {delivery.source_message_id}
         return Reply(
             label=label,
             messages=self._snapshots(i for i in touched if i in own),
-            posted=self._snapshots(i for i in touched if i not in own),
+            posted=self._snapshots(i for i in touched if i not in own and i not in others),
             calls=tuple(calls),
             response_type=record.response_type,
             modal=copy.deepcopy(record.modal),
             choices=tuple(app_commands.Choice(name=c["name"], value=c["value"]) for c in record.choices or []),
             interaction_id=record.id,
-            user_id=user_id,
-            source_message_id=source_message_id,
-            errors=tuple(self.errors[errors_start:]),
+            user_id=delivery.user_id,
+            source_message_id=delivery.source_message_id,
+            acknowledged_after=None if record.responded_at is None else record.responded_at - record.received_at,
+            errors=tuple(self.errors[delivery.errors_start :]),
         )
 
     def _snapshots(self, message_ids: Iterable[int]) -> tuple[PostedMessage, ...]:
@@ -670,6 +713,51 @@ class DiscordSandbox:
         The interaction carries the message as Discord stores it now, so persistent views and DynamicItems route
         even in a bot that never saw the message. `user` defaults to the user the reply answered.
         """
+        payload, member, message = self._press(reply, target, user)
+        return await self._interact(
+            payload,
+            label=f"button {target!r}",
+            user_id=int(member["user"]["id"]),
+            source_message_id=message.id,
+        )
+
+    async def click_many(self, presses: Sequence[tuple[Reply | PostedMessage, str, UserLike | None]]) -> list[Reply]:
+        """Deliver every press at once, as a burst reaching the bot together, and wait until all are handled.
+
+        Each press is `(reply, target, user)` as for `click`; the replies come back in the same order. Their
+        `calls` include what the other presses did meanwhile; `posted` leaves out the other presses' messages.
+        Every handler must finish.
+        """
+        self._require_started()
+        # Built first, delivered after: like Discord, which has the payloads ready when it sends them.
+        built = [(target, *self._press(reply, target, user)) for reply, target, user in presses]
+        deliveries = [
+            self._deliver(
+                payload,
+                label=f"button {target!r} of {member['user']['username']}",
+                user_id=int(member["user"]["id"]),
+                source_message_id=message.id,
+            )
+            for target, payload, member, message in built
+        ]
+        handlers = {task for delivery in deliveries for task in delivery.tasks}
+        self._handler_tasks = {t for t in self._handler_tasks if not t.done()} | handlers
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=self.timeout)
+            if pending:
+                stuck = f"{len(pending)} of {len(deliveries)} presses"
+                raise SandboxTimeout(f"{stuck} still running after {self.timeout} s\n{self.format_errors()}")
+        tokens = {delivery.record.token for delivery in deliveries}
+        burst_messages = frozenset(
+            call.message_id
+            for call in self.http.calls[deliveries[0].start if deliveries else len(self.http.calls) :]
+            if call.message_id is not None and not tokens.isdisjoint(call.path.split("/"))
+        )
+        return [self._collect(delivery, others=burst_messages) for delivery in deliveries]
+
+    def _press(
+        self, reply: Reply | PostedMessage, target: str, user: UserLike | None
+    ) -> tuple[Json, Json, PostedMessage]:
         message, component = self._locate(reply, target)
         if component.kind != "button":
             raise SandboxError(f"{target!r} is a {component.kind}, not a button")
@@ -684,12 +772,7 @@ class DiscordSandbox:
             channel=self._channel(message.channel_id),
             application_id=self.http.application_id,
         )
-        return await self._interact(
-            payload,
-            label=f"button {target!r}",
-            user_id=int(member["user"]["id"]),
-            source_message_id=message.id,
-        )
+        return payload, member, message
 
     async def select(
         self,

@@ -122,7 +122,8 @@ class InteractionRecord:
     awaiting_first_followup: bool = False
     modal: Json | None = None
     choices: list[Json] | None = None
-    received_at: float = 0.0
+    received_at: float = 0.0  # loop time the interaction was delivered
+    responded_at: float | None = None  # loop time of the interaction callback (the acknowledgement)
 
 
 def _to_json_value(value: Any) -> Any:
@@ -864,6 +865,7 @@ class FakeDiscordHTTP:
         kind = int(body["type"])
         data = body.get("data") or {}
         record.response_type = kind
+        record.responded_at = asyncio.get_running_loop().time()
         summary: Json = {
             "id": str(record.id),
             "type": record.type,

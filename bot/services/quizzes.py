@@ -9,12 +9,13 @@ question, whatever order they are shown in.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Integer, Select, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date
@@ -244,6 +245,44 @@ def _card(
     )
 
 
+@functools.cache
+def _answer_context() -> Select[tuple[Any, ...]]:
+    """Everything an answer needs, in one statement that locks the attempt row.
+
+    Built once with bound parameters: under a burst of presses, building it anew for each press cost more
+    than running it.
+    """
+    attempt_id = bindparam("attempt_id", type_=Integer)
+    return (
+        select(
+            QuizAttempt,
+            Question,
+            ContentRevision,
+            Course,
+            Guild.time_zone,
+            User.time_zone,
+            # Riding along so the common path needs no extra reads: answers so far, the streak as it stands.
+            select(func.count())
+            .where(QuestionAnswer.attempt_id == attempt_id)
+            .scalar_subquery()
+            .label("answered_before"),
+            Streak,
+        )
+        .select_from(QuizAttempt)
+        .join(Question, Question.id == bindparam("question_id", type_=Integer))
+        .join(ContentRevision, ContentRevision.item_id == QuizAttempt.item_id)
+        .join(CourseOffering, CourseOffering.id == QuizAttempt.offering_id)
+        .join(Course, Course.id == CourseOffering.course_id)
+        .join(Guild, Guild.id == Course.guild_id)
+        .join(User, User.id == QuizAttempt.user_id)
+        .outerjoin(Streak, Streak.user_id == QuizAttempt.user_id)
+        .where(QuizAttempt.id == attempt_id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
+        .order_by(ContentRevision.version.desc())
+        .limit(1)
+        .with_for_update(of=QuizAttempt)
+    )
+
+
 async def answer(
     session: AsyncSession,
     *,
@@ -255,41 +294,10 @@ async def answer(
     settings: Settings,
 ) -> AnswerResult:
     """Record the student's answer once, score it, move to the next question or finish the attempt."""
-    row = (
-        await session.execute(
-            select(
-                QuizAttempt,
-                Question,
-                ContentRevision,
-                Course,
-                Guild.time_zone,
-                User.time_zone,
-                # Riding along so the common path needs no extra reads: answers so far, the streak's last day.
-                select(func.count())
-                .where(QuestionAnswer.attempt_id == attempt_id)
-                .scalar_subquery()
-                .label("answered_before"),
-                select(Streak.last_activity_date)
-                .where(Streak.user_id == QuizAttempt.user_id)
-                .scalar_subquery()
-                .label("streak_day"),
-            )
-            .select_from(QuizAttempt)
-            .join(Question, Question.id == question_id)
-            .join(ContentRevision, ContentRevision.item_id == QuizAttempt.item_id)
-            .join(CourseOffering, CourseOffering.id == QuizAttempt.offering_id)
-            .join(Course, Course.id == CourseOffering.course_id)
-            .join(Guild, Guild.id == Course.guild_id)
-            .join(User, User.id == QuizAttempt.user_id)
-            .where(QuizAttempt.id == attempt_id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
-            .order_by(ContentRevision.version.desc())
-            .limit(1)
-            .with_for_update(of=QuizAttempt)
-        )
-    ).first()
+    row = (await session.execute(_answer_context(), {"attempt_id": attempt_id, "question_id": question_id})).first()
     if row is None:
         raise AttemptFinished()
-    attempt, question, revision, course, guild_zone, user_zone, answered_before, streak_day = row
+    attempt, question, revision, course, guild_zone, user_zone, answered_before, streak = row
     if attempt.user_id != user_id:
         raise NotYourQuiz()
     if attempt.status is not AttemptStatus.IN_PROGRESS or question.id not in attempt.question_order:
@@ -316,11 +324,10 @@ async def answer(
         xp_awarded += award.amount
     if question.concept_id is not None:
         await _update_mastery(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
-    if streak_day != local_date(now, user_zone):  # today already counted: nothing to do
-        await streaks.record_activity(
-            session, user_id=user_id, at=now, time_zone=user_zone, rules=settings.streaks,
-            milestones=settings.xp.streak_milestones, guild_id=course.guild_id,
-        )  # fmt: skip
+    await streaks.record_activity(
+        session, user_id=user_id, at=now, time_zone=user_zone, rules=settings.streaks,
+        milestones=settings.xp.streak_milestones, guild_id=course.guild_id, seen=streaks.StreakState.of(streak),
+    )  # fmt: skip
 
     finished = None
     next_card = None

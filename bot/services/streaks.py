@@ -50,6 +50,20 @@ class StreakState:
     freezes_available: int = 0
     freeze_used_on: date | None = None
 
+    @classmethod
+    def of(cls, row: Streak | None) -> StreakState:
+        """The state stored in a `streaks` row; the default state when there is none."""
+        if row is None:
+            return cls()
+        return cls(
+            row.current,
+            row.longest,
+            row.last_activity_date,
+            row.total_active_days,
+            row.freezes_available,
+            row.freeze_used_on,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DayOutcome:
@@ -143,16 +157,27 @@ async def record_activity(
     rules: StreakSettings,
     milestones: dict[int, int],
     guild_id: int | None,
+    seen: StreakState | None = None,
 ) -> StreakUpdate:
     """Count the user's activity at the instant `at` on their local date in the IANA zone `time_zone`.
 
     Safe to call for every activity and to replay: a date counts once, also when two calls race (the
     streak row is locked until the caller's transaction ends). `milestones` maps streak lengths to XP;
     that XP goes to `guild_id`'s ledger, and nothing is awarded when `guild_id` is None.
+
+    `seen` is the streak as the caller already read it (without a lock, in a query of its own; the default
+    state when the user has no row): it is applied as a compare-and-set on the last counted date, which saves
+    the locked read, and the locked path runs only if the row changed in between.
     """
     if at.tzinfo is None:
         raise ValueError(f"naive datetime {at!r}: pass an aware datetime (UTC)")
     today = local_date(at, time_zone)
+    if seen is not None:
+        after, outcome = advance(seen, today, rules)
+        if not outcome.counted:
+            return StreakUpdate(day=today, streak=after, outcome=outcome, milestone=None)
+        if await _store_if_unchanged(session, user_id=user_id, seen=seen, after=after):
+            return await _counted(session, user_id, guild_id, at, today, after, outcome, milestones)
     await session.execute(
         dialect_insert(session, Streak)
         .values(user_id=user_id, current=0, longest=0, total_active_days=0, freezes_available=0)
@@ -162,19 +187,51 @@ async def record_activity(
     after, outcome = advance(before, today, rules)
     if not outcome.counted:
         return StreakUpdate(day=today, streak=after, outcome=outcome, milestone=None)
+    await session.execute(update(Streak).where(Streak.user_id == user_id).values(**_columns(after)))
+    return await _counted(session, user_id, guild_id, at, today, after, outcome, milestones)
 
-    await session.execute(
-        update(Streak)
-        .where(Streak.user_id == user_id)
-        .values(
-            current=after.current,
-            longest=after.longest,
-            last_activity_date=after.last_activity_date,
-            total_active_days=after.total_active_days,
-            freezes_available=after.freezes_available,
-            freeze_used_on=after.freeze_used_on,
+
+async def _store_if_unchanged(session: AsyncSession, *, user_id: int, seen: StreakState, after: StreakState) -> bool:
+    """Write `after` unless the row moved on from `seen` (a counted day always advances the last date)."""
+    if seen.last_activity_date is None:
+        created = await session.scalar(
+            dialect_insert(session, Streak)
+            .values(user_id=user_id, **_columns(after))
+            .on_conflict_do_nothing(index_elements=[Streak.user_id])
+            .returning(Streak.user_id)
         )
+        if created is not None:
+            return True
+    result = await session.execute(
+        update(Streak)
+        .where(Streak.user_id == user_id, Streak.last_activity_date.is_not_distinct_from(seen.last_activity_date))
+        .values(**_columns(after))
     )
+    return result.rowcount == 1
+
+
+def _columns(state: StreakState) -> dict[str, object]:
+    return {
+        "current": state.current,
+        "longest": state.longest,
+        "last_activity_date": state.last_activity_date,
+        "total_active_days": state.total_active_days,
+        "freezes_available": state.freezes_available,
+        "freeze_used_on": state.freeze_used_on,
+    }
+
+
+async def _counted(
+    session: AsyncSession,
+    user_id: int,
+    guild_id: int | None,
+    at: datetime,
+    today: date,
+    after: StreakState,
+    outcome: DayOutcome,
+    milestones: dict[int, int],
+) -> StreakUpdate:
+    """What follows a counted day: the calendar's activity rows, and the milestone XP."""
     counted_days = [(STREAK_DAY, today)]
     if outcome.freeze_spent_on is not None:
         counted_days.append((STREAK_FREEZE, outcome.freeze_spent_on))

@@ -104,6 +104,20 @@ async def test_fifty_concurrent_presses_record_one_answer(
     assert xp_rows <= 1  # a right first answer earns once, a wrong one nothing
 
 
+async def test_a_double_click_reaching_the_bot_at_once_is_acknowledged_twice_and_answered_once(
+    student_in_course: DiscordSandbox, database: Database
+) -> None:
+    first = await student_in_course.slash("quiz start", quiz="first-steps-check")
+    message, button = await ready_to_answer(student_in_course, first)
+    replies = await student_in_course.click_many([(message, button, None)] * 2)
+    # Both presses are acknowledged (Discord would show "interaction failed" otherwise), before any database work.
+    assert [reply.response_type for reply in replies] == [6, 6]
+    assert all(reply.acknowledged_after is not None and reply.acknowledged_after >= 0 for reply in replies)
+    assert len(refusals(student_in_course)) == 1
+    async with database.session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(QuestionAnswer)) == 1
+
+
 async def test_buttons_keep_working_after_a_restart(
     student_in_course: DiscordSandbox,
     database: Database,

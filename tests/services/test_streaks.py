@@ -213,11 +213,13 @@ async def record(
     user_id: int = ALICE,
     guild_id: int | None = GUILD,
     rules: StreakSettings = RULES,
+    seen: StreakState | None = None,
 ) -> streaks.StreakUpdate:
     async with database.session_scope() as session:
         return await streaks.record_activity(
-            session, user_id=user_id, at=at, time_zone=zone, rules=rules, milestones=MILESTONES, guild_id=guild_id
-        )
+            session, user_id=user_id, at=at, time_zone=zone, rules=rules, milestones=MILESTONES, guild_id=guild_id,
+            seen=seen,
+        )  # fmt: skip
 
 
 async def view(database: Database, today: date, user_id: int = ALICE) -> streaks.StreakView:
@@ -315,6 +317,40 @@ async def test_the_first_activities_of_a_user_race_to_create_one_streak(database
     await seed(database)
     at = utc("2026-11-16T10:00")
     updates = await asyncio.gather(*(record(database, at + timedelta(seconds=second)) for second in range(8)))
+    assert sum(update.outcome.counted for update in updates) == 1
+    assert (await view(database, day(16))).total_active_days == 1
+
+
+async def test_activities_racing_from_the_same_read_count_once(database: Database) -> None:
+    await seed(database)
+    first = await record(database, utc("2026-11-15T10:00"))
+    # Each caller read the streak as it stood after Nov 15 (as a quiz answer does) and stores with compare-and-set.
+    at = utc("2026-11-16T10:00")
+    updates = await asyncio.gather(
+        *(record(database, at + timedelta(seconds=second), seen=first.streak) for second in range(8))
+    )
+    assert sum(update.outcome.counted for update in updates) == 1
+    shown = await view(database, day(16))
+    assert (shown.current, shown.total_active_days) == (2, 2)
+
+
+async def test_a_day_counted_after_the_caller_read_the_streak_is_not_counted_again(database: Database) -> None:
+    await seed(database)
+    first = await record(database, utc("2026-11-15T10:00"))
+    await record(database, utc("2026-11-16T09:00"))  # another activity, after the caller's read
+    late = await record(database, utc("2026-11-16T10:00"), seen=first.streak)
+    assert not late.outcome.counted
+    async with database.session_scope() as session:
+        kinds = (await session.scalars(select(ActivityEvent.kind).where(ActivityEvent.user_id == ALICE))).all()
+    assert kinds == ["streak_day", "streak_day"]
+
+
+async def test_first_activities_racing_from_no_streak_at_all_create_one(database: Database) -> None:
+    await seed(database)
+    at = utc("2026-11-16T10:00")
+    updates = await asyncio.gather(
+        *(record(database, at + timedelta(seconds=second), seen=StreakState()) for second in range(8))
+    )
     assert sum(update.outcome.counted for update in updates) == 1
     assert (await view(database, day(16))).total_active_days == 1
 
