@@ -37,6 +37,7 @@ Commands:
 """
 
 _OPTION = re.compile(r"\s(?=[\w-]+:)")
+GREEN = 3  # ButtonStyle.success
 
 
 def parse_slash(line: str) -> tuple[str, dict[str, str]]:
@@ -196,12 +197,15 @@ class Console:
 
     @staticmethod
     def _numbered(message: PostedMessage, counter: Iterator[int] | None = None) -> str:
-        """The message as text, its buttons numbered `[1: Next]` (`~[2: Previous]~` when disabled)."""
+        """The message as text, its buttons numbered `[1: Next]` (`~[2: Previous]~` when disabled, `[3: A ✓]` when
+        green: a chosen option)."""
         counter = counter or iter(range(1, 1000))
         lines = [("(only you can see this) " if message.ephemeral else "") + (message.text or "(no text)")]
         controls = []
         for component in message.components:
             name = component.label or component.emoji or component.placeholder or component.custom_id or "?"
+            if component.kind == "button" and component.style == GREEN:
+                name += " ✓"
             shown = f"[{next(counter)}: {name}]" if component.kind.endswith("button") else f"<{next(counter)}: {name}>"
             controls.append(f"~{shown}~" if component.disabled else shown)
         if controls:

@@ -87,7 +87,7 @@ class AnswerResult:
     immediate_feedback: bool
     next_question: QuestionCard | None
     finished: AttemptSummary | None
-    xp_awarded: int
+    xp_awarded: int  # for this answer; a pass bonus is the summary's
 
 
 def _quiz_settings(revision: ContentRevision) -> dict[str, Any]:
@@ -336,7 +336,6 @@ async def answer(
         finished = await _submit(
             session, attempt, course, revision.title, quiz_settings, now=now, guild_day=guild_day, settings=settings
         )
-        xp_awarded += finished.xp_awarded
     else:
         # Questions are only ever shown in order, so the answered ones are a prefix of the order.
         following = await session.get(Question, attempt.question_order[answered_count])
