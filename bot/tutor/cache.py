@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, select, text, update
+from sqlalchemy import ColumnElement, Update, bindparam, case, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,7 +72,7 @@ async def lookup_root(
     """The cached answer to `greeting` at the start of the lesson, its hit counted; None on a miss."""
     if not cache_enabled:
         return None
-    return await _hit(session, (*_root_of(content_item_id), *_key_matches(greeting, key)))
+    return await _hit(session, _HIT_ROOT, {"item": content_item_id, **_key_parameters(greeting, key)})
 
 
 async def lookup_child(
@@ -81,7 +81,7 @@ async def lookup_child(
     """The cached answer to `user_message` after node `parent_id`, its hit counted; None on a miss."""
     if not cache_enabled:
         return None
-    return await _hit(session, (LLMResponseCache.parent_id == parent_id, *_key_matches(user_message, key)))
+    return await _hit(session, _HIT_CHILD, {"parent": parent_id, **_key_parameters(user_message, key)})
 
 
 async def store_root(
@@ -223,15 +223,35 @@ def _key_matches(message: str, key: CacheKey) -> tuple[ColumnElement[bool], ...]
     )
 
 
-async def _hit(session: AsyncSession, where: tuple[ColumnElement[bool], ...]) -> CachedResponse | None:
-    # One statement finds the node and counts the hit, so concurrent hits never lose a count.
-    node = await session.scalar(
+def _key_parameters(message: str, key: CacheKey) -> dict[str, Any]:
+    return {
+        "key_user_message_hash": message_hash(message),
+        "key_prompt_version": key.prompt_version,
+        "key_llm_model_id": key.llm_model,
+        "key_llm_provider": key.llm_provider,
+    }
+
+
+def _hit_statement(*place: ColumnElement[bool]) -> Update:
+    """Find a node and count its hit, in one statement so concurrent hits never lose a count. Built once per
+    kind of place; the node's place and key are its parameters (see `_key_parameters`)."""
+    return (
         update(LLMResponseCache)
-        .where(*where)
+        .where(*place, *(getattr(LLMResponseCache, column) == bindparam(f"key_{column}") for column in _KEY_COLUMNS))
         .values(hit_count=LLMResponseCache.hit_count + 1)
         .returning(LLMResponseCache)
-        .execution_options(populate_existing=True)
+        # The statement's parameters are bound at execution, so the ORM cannot evaluate its criteria in Python;
+        # RETURNING with populate_existing refreshes the node instead.
+        .execution_options(populate_existing=True, synchronize_session=False)
     )
+
+
+_HIT_ROOT = _hit_statement(LLMResponseCache.parent_id.is_(None), LLMResponseCache.content_item_id == bindparam("item"))
+_HIT_CHILD = _hit_statement(LLMResponseCache.parent_id == bindparam("parent"))
+
+
+async def _hit(session: AsyncSession, statement: Update, parameters: dict[str, Any]) -> CachedResponse | None:
+    node = await session.scalar(statement, parameters)
     return _response(node) if node is not None else None
 
 

@@ -4,8 +4,9 @@ Two rankings are fused by reciprocal rank fusion (each passage scores the sum of
 over the rankings it appears in), so neither needs calibrated scores:
 
 - keywords: PostgreSQL full-text search (`websearch_to_tsquery`, ranked by `ts_rank`, through the
-  GIN index on `to_tsvector('english', content)`); SQLite FTS5 ranked by BM25. Both stem English
-  and match any of the question's words, so a passage answering part of a question still ranks.
+  GIN index on the stored `content_tsv = to_tsvector('english', content)`); SQLite FTS5 ranked by BM25,
+  the course filter part of the MATCH. Both stem English and match any of the question's words, so a
+  passage answering part of a question still ranks.
 - meaning, when a query embedding is given: PostgreSQL pgvector cosine distance through the HNSW
   index, with iterative index scans (pgvector ≥ 0.8) so the course filter cannot starve the result;
   SQLite exact cosine with numpy over the course's embeddings.
@@ -28,7 +29,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Material, MaterialChunk
-from db.models.tutor import EMBEDDING_DIMENSIONS, FTS_TABLE
+from db.models.tutor import EMBEDDING_DIMENSIONS, FTS_TABLE, TSV_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -43,23 +44,35 @@ _POSTGRES_ITERATIVE_SCAN = text(
     "WHERE extname = 'vector' AND string_to_array(extversion, '.')::int[] >= ARRAY[0, 8]"
 )
 # Relaxed order may return neighbours slightly out of order; the materialized CTE puts them back in order.
-_POSTGRES_NEAREST = text(
-    "WITH nearest AS MATERIALIZED ("
+_POSTGRES_NEAREST_CTE = (
+    "nearest AS MATERIALIZED ("
     " SELECT id, embedding <=> CAST(:embedding AS vector) AS distance FROM material_chunks"
-    " WHERE course_id = :course_id AND embedding IS NOT NULL ORDER BY distance LIMIT :limit"
-    ") SELECT id FROM nearest ORDER BY distance, id"
-).bindparams(bindparam("embedding", type_=Vector(EMBEDDING_DIMENSIONS)))
-# The same expression as the GIN index (migration 0002), so the planner can use it.
-_POSTGRES_KEYWORDS = text(
-    "SELECT id FROM material_chunks"
-    " WHERE course_id = :course_id AND to_tsvector('english', content) @@ websearch_to_tsquery('english', :query)"
-    " ORDER BY ts_rank(to_tsvector('english', content), websearch_to_tsquery('english', :query)) DESC, id"
-    " LIMIT :limit"
+    " WHERE course_id = :course_id AND embedding IS NOT NULL ORDER BY distance LIMIT :limit)"
 )
+# The stored tsvector (migration 0007) is what the GIN index covers, and ranking reads it instead of parsing
+# every matching chunk again.
+_POSTGRES_KEYWORDS_CTE = (
+    f"keyword AS ("
+    f" SELECT id, ts_rank({TSV_COLUMN}, websearch_to_tsquery('english', :query)) AS score FROM material_chunks"
+    f" WHERE course_id = :course_id AND {TSV_COLUMN} @@ websearch_to_tsquery('english', :query)"
+    f" ORDER BY score DESC, id LIMIT :limit)"
+)
+_EMBEDDING = bindparam("embedding", type_=Vector(EMBEDDING_DIMENSIONS))
+_POSTGRES_NEAREST = text(f"WITH {_POSTGRES_NEAREST_CTE} SELECT id FROM nearest ORDER BY distance, id").bindparams(
+    _EMBEDDING
+)
+_POSTGRES_KEYWORDS = text(f"WITH {_POSTGRES_KEYWORDS_CTE} SELECT id FROM keyword ORDER BY score DESC, id")
+# Both rankings in one round trip: (keyword ids, nearest ids), each best first.
+_POSTGRES_HYBRID = text(
+    f"WITH {_POSTGRES_KEYWORDS_CTE}, {_POSTGRES_NEAREST_CTE}"
+    " SELECT (SELECT coalesce(array_agg(id ORDER BY score DESC, id), '{}') FROM keyword),"
+    " (SELECT coalesce(array_agg(id ORDER BY distance, id), '{}') FROM nearest)"
+).bindparams(_EMBEDDING)
+# The query names the course inside the MATCH (`_sqlite_match`), so FTS5 intersects the course's postings with
+# the words' and ranks only the course's matches. The course_id column weighs 0: BM25 scores the content alone.
 _SQLITE_KEYWORDS = text(
-    f"SELECT chunk.id FROM {FTS_TABLE} JOIN material_chunks AS chunk ON chunk.id = {FTS_TABLE}.rowid"
-    f" WHERE {FTS_TABLE} MATCH :query AND chunk.course_id = :course_id"
-    f" ORDER BY bm25({FTS_TABLE}), chunk.id LIMIT :limit"
+    f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :query"
+    f" ORDER BY bm25({FTS_TABLE}, 1.0, 0.0), rowid LIMIT :limit"
 )
 
 
@@ -97,12 +110,18 @@ async def search(
         query_embedding = None
     postgres = session.get_bind().dialect.name == "postgresql"
     rankings: list[list[int]] = []
-    if words:
-        ranker = _postgres_keyword_ranking if postgres else _sqlite_keyword_ranking
-        rankings.append(await ranker(session, course_id=course_id, words=words, limit=limit))
-    if query_embedding is not None:
-        ranker = _postgres_vector_ranking if postgres else _sqlite_vector_ranking
-        rankings.append(await ranker(session, course_id=course_id, embedding=query_embedding, limit=limit))
+    if postgres and words and query_embedding is not None:
+        # One round trip for both rankings.
+        rankings = await _postgres_hybrid_rankings(
+            session, course_id=course_id, words=words, embedding=query_embedding, limit=limit
+        )
+    else:
+        if words:
+            ranker = _postgres_keyword_ranking if postgres else _sqlite_keyword_ranking
+            rankings.append(await ranker(session, course_id=course_id, words=words, limit=limit))
+        if query_embedding is not None:
+            ranker = _postgres_vector_ranking if postgres else _sqlite_vector_ranking
+            rankings.append(await ranker(session, course_id=course_id, embedding=query_embedding, limit=limit))
     return await _passages(session, fuse(rankings)[:k])
 
 
@@ -123,10 +142,28 @@ async def _postgres_keyword_ranking(
     return list(await session.scalars(_POSTGRES_KEYWORDS, {"course_id": course_id, "query": query, "limit": limit}))
 
 
+async def _postgres_hybrid_rankings(
+    session: AsyncSession, *, course_id: int, words: list[str], embedding: Sequence[float], limit: int
+) -> list[list[int]]:
+    await session.execute(_POSTGRES_ITERATIVE_SCAN)
+    parameters = {"query": " or ".join(words), "embedding": list(embedding), "course_id": course_id, "limit": limit}
+    keyword, nearest = (await session.execute(_POSTGRES_HYBRID, parameters)).one()
+    return [list(keyword), list(nearest)]
+
+
 async def _sqlite_keyword_ranking(session: AsyncSession, *, course_id: int, words: list[str], limit: int) -> list[int]:
-    # Each word as an FTS5 string ("…"), so none is read as an operator, column filter or prefix query.
-    query = " OR ".join(f'"{word}"' for word in words)
-    return list(await session.scalars(_SQLITE_KEYWORDS, {"course_id": course_id, "query": query, "limit": limit}))
+    query = _sqlite_match(course_id, words)
+    return list(await session.scalars(_SQLITE_KEYWORDS, {"query": query, "limit": limit}))
+
+
+def _sqlite_match(course_id: int, words: list[str]) -> str:
+    """The FTS5 query: the course's chunks whose content holds any of `words`.
+
+    Each word is an FTS5 string ("…"), so none is read as an operator, column filter or prefix query, and the
+    words are matched in `content` only, so a number in the question never matches a course id.
+    """
+    any_word = " OR ".join(f'"{word}"' for word in words)
+    return f'course_id : "{int(course_id)}" AND content : ({any_word})'
 
 
 async def _postgres_vector_ranking(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput, NotFound
@@ -230,15 +230,7 @@ async def record_user_message(
     row = await _open_session_row(session, session_id)
     recent = (
         await session.scalars(
-            select(ChatMessage.created_at)
-            .join(ChatSession, ChatSession.id == ChatMessage.session_id)
-            .where(
-                ChatSession.user_id == row.user_id,
-                ChatMessage.role == MessageRole.USER,
-                ChatMessage.created_at > now - RATE_WINDOW,
-            )
-            .order_by(ChatMessage.created_at.desc())
-            .limit(rate_limit_per_minute)
+            _RECENT_MESSAGES, {"user_id": row.user_id, "since": now - RATE_WINDOW, "limit": rate_limit_per_minute}
         )
     ).all()
     if len(recent) >= rate_limit_per_minute:
@@ -318,29 +310,34 @@ async def finish_answer(
     """
     if status not in FINISHED_STATUSES:
         raise ValueError(f"an answer finishes as one of {[s.value for s in FINISHED_STATUSES]}, not {status}")
-    message = await session.get(ChatMessage, message_id)
-    if message is None or message.role != MessageRole.ASSISTANT:
-        raise NotFound("tutor answer", str(message_id))
-    if message.generation_status != GenerationStatus.STREAMING:
-        return _message_of(message)
-    message.content = content
-    message.generation_status = status
-    message.meta = meta.as_json() if meta is not None else {}
-    message.discord_message_id = discord_message_id or message.discord_message_id
-    session.add_all(
-        ChatMessageCitation(message_id=message_id, rank=rank, chunk_id=citation.chunk_id, score=citation.score)
-        for rank, citation in enumerate(citations, start=1)
-    )
-    await session.flush()
+    outcome = {
+        "message": message_id,
+        "new_content": content,
+        "new_status": status,
+        "new_meta": meta.as_json() if meta is not None else {},
+        "new_discord_message_id": discord_message_id or None,  # None keeps the one stored
+    }
+    # One statement finds the answer still STREAMING and stores the outcome, so of two finishes only the first writes.
+    message = await session.scalar(_FINISH_ANSWER, outcome)
+    if message is None:
+        finished = await session.get(ChatMessage, message_id, populate_existing=True)  # as another finish left it
+        if finished is None or finished.role != MessageRole.ASSISTANT:
+            raise NotFound("tutor answer", str(message_id))
+        return _message_of(finished)
+    if citations:
+        session.add_all(
+            ChatMessageCitation(message_id=message_id, rank=rank, chunk_id=citation.chunk_id, score=citation.score)
+            for rank, citation in enumerate(citations, start=1)
+        )
+        await session.flush()
     return _message_of(message)
 
 
 async def follow_cache_node(session: AsyncSession, *, session_id: int, node_id: int) -> TutorSession:
     """Record that the answer just given is cache node `node_id`. A DIVERGED session is left as it is."""
-    row = await _open_session_row(session, session_id)
-    if row.cache_state == CacheState.TRACKING:
-        row.cache_node_id = node_id
-        await session.flush()
+    row = await session.scalar(_FOLLOW_CACHE_NODE, {"session": session_id, "node": node_id})
+    if row is None:  # missing or ended (these raise), else DIVERGED
+        row = await _open_session_row(session, session_id)
     return _session_of(row)
 
 
@@ -418,6 +415,52 @@ async def end_inactive_sessions(
     return sorted((_session_of(row) for row in rows), key=lambda ended: (ended.last_message_at, ended.id))
 
 
+# Statements of the tutor's every turn, built once. Their parameters are bound at execution, so the ORM cannot
+# evaluate the UPDATEs' criteria in Python (synchronize_session=False): RETURNING with populate_existing
+# refreshes the rows instead.
+_RECENT_MESSAGES = (
+    select(ChatMessage.created_at)
+    .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+    .where(
+        ChatSession.user_id == bindparam("user_id"),
+        ChatMessage.role == MessageRole.USER,
+        ChatMessage.created_at > bindparam("since"),
+    )
+    .order_by(ChatMessage.created_at.desc())
+    .limit(bindparam("limit"))
+)
+_FINISH_ANSWER = (
+    update(ChatMessage)
+    .where(
+        ChatMessage.id == bindparam("message"),
+        ChatMessage.role == MessageRole.ASSISTANT,
+        ChatMessage.generation_status == GenerationStatus.STREAMING,
+    )
+    .values(
+        content=bindparam("new_content", type_=ChatMessage.__table__.c.content.type),
+        generation_status=bindparam("new_status", type_=ChatMessage.__table__.c.generation_status.type),
+        meta=bindparam("new_meta", type_=ChatMessage.__table__.c.meta.type),
+        discord_message_id=func.coalesce(
+            bindparam("new_discord_message_id", type_=ChatMessage.__table__.c.discord_message_id.type),
+            ChatMessage.discord_message_id,
+        ),
+    )
+    .returning(ChatMessage)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
+_FOLLOW_CACHE_NODE = (
+    update(ChatSession)
+    .where(
+        ChatSession.id == bindparam("session"),
+        ChatSession.ended_at.is_(None),
+        ChatSession.cache_state == CacheState.TRACKING,
+    )
+    .values(cache_node_id=bindparam("node", type_=ChatSession.__table__.c.cache_node_id.type))
+    .returning(ChatSession)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
+
+
 async def _open_session_row(session: AsyncSession, session_id: int) -> ChatSession:
     row = await session.get(ChatSession, session_id)
     if row is None:
@@ -425,6 +468,11 @@ async def _open_session_row(session: AsyncSession, session_id: int) -> ChatSessi
     if row.ended_at is not None:
         raise SessionEnded()
     return row
+
+
+def session_of_row(row: ChatSession) -> TutorSession:
+    """The session as callers see it, from its row (e.g. one read together with other data)."""
+    return _session_of(row)
 
 
 def _session_of(row: ChatSession) -> TutorSession:

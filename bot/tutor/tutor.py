@@ -31,12 +31,12 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import aclosing, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -259,21 +259,36 @@ class _Course:
 
 @dataclass(frozen=True, slots=True)
 class _Context:
-    """What a turn's first transaction read and recorded."""
+    """What a turn's first transaction read and recorded. `topic` and `embedder` are read only when the answer is
+    not in the cache (`_for_fresh_answer`): a replay needs neither."""
 
     session: TutorSession
     request: str  # what the model is asked: the student's message, a branch, or the greeting request
     greeting: bool
     user_message_id: int | None  # the student's recorded message (None for the greeting)
     course: _Course | None
-    topic: str
     chat: LLMConnection | None
-    embedder: LLMConnection | None
     prompt: prompts.PromptVersion | None
     system_text: str  # the prompt, composed
     guard: _QuizGuard
     place: _CachePlace | None
     started: float
+    # The session's ORM row, held so the writes to it later in the first transaction (`sessions.record_user_message`,
+    # `sessions.start_answer`) find it in the session's identity map instead of selecting it again.
+    row: ChatSession | None = field(default=None, repr=False, compare=False)
+    topic: str = ""
+    embedder: LLMConnection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """What the first statement of a turn reads: the thread's session with its course, its latest answer, and
+    whether the student has a quiz attempt in progress in the course."""
+
+    row: ChatSession
+    course: _Course | None
+    latest_answer_id: int | None
+    quiz_in_progress: bool
 
 
 class Turn:
@@ -651,6 +666,7 @@ class Tutor:
             hit = await _lookup(db, context.place, request)
             if hit is not None:
                 return await self._replay(db, context, hit)
+            context = await self._for_fresh_answer(db, context)
         release = None
         if context.place is not None:
             writing = self._writing.get(_writing_key(context.place, request))
@@ -684,18 +700,19 @@ class Tutor:
         started: float,
     ) -> _Context:
         """The turn's first transaction: what it needs to know, and the student's message recorded."""
-        session = await _session_of_thread(db, thread_id, user_id=user_id)
+        opening = await _open_turn(db, thread_id, user_id=user_id)
+        session, course = sessions.session_of_row(opening.row), opening.course
         chat = await model_connection(db, self.settings, ModelPurpose.CHAT)
-        row = await db.get(Course, session.course_id) if session.course_id is not None else None
-        course = _Course(row.id, row.code, row.title, row.cache_enabled) if row is not None else None
         prompt, system_text = None, ""
         if chat is not None:
             prompt = await prompts.resolve(db, name=prompts.TUTOR_SYSTEM_PROMPT)
             system_text = await prompts.compose(db, prompt)
-        guard = await _quiz_guard(db, user_id=session.user_id, course_id=session.course_id)
-        place = await self._cache_place(
-            db, session, chat=chat, prompt=prompt, course=course, guard=guard,
-            greeting=greeting, branch_of=branch_of, retried=retry_of is not None,
+        guard = NO_QUIZ
+        if opening.quiz_in_progress:
+            guard = await _quiz_guard(db, user_id=session.user_id, course_id=session.course_id)
+        place = self._cache_place(
+            session, chat=chat, prompt=prompt, course=course, guard=guard, greeting=greeting,
+            branch_of=branch_of, latest_answer_id=opening.latest_answer_id, retried=retry_of is not None,
         )  # fmt: skip
         user_message_id = retry_of
         if record:
@@ -711,14 +728,21 @@ class Tutor:
             greeting=greeting,
             user_message_id=user_message_id,
             course=course,
-            topic=await _topic(db, session, course),
             chat=chat,
-            embedder=await model_connection(db, self.settings, ModelPurpose.EMBEDDING),
             prompt=prompt,
             system_text=system_text,
             guard=guard,
             place=place,
             started=started,
+            row=opening.row,
+        )
+
+    async def _for_fresh_answer(self, db: AsyncSession, context: _Context) -> _Context:
+        """The context completed with what only an answer not found in the cache needs."""
+        return replace(
+            context,
+            topic=await _topic(db, context.session, context.course),
+            embedder=await model_connection(db, self.settings, ModelPurpose.EMBEDDING),
         )
 
     async def _fresh(self, context: _Context, release: Callable[[], None] | None) -> Turn:
@@ -795,9 +819,8 @@ class Tutor:
 
         return release
 
-    async def _cache_place(
+    def _cache_place(
         self,
-        db: AsyncSession,
         session: TutorSession,
         *,
         chat: LLMConnection | None,
@@ -806,6 +829,7 @@ class Tutor:
         guard: _QuizGuard,
         greeting: bool,
         branch_of: int | None,
+        latest_answer_id: int | None,
         retried: bool,
     ) -> _CachePlace | None:
         """Where this turn's answer belongs in the lesson's cache tree; None when it must not be cached."""
@@ -826,7 +850,7 @@ class Tutor:
         if session.cache_node_id is None:
             return None
         # A retry of a message the session recorded while still TRACKING: that message was a branch.
-        follows = retried or (branch_of is not None and branch_of == await _latest_answer_id(db, session.id))
+        follows = retried or (branch_of is not None and branch_of == latest_answer_id)
         return _CachePlace(session.content_item_id, session.cache_node_id, key) if follows else None
 
     async def _embed(self, connection: LLMConnection | None, text: str) -> list[float] | None:
@@ -1082,6 +1106,45 @@ async def _session_of_thread(db: AsyncSession, thread_id: int, *, user_id: int |
     if not session.is_open:
         raise SessionEnded()
     return session
+
+
+_LATEST_ANSWER = (
+    select(func.max(ChatMessage.id))
+    .where(ChatMessage.session_id == ChatSession.id, ChatMessage.role == MessageRole.ASSISTANT)
+    .correlate(ChatSession)
+    .scalar_subquery()
+)
+_QUIZ_IN_PROGRESS = (
+    select(QuizAttempt.id)
+    .join(CourseOffering, CourseOffering.id == QuizAttempt.offering_id)
+    .where(
+        QuizAttempt.user_id == ChatSession.user_id,
+        QuizAttempt.status == AttemptStatus.IN_PROGRESS,
+        CourseOffering.course_id == ChatSession.course_id,
+    )
+    .correlate(ChatSession)
+    .exists()
+)
+# Built once: a turn runs it first, every time.
+_OPEN_TURN = (
+    select(ChatSession, Course.id, Course.code, Course.title, Course.cache_enabled, _LATEST_ANSWER, _QUIZ_IN_PROGRESS)
+    .outerjoin(Course, Course.id == ChatSession.course_id)
+    .where(ChatSession.thread_id == bindparam("thread_id"))
+)
+
+
+async def _open_turn(db: AsyncSession, thread_id: int, *, user_id: int | None) -> _Opening:
+    """The thread's open session and what a turn decides with, in one statement; raises like `_session_of_thread`."""
+    found = (await db.execute(_OPEN_TURN, {"thread_id": thread_id})).first()
+    if found is None:
+        raise NotATutorThread()
+    row, course_id, code, title, cache_enabled, latest_answer_id, quiz_in_progress = found
+    if user_id is not None and user_id != row.user_id:
+        raise NotYourThread()
+    if row.ended_at is not None:
+        raise SessionEnded()
+    course = _Course(course_id, code, title, cache_enabled) if course_id is not None else None
+    return _Opening(row, course, latest_answer_id, bool(quiz_in_progress))
 
 
 async def _open_session_of(db: AsyncSession, *, guild_id: int, user_id: int) -> TutorSession | None:

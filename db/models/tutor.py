@@ -1,8 +1,9 @@
 """The tutor: chat sessions and messages, the LLM response cache tree, prompts, course materials and their chunks.
 
 Full-text and vector search objects that only one backend understands (PostgreSQL's HNSW and GIN
-indexes, SQLite's FTS5 table and its triggers) are created by the migration, not declared here:
-see `migrations/versions/0002_tutor.py` and `SEARCH_OBJECTS`.
+indexes and the stored tsvector column they search, SQLite's FTS5 table and its triggers) are created by
+the migrations, not declared here: see `migrations/versions/0002_tutor.py`, `0007_course_scoped_full_text.py`
+and `SEARCH_OBJECTS`.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ from db.base import (
 EMBEDDING_DIMENSIONS = 1536
 
 # Created by migrations for one backend only, so `alembic check` must not compare them with the models.
-FTS_TABLE = "material_chunks_fts"
-SEARCH_OBJECTS = (FTS_TABLE, "ix_material_chunks_embedding_hnsw", "ix_material_chunks_content_tsv")
+FTS_TABLE = "material_chunks_fts"  # SQLite: FTS5 over `content`, and `course_id` to scope a search to a course
+TSV_COLUMN = "content_tsv"  # PostgreSQL: material_chunks' stored `to_tsvector('english', content)`
+SEARCH_OBJECTS = (FTS_TABLE, TSV_COLUMN, "ix_material_chunks_embedding_hnsw", "ix_material_chunks_content_tsv")
 
 PROMPT_LABEL_LENGTH = 36
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import URL
 
+from bot.tutor import retrieval
 from db import migrate
 from db.models import Course, Guild, Material, MaterialChunk
 from db.session import Database
 
 
-async def add_chunk(database: Database, content: str) -> tuple[int, int]:
+async def add_chunk(database: Database, content: str, *, code: str = "PY101") -> tuple[int, int]:
     async with database.session_scope() as session:
-        session.add(Guild(id=1, name="School"))
-        await session.flush()
-        course = Course(guild_id=1, code="PY101", title="Python")
+        if await session.get(Guild, 1) is None:
+            session.add(Guild(id=1, name="School"))
+            await session.flush()
+        course = Course(guild_id=1, code=code, title="Python")
         session.add(course)
         await session.flush()
         material = Material(course_id=course.id, title="Notes", file_type="text", sha256="0" * 64, size_bytes=1)
@@ -54,6 +57,18 @@ async def test_sqlite_full_text_index_follows_inserts_updates_and_cascading_dele
     assert await fts_matches(database, "variable") == []
 
 
+async def test_sqlite_full_text_index_knows_the_course_of_each_chunk(database: Database) -> None:
+    if database.backend != "sqlite":
+        pytest.skip("FTS5 is SQLite's")
+    _, first = await add_chunk(database, "Loops repeat code", code="PY101")
+    _, second = await add_chunk(database, "Loops and lists", code="PY102")
+    async with database.session_scope() as session:
+        courses = dict((await session.execute(text("SELECT id, course_id FROM material_chunks"))).tuples().all())
+
+    assert await fts_matches(database, f'course_id : "{courses[first]}" AND content : "loop"') == [first]
+    assert await fts_matches(database, f'course_id : "{courses[second]}" AND content : "loop"') == [second]
+
+
 async def test_postgres_has_the_vector_and_full_text_indexes(database: Database) -> None:
     if database.backend != "postgresql":
         pytest.skip("HNSW and GIN are PostgreSQL indexes")
@@ -66,7 +81,50 @@ async def test_postgres_has_the_vector_and_full_text_indexes(database: Database)
             ).all()
         )
     assert "USING hnsw (embedding vector_cosine_ops)" in definitions["ix_material_chunks_embedding_hnsw"]
-    assert "USING gin (to_tsvector('english'::regconfig, content))" in definitions["ix_material_chunks_content_tsv"]
+    assert "USING gin (content_tsv)" in definitions["ix_material_chunks_content_tsv"]
+    async with database.session_scope() as session:
+        generated = await session.scalar(
+            text(
+                "SELECT generation_expression FROM information_schema.columns"
+                " WHERE table_name = 'material_chunks' AND column_name = 'content_tsv'"
+            )
+        )
+    assert generated == "to_tsvector('english'::regconfig, content)"
+
+
+async def chunks_found(database: Database, word: str) -> list[int]:
+    """The chunks whose content holds `word`, by the full-text index of the schema as it is now."""
+    async with database.session_scope() as session:
+        if database.backend == "sqlite":
+            query = "SELECT rowid FROM material_chunks_fts WHERE material_chunks_fts MATCH :word ORDER BY rowid"
+        else:
+            query = (
+                "SELECT id FROM material_chunks WHERE to_tsvector('english', content) @@ to_tsquery('english', :word)"
+                " ORDER BY id"
+            )
+        return list(await session.scalars(text(query), {"word": word}))
+
+
+async def test_migration_0007_indexes_existing_chunks_and_its_downgrade_keeps_them_searchable(
+    empty_database_url: URL,
+) -> None:
+    database = Database.from_url(empty_database_url)
+    try:
+        await migrate.upgrade(database.engine, "0006")
+        _, ours = await add_chunk(database, "Loops repeat code", code="PY101")
+        _, theirs = await add_chunk(database, "Loops and lists", code="PY102")
+        async with database.session_scope() as session:
+            course_id = await session.scalar(text("SELECT course_id FROM material_chunks WHERE id = :id"), {"id": ours})
+
+        await migrate.upgrade(database.engine, "0007")
+        async with database.session_scope() as session:
+            found = await retrieval.search(session, course_id=course_id, query="How do loops work?")
+        assert [passage.chunk_id for passage in found] == [ours]
+
+        await migrate.downgrade(database.engine, "0006")
+        assert await chunks_found(database, "loop") == [ours, theirs]
+    finally:
+        await database.dispose()
 
 
 async def test_only_the_search_objects_are_left_out_of_the_drift_check(database: Database) -> None:

@@ -148,3 +148,46 @@ async def test_postgres_vector_search_turns_on_iterative_index_scans_for_the_tra
         assert await session.scalar(text("SELECT current_setting('hnsw.iterative_scan')")) == "relaxed_order"
     async with database.session_scope() as session:
         assert await session.scalar(text("SELECT current_setting('hnsw.iterative_scan', true)")) in (None, "off")
+
+
+async def test_keyword_search_finds_only_the_asked_courses_chunks(
+    database: Database, course: CourseRows, other_course: CourseRows
+) -> None:
+    ours = await upload(database, course.id, "loops", LOOPS)
+    theirs = await upload(database, other_course.id, "loops", LOOPS)
+    await upload(database, other_course.id, "variables", VARIABLES)
+
+    in_ours = await search(database, course.id, "How does a for loop use a variable?")
+    in_theirs = await search(database, other_course.id, "How does a for loop use a variable?")
+
+    assert [passage.material_id for passage in in_ours] == [ours.id]
+    assert theirs.id in {passage.material_id for passage in in_theirs}
+    assert ours.id not in {passage.material_id for passage in in_theirs}
+
+
+async def test_numbers_in_a_question_match_text_not_course_ids(
+    database: Database, course: CourseRows, other_course: CourseRows
+) -> None:
+    await upload(database, course.id, "notes", "# Notes\n\nNothing but words in here.")
+    await upload(database, other_course.id, "notes", "# Notes\n\nNothing but words in here either.")
+
+    for course_id in (course.id, other_course.id):
+        assert await search(database, course_id, f"{course.id} {other_course.id} course_id") == []
+
+
+async def test_hybrid_search_fuses_the_keyword_ranking_with_the_vector_ranking(
+    database: Database, course: CourseRows, other_course: CourseRows, embedding_llm: LLMClient
+) -> None:
+    for name, document in (("loops", LOOPS), ("variables", VARIABLES), ("functions", FUNCTIONS)):
+        await upload(database, course.id, name, document, embedding_llm)
+        await upload(database, other_course.id, name, document, embedding_llm)
+    question = "How does a loop bind a variable to each value?"
+    [query_embedding] = await embedding_llm.embed([question])
+    async with database.session_scope() as session:
+        keywords = await retrieval.search(session, course_id=course.id, query=question, k=50)
+        vectors = await retrieval.search(session, course_id=course.id, query="", query_embedding=query_embedding, k=50)
+        both = await retrieval.search(session, course_id=course.id, query=question, query_embedding=query_embedding)
+
+    expected = retrieval.fuse([[p.chunk_id for p in keywords], [p.chunk_id for p in vectors]])[:8]
+    assert [(passage.chunk_id, passage.score) for passage in both] == expected
+    assert keywords and vectors

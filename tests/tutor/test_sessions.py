@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.errors import InvalidInput
-from bot.tutor import materials, sessions
+from bot.errors import InvalidInput, NotFound
+from bot.tutor import cache, materials, prompts, sessions
+from bot.tutor.cache import CacheKey
 from bot.tutor.sessions import (
     Citation,
     GenerationMeta,
@@ -252,3 +253,47 @@ async def test_the_sweep_ends_sessions_idle_for_longer_than_the_limit(database: 
     assert [(s.id, s.end_reason) for s in swept] == [(idle.id, SessionEndReason.INACTIVITY)]
     assert swept_again == []
     assert still_open is not None and still_open.is_open
+
+
+async def test_finishing_an_unknown_message_or_a_students_message_is_not_found(
+    database: Database, course: CourseRows
+) -> None:
+    tutor = await open_tutor(database, course, thread_id=1)
+    async with database.session_scope() as session:
+        asked = await sessions.record_user_message(
+            session, session_id=tutor.id, content="Hi", rate_limit_per_minute=10, now=NOW
+        )
+        for message_id in (asked.id, asked.id + 1000):
+            with pytest.raises(NotFound):
+                await sessions.finish_answer(
+                    session, message_id=message_id, content="x", status=GenerationStatus.COMPLETED, meta=None
+                )
+
+
+async def test_only_a_tracking_open_session_follows_a_cache_node(database: Database, course: CourseRows) -> None:
+    tracking = await open_tutor(database, course, thread_id=1)
+    diverged = await open_tutor(database, course, thread_id=2)
+    ended = await open_tutor(database, course, thread_id=3)
+    async with database.session_scope() as session:
+        prompt = await prompts.resolve(session, name=prompts.TUTOR_SYSTEM_PROMPT)
+        key = CacheKey(prompt_id=prompt.id, prompt_version=prompt.version, llm_provider="openai", llm_model="fake")
+        root = await cache.store_root(
+            session, content_item_id=course.lesson_ids[0], greeting="Hello", key=key, response_chunks=["Hi"],
+            response_meta={}, cache_enabled=True,
+        )  # fmt: skip
+        assert root is not None
+        await sessions.record_user_message(
+            session, session_id=diverged.id, content="Anything else", rate_limit_per_minute=10, now=NOW
+        )
+        await sessions.end_session(session, session_id=ended.id, reason=SessionEndReason.USER, now=NOW)
+
+    async with database.session_scope() as session:
+        followed = await sessions.follow_cache_node(session, session_id=tracking.id, node_id=root.node_id)
+        left = await sessions.follow_cache_node(session, session_id=diverged.id, node_id=root.node_id)
+        with pytest.raises(SessionEnded):
+            await sessions.follow_cache_node(session, session_id=ended.id, node_id=root.node_id)
+        with pytest.raises(NotFound):
+            await sessions.follow_cache_node(session, session_id=ended.id + 1000, node_id=root.node_id)
+
+    assert (followed.cache_state, followed.cache_node_id) == (CacheState.TRACKING, root.node_id)
+    assert (left.cache_state, left.cache_node_id) == (CacheState.DIVERGED, None)
