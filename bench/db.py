@@ -1,4 +1,4 @@
-"""Ledger writes: one XP event plus its member_stats and xp_daily upserts, one transaction each."""
+"""Ledger writes: one XP event (its trigger adds it to member_stats and xp_daily), one transaction each."""
 
 from __future__ import annotations
 

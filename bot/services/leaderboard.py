@@ -6,9 +6,11 @@ XP in the period are not on the board; members who opted out (`set_leaderboard_v
 listed nor counted in anyone's rank.
 
 A board is one SQL statement. A rank is 1 + the number of visible members with more XP, counted as
-"everyone above" minus "opted-out members above", so that on the guild's all-time board both counts are
-index range scans of `member_stats (guild_id, total_xp, user_id)` and its cost grows with the rank, not
-with the guild. Week, month and course boards sum `xp_daily` once per call and rank within that sum.
+"everyone above" minus "opted-out members above". All-time boards read totals the ledger's trigger keeps
+(`member_stats` per guild, `course_member_stats` per course) through their (scope, total_xp, user_id)
+indexes; on the guild's board "everyone above" sums `xp_levels` (members per distinct total), so a rank
+costs the same at the bottom as at the top. Week and month boards sum `xp_daily` once per call and rank
+within that sum.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Course, MemberStats, User, XPDaily
+from db.models import Course, CourseMemberStats, MemberStats, User, XPDaily, XPLevel
 
 Period = Literal["week", "month", "all"]
 PREFERENCE = "leaderboard"
@@ -170,12 +172,23 @@ def _board_statement(dialect: str, *, by_course: bool, dated: bool) -> Select[tu
     viewer = visible.where(scores.c.user_id == bindparam("viewer_id")).cte("viewer")
 
     def members_above(xp: ScalarSelect[int]) -> ColumnElement[int]:
-        everyone = select(func.count()).select_from(scores).where(scores.c.xp > xp)
-        opted_out = (
-            select(func.count())
-            .select_from(scores.join(hidden, hidden.c.id == scores.c.user_id))
-            .where(scores.c.xp > xp)
-        )
+        if not by_course and not dated:
+            # One row per distinct total above, not one per member: bounded however deep the rank.
+            everyone = select(func.coalesce(func.sum(XPLevel.members), 0)).where(
+                XPLevel.guild_id == bindparam("guild_id"), XPLevel.total_xp > xp
+            )
+        else:
+            everyone = select(func.count()).select_from(scores).where(scores.c.xp > xp)
+        if dated:
+            opted_out = (
+                select(func.count())
+                .select_from(hidden.join(scores, scores.c.user_id == hidden.c.id))
+                .where(scores.c.xp > xp)
+            )
+        else:
+            # A primary-key lookup per opted-out member, rather than a join that walks every total above.
+            total = select(scores.c.xp).where(scores.c.user_id == hidden.c.id).scalar_subquery()
+            opted_out = select(func.count()).select_from(hidden).where(total > xp)
         return everyone.scalar_subquery() - opted_out.scalar_subquery()
 
     picked = union_all(
@@ -201,22 +214,27 @@ def _board_statement(dialect: str, *, by_course: bool, dated: bool) -> Select[tu
 
 def _scores(*, by_course: bool, dated: bool) -> CTE:
     """(user_id, xp) of every member in the board's scope and period: opted-out members and XP <= 0 included."""
-    if not by_course and not dated:
-        # Not materialised: each use reads member_stats through its (guild_id, total_xp, user_id) index on its
-        # own terms, the page from the top down and each count as an index-only range scan.
-        totals = select(MemberStats.user_id, MemberStats.total_xp.label("xp")).where(
-            MemberStats.guild_id == bindparam("guild_id")
-        )
+    # A course id of another guild must give an empty board.
+    course_in_guild = exists().where(Course.id == bindparam("course_id"), Course.guild_id == bindparam("guild_id"))
+    if not dated:
+        # All-time totals are kept per member (by the ledger's trigger). Not materialised: each use reads the
+        # (scope, total_xp, user_id) index on its own terms, the page from the top down, a count as a range.
+        if by_course:
+            totals = select(CourseMemberStats.user_id, CourseMemberStats.total_xp.label("xp")).where(
+                CourseMemberStats.course_id == bindparam("course_id"), course_in_guild
+            )
+        else:
+            totals = select(MemberStats.user_id, MemberStats.total_xp.label("xp")).where(
+                MemberStats.guild_id == bindparam("guild_id")
+            )
         return totals.cte("scores").prefix_with("NOT MATERIALIZED")
     if by_course:
         # The course id alone picks the rows, through its covering board index: filtering on guild_id too
         # lets SQLite's planner (no statistics) walk the guild's primary key instead, every row of the guild.
-        in_scope = XPDaily.course_id == bindparam("course_id")
-        in_scope &= exists().where(Course.id == bindparam("course_id"), Course.guild_id == bindparam("guild_id"))
+        in_scope = (XPDaily.course_id == bindparam("course_id")) & course_in_guild
     else:
         in_scope = XPDaily.guild_id == bindparam("guild_id")
-    if dated:
-        in_scope &= XPDaily.day.between(bindparam("starts_on"), bindparam("today"))
+    in_scope &= XPDaily.day.between(bindparam("starts_on"), bindparam("today"))
     # Summed once, then sorted for the page and scanned for the counts.
     sums = select(XPDaily.user_id, func.sum(XPDaily.xp).label("xp")).where(in_scope).group_by(XPDaily.user_id)
     return sums.cte("scores").prefix_with("MATERIALIZED")

@@ -1,7 +1,9 @@
 """The XP ledger: every award is one `xp_events` row keyed by its source, so nothing is awarded twice.
 
-`member_stats` (total) and `xp_daily` (per day, for weekly/monthly boards) change in the same
-transaction as the ledger row, and only when that row was actually inserted.
+The totals are kept by database triggers on the ledger (migration 0008): `member_stats` (guild total),
+`course_member_stats` (course total), `xp_daily` (per day, for weekly/monthly boards) and `xp_levels`
+(members per total, for ranks). They change in the same transaction as the ledger row, and only when that
+row was actually inserted; an award is one statement.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import InvalidInput
 from bot.services import audit
-from db.models import MemberStats, XPDaily, XPEvent
+from db.models import MemberStats, XPEvent
 from db.session import dialect_insert
 
 
@@ -46,28 +48,13 @@ async def award(
             action=action,
             reason=reason,
             source_key=source_key,
+            day=day,
         )
         .on_conflict_do_nothing(index_elements=[XPEvent.source_key])
         .returning(XPEvent.id)
     )
     if inserted is None:
         return Award(amount=0, recorded=False)
-    stats = dialect_insert(session, MemberStats).values(guild_id=guild_id, user_id=user_id, total_xp=amount)
-    await session.execute(
-        stats.on_conflict_do_update(
-            index_elements=[MemberStats.guild_id, MemberStats.user_id],
-            set_={"total_xp": MemberStats.total_xp + stats.excluded.total_xp, "updated_at": stats.excluded.updated_at},
-        )
-    )
-    daily = dialect_insert(session, XPDaily).values(
-        guild_id=guild_id, user_id=user_id, day=day, course_id=course_id or 0, xp=amount
-    )
-    await session.execute(
-        daily.on_conflict_do_update(
-            index_elements=[XPDaily.guild_id, XPDaily.user_id, XPDaily.day, XPDaily.course_id],
-            set_={"xp": XPDaily.xp + daily.excluded.xp},
-        )
-    )
     return Award(amount=amount, recorded=True)
 
 

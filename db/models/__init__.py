@@ -14,7 +14,7 @@ from db.models.courses import (
     Module,
     ModuleRevision,
 )
-from db.models.engagement import ActivityEvent, MemberStats, Streak, XPDaily, XPEvent
+from db.models.engagement import ActivityEvent, CourseMemberStats, MemberStats, Streak, XPDaily, XPEvent, XPLevel
 from db.models.enums import (
     AttemptStatus,
     ContentKind,
@@ -72,6 +72,7 @@ __all__ = [
     "Course",
     "CourseEnrollment",
     "CourseLevel",
+    "CourseMemberStats",
     "CourseOffering",
     "CoursePrerequisite",
     "DependencyStrength",
@@ -110,4 +111,5 @@ __all__ = [
     "UserProfile",
     "XPDaily",
     "XPEvent",
+    "XPLevel",
 ]

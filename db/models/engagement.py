@@ -12,7 +12,10 @@ from db.base import Base, IdKey, IdMixin, Snowflake, TimestampMixin, utcnow
 
 
 class XPEvent(IdMixin, TimestampMixin, Base):
-    """Append-only ledger. `source_key` makes every award idempotent: a replay inserts nothing."""
+    """Append-only ledger. `source_key` makes every award idempotent: a replay inserts nothing.
+
+    A trigger (revision 0008) adds each inserted row to `member_stats` and `xp_daily` in the same transaction.
+    """
 
     __tablename__ = "xp_events"
     __table_args__ = (Index("ix_xp_events_guild_id_user_id", "guild_id", "user_id"),)
@@ -24,10 +27,11 @@ class XPEvent(IdMixin, TimestampMixin, Base):
     action: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(String(300), default="")
     source_key: Mapped[str] = mapped_column(String(200), unique=True)
+    day: Mapped[date] = mapped_column(Date)  # the guild-local date the XP counts on (xp_daily's day)
 
 
 class MemberStats(Base):
-    """Total XP per member, changed in the same transaction as each ledger row."""
+    """Total XP per member, kept by the ledger's trigger in the same transaction as each ledger row."""
 
     __tablename__ = "member_stats"
     __table_args__ = (Index("ix_member_stats_guild_id_total_xp", "guild_id", "total_xp", "user_id"),)
@@ -40,11 +44,38 @@ class MemberStats(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CourseMemberStats(Base):
+    """Total XP per member within one course, kept by the ledger's trigger: the course's all-time board."""
+
+    __tablename__ = "course_member_stats"
+    __table_args__ = (Index("ix_course_member_stats_course_id_total_xp", "course_id", "total_xp", "user_id"),)
+
+    course_id: Mapped[int] = mapped_column(IdKey, ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Snowflake, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    total_xp: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class XPLevel(Base):
+    """How many of a guild's members hold each total XP, kept by a trigger on `member_stats`.
+
+    A rank on the guild's all-time board sums the levels above a total: that reads one row per distinct
+    total instead of one per member, so the rank of the last member costs about as little as the first's.
+    """
+
+    __tablename__ = "xp_levels"
+
+    guild_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("guilds.id", ondelete="CASCADE"), primary_key=True)
+    total_xp: Mapped[int] = mapped_column(Integer, primary_key=True)
+    members: Mapped[int] = mapped_column(Integer)
+
+
 class XPDaily(Base):
     """XP per member, course and day (guild's zone), for weekly and monthly boards.
 
-    A derived aggregate (rebuildable from `xp_events`); `course_id` 0 means XP not tied to a course,
-    so the key stays non-null and upserts stay simple.
+    A derived aggregate kept by the ledger's trigger (rebuildable from `xp_events`); `course_id` 0 means XP not
+    tied to a course, so the key stays non-null and upserts stay simple.
     """
 
     __tablename__ = "xp_daily"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select, text
@@ -17,11 +17,13 @@ from db.models import (
     CourseOffering,
     EnrollmentStatus,
     Guild,
+    MemberStats,
     Module,
     ModuleType,
     RevisionVisibility,
     Streak,
     User,
+    XPDaily,
     XPEvent,
 )
 from db.session import Database
@@ -42,15 +44,23 @@ async def seed_course(database: Database, code: str = "PY101") -> int:
 
 async def test_a_second_ledger_row_with_the_same_source_key_is_refused(database: Database) -> None:
     await seed_course(database)
+    day = date(2026, 11, 22)
     async with database.session_scope() as session:
-        session.add(XPEvent(guild_id=GUILD, user_id=ALICE, amount=50, action="quiz_passed", source_key="quiz_passed:1"))
+        session.add(
+            XPEvent(guild_id=GUILD, user_id=ALICE, amount=50, action="quiz_passed", source_key="quiz_passed:1", day=day)
+        )
     with pytest.raises(IntegrityError):
         async with database.session_scope() as session:
             session.add(
-                XPEvent(guild_id=GUILD, user_id=ALICE, amount=50, action="quiz_passed", source_key="quiz_passed:1")
+                XPEvent(
+                    guild_id=GUILD, user_id=ALICE, amount=50, action="quiz_passed", source_key="quiz_passed:1", day=day
+                )
             )
     async with database.session_scope() as session:
         assert await session.scalar(select(func.sum(XPEvent.amount))) == 50
+        # The ledger's trigger kept the totals, and the refused row added nothing to them.
+        assert await session.scalar(select(MemberStats.total_xp)) == 50
+        assert (await session.execute(select(XPDaily.day, XPDaily.course_id, XPDaily.xp))).all() == [(day, 0, 50)]
 
 
 async def test_a_student_is_enrolled_once_per_cohort(database: Database) -> None:

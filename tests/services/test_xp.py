@@ -8,10 +8,10 @@ from datetime import date
 from sqlalchemy import select
 
 from bot.services import xp
-from db.models import Guild, MemberStats, User, XPDaily, XPEvent
+from db.models import Course, CourseMemberStats, Guild, MemberStats, User, XPDaily, XPEvent, XPLevel
 from db.session import Database
 
-GUILD, ALICE = 1001, 2001
+GUILD, ALICE, BOB, CAROL = 1001, 2001, 2002, 2003
 MONDAY = date(2026, 11, 16)
 
 
@@ -55,3 +55,30 @@ async def test_concurrent_replays_of_one_source_award_once(database: Database) -
     assert sum(result.recorded for result in results) == 1
     async with database.session_scope() as session:
         assert await session.scalar(select(MemberStats.total_xp)) == 50
+
+
+async def test_course_totals_and_xp_levels_follow_every_award_and_removal(database: Database) -> None:
+    """The triggers' derived tables agree with the ledger after awards, a negative adjustment and a removed member."""
+    async with database.session_scope() as session:
+        session.add(Guild(id=GUILD, name="School"))
+        session.add_all(User(id=user, display_name=f"user {user}") for user in (ALICE, BOB, CAROL))
+        await session.flush()
+        python, sql = Course(guild_id=GUILD, code="PY", title="Python"), Course(guild_id=GUILD, code="SQL", title="SQL")
+        session.add_all([python, sql])
+    awards = [(ALICE, python.id, 10), (ALICE, sql.id, 5), (BOB, python.id, 15), (CAROL, None, 15), (BOB, None, -5)]
+    for number, (user, course, amount) in enumerate(awards):
+        async with database.session_scope() as session:
+            await xp.award(
+                session, guild_id=GUILD, user_id=user, course_id=course, amount=amount, action="test",
+                source_key=f"award:{number}", day=MONDAY,
+            )  # fmt: skip
+    async with database.session_scope() as session:
+        await session.delete(await session.get(User, CAROL))  # cascades to her member_stats row
+
+    async with database.session_scope() as session:
+        course_totals = {
+            (row.course_id, row.user_id): row.total_xp for row in await session.scalars(select(CourseMemberStats))
+        }
+        levels = {row.total_xp: row.members for row in await session.scalars(select(XPLevel)) if row.members}
+    assert course_totals == {(python.id, ALICE): 10, (sql.id, ALICE): 5, (python.id, BOB): 15}
+    assert levels == {15: 1, 10: 1}  # Alice 15, Bob 15 - 5 = 10; Carol's 15 left with her
