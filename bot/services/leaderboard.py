@@ -28,6 +28,7 @@ from sqlalchemy import (
     Select,
     TextClause,
     bindparam,
+    case,
     exists,
     func,
     literal,
@@ -179,17 +180,21 @@ def _board_statement(dialect: str, *, by_course: bool, dated: bool) -> Select[tu
             )
         else:
             everyone = select(func.count()).select_from(scores).where(scores.c.xp > xp)
+        above = everyone.scalar_subquery()
+        walking_the_totals_above = (
+            select(func.count())
+            .select_from(hidden.join(scores, scores.c.user_id == hidden.c.id))
+            .where(scores.c.xp > xp)
+            .scalar_subquery()
+        )
         if dated:
-            opted_out = (
-                select(func.count())
-                .select_from(hidden.join(scores, scores.c.user_id == hidden.c.id))
-                .where(scores.c.xp > xp)
-            )
-        else:
-            # A primary-key lookup per opted-out member, rather than a join that walks every total above.
-            total = select(scores.c.xp).where(scores.c.user_id == hidden.c.id).scalar_subquery()
-            opted_out = select(func.count()).select_from(hidden).where(total > xp)
-        return everyone.scalar_subquery() - opted_out.scalar_subquery()
+            return above - walking_the_totals_above
+        # Opted-out members above are counted the cheaper way: along the totals above when they are fewer than
+        # the opted-out members, else by a primary-key lookup per opted-out member. (Only the branch taken runs.)
+        total = select(scores.c.xp).where(scores.c.user_id == hidden.c.id).scalar_subquery()
+        looking_each_up = select(func.count()).select_from(hidden).where(total > xp).scalar_subquery()
+        opted_out_count = select(func.count()).select_from(hidden).scalar_subquery()
+        return above - case((above <= opted_out_count, walking_the_totals_above), else_=looking_each_up)
 
     picked = union_all(
         select(

@@ -184,6 +184,18 @@ async def test_a_course_board_counts_only_that_course(database: Database) -> Non
     assert ranked(await board(database)) == [(1, "Ada", 50), (2, "Cal", 35), (3, "Ben", 30)]
 
 
+async def test_a_course_board_leaves_out_opted_out_members_above_and_below(database: Database) -> None:
+    python, _ = await seed(database)
+    for user_id, amount in ((ADA, 50), (BEN, 40), (CAL, 30), (DEE, 20)):
+        await earn(database, user_id, amount, course_id=python)
+    await set_visible(database, ADA, False)
+    await set_visible(database, CAL, False)
+    # Dee has two opted-out members above and one visible: each counted once, by whichever way is cheaper.
+    shown = await board(database, course_id=python, viewer_id=DEE, limit=1, offset=1)
+    assert ranked(shown) == [(2, "Dee", 20)]
+    assert shown.viewer == BoardEntry(rank=2, user_id=DEE, display_name="Dee", xp=20)
+
+
 async def test_a_course_of_another_guild_has_an_empty_board(database: Database) -> None:
     python, _ = await seed(database)
     await earn(database, ADA, 50, course_id=python)
