@@ -206,6 +206,7 @@ async def _store_if_unchanged(session: AsyncSession, *, user_id: int, seen: Stre
         update(Streak)
         .where(Streak.user_id == user_id, Streak.last_activity_date.is_not_distinct_from(seen.last_activity_date))
         .values(**_columns(after))
+        .execution_options(synchronize_session=False)  # a plain UPDATE, so its row count is the verdict
     )
     return result.rowcount == 1
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.errors import AlreadyAnswered, AttemptFinished, NotYourQuiz, QuizUnavailable
-from bot.services import quizzes
+from bot.services import quizzes, streaks
 from bot.services.coursepack import QuestionSpec
 from db.models import AttemptStatus, ConceptMastery, ContentProgress, MemberStats, QuestionAnswer, QuizAttempt
 from db.session import Database
@@ -53,12 +53,17 @@ async def start(database: Database, user_id: int = ALICE, seed: int = 1, now=NOW
 
 
 async def answer(
-    database: Database, card: quizzes.QuestionCard, option: int, settings: Settings, user_id: int = ALICE
+    database: Database,
+    card: quizzes.QuestionCard,
+    option: int,
+    settings: Settings,
+    user_id: int = ALICE,
+    now: datetime = NOW,
 ) -> quizzes.AnswerResult:
     async with database.session_scope() as session:
         return await quizzes.answer(
             session, attempt_id=card.attempt_id, question_id=card.question_id, choice=[option], user_id=user_id,
-            now=NOW, settings=settings,
+            now=now, settings=settings,
         )  # fmt: skip
 
 
@@ -116,6 +121,21 @@ async def test_an_answer_counts_once_even_when_fifty_arrive_together(quiz_course
     async with quiz_course.session_scope() as session:
         assert await session.scalar(select(func.count()).select_from(QuestionAnswer)) == 1
         assert await session.scalar(select(MemberStats.total_xp)) == settings.xp.correct_first_try
+
+
+async def test_answers_on_consecutive_days_extend_the_streak_once_a_day(
+    quiz_course: Database, settings: Settings
+) -> None:
+    card = await start(quiz_course)
+    first = await answer(quiz_course, card, 0, settings)
+    assert first.next_question is not None
+    tomorrow = NOW + timedelta(days=1)
+    second = await answer(quiz_course, first.next_question, 0, settings, now=tomorrow)
+    assert second.next_question is not None
+    await answer(quiz_course, second.next_question, 0, settings, now=tomorrow + timedelta(hours=1))
+    async with quiz_course.session_scope() as session:
+        shown = await streaks.streak_view(session, user_id=ALICE, today_local=tomorrow.date())
+    assert (shown.current, shown.total_active_days) == (2, 2)
 
 
 async def test_only_the_owner_answers_and_a_finished_attempt_refuses(quiz_course: Database, settings: Settings) -> None:
