@@ -52,7 +52,7 @@ async def db_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
-    if settings.discord_token is None:
+    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         print(
             "No Discord token: set DISCORD_TOKEN to connect to Discord.\n"
             "To try Coursebot without Discord, run `coursebot console` (or `make demo`).",
@@ -75,11 +75,40 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
         await bot.close()
         stopping.cancel()
     if running.done() and not running.cancelled() and (error := running.exception()) is not None:
-        if isinstance(error, migrate.SchemaBehind):
-            print(error, file=sys.stderr)
-            return 1
-        raise error
+        message = startup_failure(error, settings)
+        if message is None:
+            raise error
+        print(message, file=sys.stderr)
+        return 1
     return 0
+
+
+DEVELOPER_PORTAL = "https://discord.com/developers/applications"
+
+
+def startup_failure(error: BaseException, settings: Settings) -> str | None:
+    """One line an operator can act on for a start-up failure they caused, or None for a bug."""
+    import discord
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, migrate.SchemaBehind):
+        return str(error)
+    if isinstance(error, discord.LoginFailure) or (isinstance(error, discord.ConnectionClosed) and error.code == 4004):
+        return (
+            "Discord refused the token in DISCORD_TOKEN. Copy the bot's token from "
+            f"{DEVELOPER_PORTAL} → your application → Bot → Reset Token."
+        )
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        return (
+            "Discord closed the connection (4014): the bot needs the Message Content intent to read tutor threads. "
+            f"Enable it at {DEVELOPER_PORTAL} → your application → Bot → Privileged Gateway Intents."
+        )
+    if isinstance(error, DBAPIError | OSError | TimeoutError):
+        where = make_url(settings.database.url).render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0] or type(error).__name__
+        return f"Could not reach the database at {where} ({reason}). Check `database.url` and that the server runs."
+    return None
 
 
 async def sync_commands(settings: Settings, args: argparse.Namespace) -> int:

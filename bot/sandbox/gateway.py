@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -88,8 +89,17 @@ class FakeGateway:
     Discord emit events (threads, messages, member roles) are pushed to the connected shards their intents allow.
     """
 
-    def __init__(self, http: FakeDiscordHTTP, *, heartbeat_interval_ms: int = 41_250, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        http: FakeDiscordHTTP,
+        *,
+        heartbeat_interval_ms: int = 41_250,
+        host: str = "127.0.0.1",
+        close_on_identify: int | None = None,
+    ) -> None:
         self.http = http
+        # A close code to answer IDENTIFY with, as Discord does for a refused intent (4014) or token (4004).
+        self.close_on_identify = close_on_identify
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.host = host
         self.url = ""
@@ -186,11 +196,18 @@ class FakeGateway:
             self._tasks.discard(writer)
         return ws
 
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _answer(self, session: GatewaySession, frame: Json) -> None:
         op, raw = frame.get("op"), frame.get("d")
         data: Json = raw if isinstance(raw, dict) else {}
         if op == HEARTBEAT:
             session.send(HEARTBEAT_ACK, None)
+        elif op == IDENTIFY and self.close_on_identify is not None:
+            self._spawn(session.ws.close(code=self.close_on_identify))
         elif op == IDENTIFY:
             shard = tuple(data.get("shard") or (0, 1))
             session.shard = (int(shard[0]), int(shard[1]))
