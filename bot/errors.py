@@ -22,6 +22,19 @@ class NotEnrolled(CourseError):
         super().__init__(f"You are not enrolled{where}. Try `/course list`, then `/course enroll`.")
 
 
+class LessonInAnotherCourse(CourseError):
+    def __init__(self, lesson: str, course_code: str, *, enrolled: bool) -> None:
+        if enrolled:
+            super().__init__(
+                f"`{lesson}` is a lesson of {course_code}: open it with `/lesson open course:{course_code}`."
+            )
+        else:
+            super().__init__(
+                f"`{lesson}` is a lesson of {course_code}, which you are not enrolled in. "
+                f"Join with `/course enroll course:{course_code}` first."
+            )
+
+
 class PermissionDenied(CourseError):
     def __init__(self, needed: str) -> None:
         super().__init__(f"This needs the {needed.lower()} role. Ask a server admin if you think you should have it.")

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date
 from bot.config import Settings
-from bot.errors import NotFound, NothingToRead
+from bot.errors import LessonInAnotherCourse, NotEnrolled, NotFound, NothingToRead
 from bot.services import streaks, tenancy, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
@@ -26,6 +26,7 @@ from db.models import (
     ContentKind,
     ContentProgress,
     ContentRevision,
+    Course,
     CourseEnrollment,
     EnrollmentStatus,
     Module,
@@ -179,6 +180,8 @@ async def move(
                 finished = await complete_item(session, enrollment, user_id=user_id, item_id=leaving, now=now)
                 xp_awarded = await _reward_lesson(session, enrollment, guild_id, user_id, leaving, now, settings)
             return CourseEnd(enrollment.course_code, course_completed=finished, xp_awarded=xp_awarded)
+        if to == "open" and course_code is None:
+            await _point_to_the_course_of(session, guild_id=guild_id, user_id=user_id, lesson=lesson or "")
         raise _nothing_there(to, enrollment.course_code, lesson)
     leaving_lesson = to == "next" and row.current_id is not None and row.current_kind is not ContentKind.QUIZ
     completing = row.current_id if leaving_lesson and row.current_id != row.item_id else None
@@ -232,6 +235,37 @@ async def _reward_lesson(
         milestones=settings.xp.streak_milestones, guild_id=guild_id,
     )  # fmt: skip
     return award.amount
+
+
+async def _point_to_the_course_of(session: AsyncSession, *, guild_id: int, user_id: int, lesson: str) -> None:
+    """A lesson asked for without `course:` that lives in another published course of the guild: say which
+    course holds it, and whether enrolling is needed first. Returns when no other course has it."""
+    codes = (
+        await session.scalars(
+            select(Course.code)
+            .join(ContentItem, ContentItem.course_id == Course.id)
+            .where(
+                Course.guild_id == guild_id,
+                Course.is_published.is_(True),
+                Course.deleted_at.is_(None),
+                ContentItem.slug == lesson,
+                ContentItem.deleted_at.is_(None),
+                exists().where(
+                    ContentRevision.item_id == ContentItem.id,
+                    ContentRevision.visibility == RevisionVisibility.PUBLISHED,
+                ),
+            )
+            .order_by(Course.code)
+        )
+    ).all()
+    for code in codes:
+        try:
+            await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=code)
+        except NotEnrolled:
+            continue
+        raise LessonInAnotherCourse(lesson, code, enrolled=True)
+    if codes:
+        raise LessonInAnotherCourse(lesson, codes[0], enrolled=False)
 
 
 def _nothing_there(to: Move, course_code: str, lesson: str | None) -> Exception:

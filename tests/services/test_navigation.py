@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from bot.errors import NotEnrolled, NotFound, NothingToRead
+from bot.errors import LessonInAnotherCourse, NotEnrolled, NotFound, NothingToRead
 from bot.services import navigation
 from bot.services.coursepack import ModuleSpec, QuizSpec
 from db.models import ContentKind, CourseEnrollment, EnrollmentStatus
@@ -237,6 +237,24 @@ async def test_students_who_are_not_enrolled_are_told_how_to_join(database: Data
     with pytest.raises(NotEnrolled):
         await outline(database, "AWAY")
     assert (await move(database, ALICE, "next", code=None)).course_code == "TINY"
+
+
+async def test_a_lesson_of_another_course_names_that_course_and_whether_to_enroll(database: Database) -> None:
+    await tiny_course_with_alice(database)
+    extra = ModuleSpec(slug="more", title="More", items=(lesson("deep-dive"),))
+    await import_course(database, tiny_package("DEEP", modules=(extra,)))
+
+    with pytest.raises(LessonInAnotherCourse, match="`deep-dive` is a lesson of DEEP, which you are not enrolled in"):
+        await move(database, ALICE, "open", lesson="deep-dive")
+    await enroll(database, ALICE, "DEEP", now=LATER)
+    await enroll(database, BOB, "TINY", now=LATER)
+    await enroll(database, BOB, "DEEP", now=NOW)  # Bob's newest enrollment, the default course, is TINY
+
+    assert (await move(database, ALICE, "open", lesson="deep-dive")).course_code == "DEEP"
+    with pytest.raises(LessonInAnotherCourse, match="open it with `/lesson open course:DEEP`"):
+        await move(database, BOB, "open", lesson="deep-dive")
+    with pytest.raises(NotFound, match="`nowhere`"):
+        await move(database, BOB, "open", lesson="nowhere")
 
 
 async def test_next_costs_three_statements(database: Database) -> None:
