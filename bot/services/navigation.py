@@ -409,3 +409,59 @@ async def outline_titles(
         .order_by(outline.c.position)
     )
     return [(slug, title) for slug, title in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPosition:
+    """Where a student stands in a course, for a reminder: the item opened last, what comes next, the first quiz
+    reached but not passed, and done/total."""
+
+    course_code: str
+    course_title: str
+    current_title: str | None
+    next_title: str | None
+    quiz_to_pass: str | None
+    done: int
+    total: int
+
+
+async def study_position(session: AsyncSession, enrollment: ActiveEnrollment, *, user_id: int) -> StudyPosition:
+    """One query over the published outline and the student's progress in it."""
+    outline = _outline(enrollment.course_id)
+    current = select(_current_item(enrollment, user_id).c.item_id).scalar_subquery()
+    rows = (
+        await session.execute(
+            select(
+                outline.c.item_id,
+                outline.c.kind,
+                outline.c.position,
+                ContentRevision.title,
+                ContentProgress.completed_at,
+                (outline.c.item_id == current).label("is_current"),
+            )
+            .join(ContentRevision, ContentRevision.id == outline.c.revision_id)
+            .outerjoin(
+                ContentProgress,
+                and_(
+                    ContentProgress.item_id == outline.c.item_id,
+                    ContentProgress.offering_id == enrollment.offering_id,
+                    ContentProgress.user_id == user_id,
+                ),
+            )
+            .order_by(outline.c.position)
+        )
+    ).all()
+    at = next((index for index, row in enumerate(rows) if row.is_current), None)
+    upcoming = rows[at + 1 :] if at is not None else rows
+    reached = rows[: at + 1] if at is not None else []
+    return StudyPosition(
+        course_code=enrollment.course_code,
+        course_title=enrollment.course_title,
+        current_title=rows[at].title if at is not None else None,
+        next_title=next((row.title for row in upcoming if row.completed_at is None), None),
+        quiz_to_pass=next(
+            (row.title for row in reached if row.kind is ContentKind.QUIZ and row.completed_at is None), None
+        ),
+        done=sum(row.completed_at is not None for row in rows),
+        total=len(rows),
+    )

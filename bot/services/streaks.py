@@ -283,6 +283,11 @@ async def streak_view(session: AsyncSession, *, user_id: int, today_local: date)
     )
 
 
+async def state_of(session: AsyncSession, *, user_id: int) -> StreakState:
+    """The user's stored streak (a fresh one if they never studied); `current_as_of` tells what it is today."""
+    return await _load_state(session, user_id=user_id, for_update=False)
+
+
 async def _load_state(session: AsyncSession, *, user_id: int, for_update: bool) -> StreakState:
     statement = select(
         Streak.current,

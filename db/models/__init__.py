@@ -24,10 +24,13 @@ from db.models.enums import (
     MasteryLevel,
     MemberRole,
     ModuleType,
+    NotificationKind,
+    NotificationStatus,
     OfferingVisibility,
     QuestionType,
     RevisionVisibility,
 )
+from db.models.notifications import Notification, ReminderPreference
 from db.models.operations import LLMBackend, LLMModel, ModelPurpose, SystemSetting
 from db.models.people import Guild, GuildMember, User, UserProfile
 from db.models.quizzes import ConceptMastery, ContentProgress, Question, QuestionAnswer, QuizAttempt
@@ -94,6 +97,9 @@ __all__ = [
     "Module",
     "ModuleRevision",
     "ModuleType",
+    "Notification",
+    "NotificationKind",
+    "NotificationStatus",
     "OfferingVisibility",
     "Prompt",
     "PromptDependency",
@@ -102,6 +108,7 @@ __all__ = [
     "QuestionAnswer",
     "QuestionType",
     "QuizAttempt",
+    "ReminderPreference",
     "RevisionVisibility",
     "SessionEndReason",
     "SourceMode",

@@ -81,3 +81,18 @@ class MasteryLevel(enum.StrEnum):
     NOT_STARTED = "NOT_STARTED"
     IN_PROGRESS = "IN_PROGRESS"
     MASTERED = "MASTERED"
+
+
+class NotificationKind(enum.StrEnum):
+    REMINDER = "REMINDER"
+    STREAK_AT_RISK = "STREAK_AT_RISK"
+    COHORT_DEADLINE = "COHORT_DEADLINE"
+    ANNOUNCEMENT = "ANNOUNCEMENT"
+
+
+class NotificationStatus(enum.StrEnum):
+    PENDING = "PENDING"  # planned, waiting for its due time or a sender
+    SENDING = "SENDING"  # claimed by a sender; never claimed again (at most once)
+    SENT = "SENT"
+    FAILED = "FAILED"  # with last_error; a SENDING row whose sender died also ends here, never sent twice
+    SKIPPED = "SKIPPED"  # no longer worth sending (studied already, left the server, quiet hours passed it by)
