@@ -13,6 +13,7 @@ A question is its first line (lines before the first option continue it), then o
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -31,9 +32,10 @@ class _OpenQuestion:
     options: list[str] = field(default_factory=list)
 
 
-def parse_aiken(text: str, file: str) -> tuple[list[QuestionSpec], list[Problem]]:
+def parse_aiken(text: str, file: str, concepts: Collection[str] = ()) -> tuple[list[QuestionSpec], list[Problem]]:
     """The questions of an Aiken file in order, and every problem found with its line. Questions with
-    problems are left out of the list."""
+    problems are left out of the list. `concepts` is taken so both question-file formats are read
+    alike; Aiken has no categories, so its questions get no concept."""
     questions: list[QuestionSpec] = []
     problems: list[Problem] = []
     question: _OpenQuestion | None = None
