@@ -38,7 +38,9 @@ class Profile(commands.Cog):
         changes = []
         async with self.bot.db.session_scope() as session:
             if timezone is not None:
-                zone = await profiles.set_time_zone(session, user_id=interaction.user.id, time_zone=timezone)
+                zone = await profiles.set_time_zone(
+                    session, user_id=interaction.user.id, time_zone=timezone, now=self.bot.clock.now()
+                )
                 changes.append(f"Your days now follow **{zone}**.")
             if leaderboard is not None:
                 await leaderboards.set_leaderboard_visibility(

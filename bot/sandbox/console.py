@@ -3,6 +3,10 @@
 Type slash commands as in Discord (`/course enroll course:PY101`), press a button of the last answer
 by its number, and switch who you are with `as student|instructor|admin`. Lines can come from a
 pipe, so a script drives it too. Attachment options take `@path` (a folder is zipped on the fly).
+
+The bot runs on a clock the console moves (`clock +1d`, `clock 2026-12-04 09:00`): between lines it follows
+real time, and a jump runs the scheduled jobs that became due at once, showing the DMs and channel posts they
+send like any other answer, so a reminder can be seen arriving and its button pressed.
 """
 
 from __future__ import annotations
@@ -12,18 +16,23 @@ import io
 import logging
 import re
 import sys
+import time
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
 from discord import AppCommandOptionType, app_commands
 
 from bot.app import CourseBot
+from bot.clock import FixedClock
 from bot.config import Settings
 from bot.sandbox.errors import CommandHidden, SandboxError
-from bot.sandbox.harness import DiscordSandbox, Reply
+from bot.sandbox.harness import DM_CHANNEL, DiscordSandbox, Reply
 from bot.sandbox.messages import PostedMessage
+from bot.scheduler import run_due_jobs
 from bot.services import courses, tenancy
 
 HELP = """\
@@ -33,11 +42,42 @@ Commands:
   pick N value[,value]         choose in select menu N of the last answer
   say TEXT                     post a message in the current thread (the tutor's), or the channel
   as student|instructor|admin  act as another member (now: {who})
+  clock                        show the bot's clock (UTC; between lines it follows real time)
+  clock +1d | +2h | +30m       move it forward, then run the jobs that became due (reminders, nudges) and
+  clock tomorrow 09:00         show the DMs and posts they sent. Times are UTC; `clock 09:00` is the next
+  clock 2026-12-04 09:00       09:00. A jump sends only what fell due in its last 2 hours, as after a restart
   help                         this text;  quit  to leave
 """
 
 _OPTION = re.compile(r"\s(?=[\w-]+:)")
 GREEN = 3  # ButtonStyle.success
+_STEP = re.compile(r"\+(\d+)([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_clock(argument: str, now: datetime) -> datetime:
+    """Where `clock ARGUMENT` moves the clock from `now`, all in UTC: `+1d`, `+2h`, `+30m` (or several, `+1d +2h`);
+    `2026-12-04 09:00`; `tomorrow 09:00`; or `09:00`, the next time the clock shows it."""
+    argument = " ".join(argument.split())
+    if argument.startswith("+"):
+        steps = _STEP.findall(argument)
+        if not steps or _STEP.sub("", argument).strip():
+            raise SandboxError(f"can't read {argument!r}: use +1d, +2h or +30m")
+        return now + sum((timedelta(**{_UNITS[unit]: int(count)}) for count, unit in steps), timedelta())
+    day, _, wall = argument.rpartition(" ")
+    try:
+        hours, minutes = (int(part) for part in wall.split(":"))
+        at = dt_time(hours, minutes)
+        if day == "tomorrow":
+            return datetime.combine(now.date() + timedelta(days=1), at, tzinfo=UTC)
+        if day:
+            return datetime.combine(date.fromisoformat(day), at, tzinfo=UTC)
+    except ValueError:
+        raise SandboxError(
+            f"can't read {argument!r}: use +1d, +2h, +30m, 09:00, tomorrow 09:00 or 2026-12-04 09:00 (UTC)"
+        ) from None
+    today = datetime.combine(now.date(), at, tzinfo=UTC)
+    return today if today > now else today + timedelta(days=1)
 
 
 def parse_slash(line: str) -> tuple[str, dict[str, str]]:
@@ -74,13 +114,24 @@ def read_attachment(path: Path) -> tuple[str, bytes]:
 class Console:
     """One terminal session over a started sandbox."""
 
-    def __init__(self, sandbox: DiscordSandbox, *, acting_as: str, write: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        sandbox: DiscordSandbox,
+        *,
+        acting_as: str,
+        write: Callable[[str], None],
+        follow_real_time: bool = False,
+    ) -> None:
         self.sandbox = sandbox
         self.write = write
         self.members = {"student": sandbox.student, "instructor": sandbox.instructor, "admin": sandbox.owner}
         self.acting_as = acting_as
         self.visible: list[PostedMessage] = []  # the last answer's messages: their buttons are numbered
         self.thread_id: int | None = None
+        # With a FixedClock, the time that passed between lines moves it too (a terminal session; not in tests).
+        self.follow_real_time = follow_real_time
+        self._last_line_at = time.monotonic()
+        self._calls_seen = len(sandbox.http.calls)  # what the bot sent on its own after this is shown next line
 
     @property
     def user(self) -> dict[str, Any]:
@@ -89,6 +140,7 @@ class Console:
     async def handle(self, line: str) -> bool:
         """Run one line; False when the session should end."""
         line = line.strip()
+        await self._catch_up()
         if not line or line.startswith("#"):
             return True
         if line in ("quit", "exit"):
@@ -97,6 +149,8 @@ class Console:
             await self._dispatch(line)
         except SandboxError as error:
             self.write(f"! {error}")
+        finally:
+            self._calls_seen = len(self.sandbox.http.calls)
         return True
 
     async def _dispatch(self, line: str) -> None:
@@ -118,6 +172,8 @@ class Console:
             await self._pick(int(number), values.split(","))
         elif line.startswith("say "):
             await self._say(line[4:])
+        elif line == "clock" or line.startswith("clock "):
+            await self._clock(line[5:])
         else:
             self.write("! not a command; type `help`")
 
@@ -149,6 +205,10 @@ class Console:
         component = self._component(number)
         if component is None:
             return
+        recipient = self._dm_recipient(self._message_of(component.message_id))
+        if recipient is not None and recipient != self.user["user"]["id"]:
+            self.write("! that button is in someone else's DMs; `as student` to press it as its reader")
+            return
         reply = await self.sandbox.click(
             self._message_of(component.message_id), component.custom_id or "", user=self.user
         )
@@ -170,6 +230,66 @@ class Console:
         for message in answers:
             self.write(self._numbered(message, counter))
 
+    async def _catch_up(self) -> None:
+        """Before a line: move a followed clock by the real time that passed, run the jobs that came due, and show
+        what the bot sent on its own since the last line (a reminder that came while you read)."""
+        now = time.monotonic()
+        elapsed, self._last_line_at = now - self._last_line_at, now
+        bot: CourseBot = self.sandbox.bot  # type: ignore[assignment]
+        if self.follow_real_time and isinstance(bot.clock, FixedClock):
+            bot.clock.advance(seconds=elapsed)
+            await run_due_jobs(bot)
+        await self._show_sent(self._calls_seen, append=True)
+
+    async def _clock(self, argument: str) -> None:
+        bot: CourseBot = self.sandbox.bot  # type: ignore[assignment]
+        clock = bot.clock
+        if not argument.strip():
+            self.write(f"(the bot's clock: {clock.now():%a %Y-%m-%d %H:%M} UTC)\n")
+            return
+        if not isinstance(clock, FixedClock):
+            raise SandboxError("this bot runs on the system clock, which the console can't move")
+        moment = parse_clock(argument, clock.now())
+        if moment < clock.now():
+            raise SandboxError("the clock only moves forward (the jobs' state would not make sense otherwise)")
+        clock.set(moment)
+        self.write(f"> clock {argument.strip()}   (now {moment:%a %Y-%m-%d %H:%M} UTC; running the jobs that are due)")
+        start = len(self.sandbox.http.calls)
+        await run_due_jobs(bot)
+        await self._show_sent(start)
+
+    async def _show_sent(self, start: int, *, append: bool = False) -> None:
+        """Print the messages the bot posted on its own since call `start` (DMs, channel posts), buttons numbered:
+        as the new last answer, or (`append`) numbered on after the last answer's buttons, which keep theirs."""
+        http = self.sandbox.http
+        ids = dict.fromkeys(
+            c.message_id for c in http.calls[start:] if c.matches("POST", "/channels/*/messages") and c.message_id
+        )
+        sent = [http.messages[i].snapshot() for i in ids if not http.messages[i].deleted]
+        if not sent:
+            if not append:
+                self.write("(nothing was sent)\n")
+            return
+        shown = sum(len(message.components) for message in self.visible) if append else 0
+        self.visible = [*self.visible, *sent] if append else sent
+        counter = iter(range(shown + 1, 1000))
+        for message in sent:
+            self.write(f"{self._where(message)}\n{self._numbered(message, counter)}")
+        self.write("")
+
+    def _where(self, message: PostedMessage) -> str:
+        channel = self.sandbox.http.channels.get(str(message.channel_id), {})
+        if channel.get("type") == DM_CHANNEL:
+            recipient = (channel.get("recipients") or [{}])[0]
+            return f"(direct message to {recipient.get('global_name') or recipient.get('username', '?')})"
+        return f"(posted in #{channel.get('name', message.channel_id)})"
+
+    def _dm_recipient(self, message: PostedMessage) -> str | None:
+        channel = self.sandbox.http.channels.get(str(message.channel_id), {})
+        if channel.get("type") != DM_CHANNEL:
+            return None
+        return (channel.get("recipients") or [{}])[0].get("id")
+
     def _component(self, number: int) -> Any:
         components = [c for message in self.visible for c in message.components]
         if not 1 <= number <= len(components):
@@ -186,9 +306,11 @@ class Console:
         for message in reply.messages:
             self.write(self._numbered(message, counter))
         for message in reply.posted:
-            if message.channel_id != int(self.sandbox.channel["id"]):
+            direct = self._dm_recipient(message) is not None
+            if message.channel_id != int(self.sandbox.channel["id"]) and not direct:
                 self.thread_id = message.channel_id  # the bot posted in a thread (the tutor's): `say` goes there
-            self.write(f"(posted in <#{message.channel_id}>)\n{self._numbered(message, counter)}")
+            where = self._where(message) if direct else f"(posted in <#{message.channel_id}>)"
+            self.write(f"{where}\n{self._numbered(message, counter)}")
         if reply.modal:
             self.write(reply.render())
         if reply.choices:
@@ -249,10 +371,13 @@ async def run_console(settings: Settings, *, acting_as: str, sample: Path | None
     """Start the bot in a sandbox over the configured database, set up a first start, then read lines."""
     # The terminal is for the conversation: keep library chatter (e.g. "voice not supported") out of it.
     logging.getLogger("discord").setLevel(logging.ERROR)
-    bot = CourseBot(settings)
+    # The console shows what the scheduled jobs send; their counts would only interrupt it.
+    logging.getLogger("bot.scheduler").setLevel(logging.WARNING)
+    # A clock the console can move (`clock +1d`); between lines it follows real time.
+    bot = CourseBot(settings, clock=FixedClock(datetime.now(UTC)))
     sandbox = DiscordSandbox(bot, timeout=30.0)
     await sandbox.start()
-    console = Console(sandbox, acting_as=acting_as, write=print)
+    console = Console(sandbox, acting_as=acting_as, write=print, follow_real_time=True)
     try:
         print(f"Coursebot console on {bot.db.backend}, acting as the {acting_as}. Type `help` for commands.\n")
         await first_start(console, bot, sample)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from functools import cache
 from zoneinfo import available_timezones
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import InvalidInput
+from bot.services import reminders
 from db.models import User
 
 
@@ -47,11 +49,14 @@ def canonical_time_zone(given: str) -> str:
     raise UnknownTimeZone(given)
 
 
-async def set_time_zone(session: AsyncSession, *, user_id: int, time_zone: str) -> str:
-    """Store the user's zone; returns its canonical name. Past streak days are not recomputed."""
+async def set_time_zone(session: AsyncSession, *, user_id: int, time_zone: str, now: datetime) -> str:
+    """Store the user's zone; returns its canonical name. Their study reminders move to the new zone (a local day
+    already reminded stays done); past streak days are not recomputed."""
     zone = canonical_time_zone(time_zone)
     user = await session.get(User, user_id)
     if user is None:
         raise LookupError(f"user {user_id} was never seen")
     user.time_zone = zone
+    await session.flush()
+    await reminders.reschedule_user(session, user_id=user_id, now=now)
     return zone

@@ -12,16 +12,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text, update
+from sqlalchemy import BigInteger, Date, DateTime, bindparam, func, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date, next_local_occurrence
 from bot.errors import InvalidInput, NotEnrolled
 from bot.services import navigation, outbox, streaks
 from bot.services.enrollment import active_enrollment
-from db.models import Course, NotificationKind, ReminderPreference, Streak, User
+from bot.services.tenancy import GuildConfig
+from db.base import utcnow
+from db.models import Course, Guild, NotificationKind, ReminderPreference, Streak, User
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -38,6 +42,13 @@ STALE_AFTER = timedelta(hours=2)
 PAUSE_AFTER_FAILURES = 3
 # PostgreSQL advisory lock key of the planner: one planner at a time across every bot process.
 PLANNER_LOCK = 0x436F7572_7365  # "Course"
+# Where a student's own quiet hours live in `users.preferences`: "HH:MM-HH:MM", or "off" for none at all.
+QUIET_HOURS_KEY = "quiet_hours"
+QUIET_OFF = "off"
+PAUSED_REASON = (
+    "I couldn't reach you 3 times in a row, so your reminders are paused. Allow direct messages from this server "
+    "(server menu → Privacy Settings → Direct Messages), then run `/remind set` again."
+)
 
 
 class BadReminderTime(InvalidInput):
@@ -50,6 +61,14 @@ class BadReminderDays(InvalidInput):
         super().__init__(
             f"`{given}` is not a set of days I can read. Use `every day`, `weekdays`, `weekends`, "
             "or days such as `mon,wed,fri`."
+        )
+
+
+class BadQuietHours(InvalidInput):
+    def __init__(self, given: str) -> None:
+        super().__init__(
+            f"`{given}` is not a quiet-hours window I can read. Use `HH:MM-HH:MM`, e.g. `22:00-07:00` (it may run "
+            "past midnight), `off` for none, or `default` for the server's."
         )
 
 
@@ -87,6 +106,26 @@ def describe_days(days: frozenset[int]) -> str:
     return ",".join(WEEKDAY_NAMES[day] for day in sorted(days))
 
 
+DAY_PRESETS = ("every day", "weekdays", "weekends", "mon,wed,fri", "tue,thu", "sat,sun")
+
+
+def suggest_days(typed: str, limit: int = 25) -> list[str]:
+    """Values for the `days:` option while it is typed: the usual sets, and a list being typed completed with each
+    day not in it yet (`mon,w` -> `mon,wed`)."""
+    wanted = typed.strip().lower()
+    found = [preset for preset in DAY_PRESETS if wanted in preset]
+    head, comma, last = wanted.rpartition(",")
+    chosen = [part.strip() for part in head.split(",") if part.strip()] if comma else []
+    last = last.strip()
+    if comma or last:
+        found += [
+            ",".join([*chosen, name])
+            for name in WEEKDAY_NAMES
+            if name.startswith(last[:3]) and name not in chosen and ",".join([*chosen, name]) not in found
+        ]
+    return found[:limit]
+
+
 def to_bitmask(days: frozenset[int]) -> int:
     return sum(1 << day for day in days)
 
@@ -115,14 +154,18 @@ async def _user_zone(session: AsyncSession, user_id: int) -> str:
 
 def _schedule(preference: ReminderPreference, *, now: datetime, zone: str) -> None:
     """Set the next instant: the first chosen local day after `now` not planned yet."""
-    not_before = preference.last_planned_day + timedelta(days=1) if preference.last_planned_day else None
-    _, preference.next_fire_at = next_local_occurrence(
-        now,
-        at=preference.local_time,
-        weekdays=from_bitmask(preference.weekdays),
-        time_zone=zone,
-        not_before_day=not_before,
+    preference.next_fire_at = _next_fire_at(
+        preference.local_time, preference.weekdays, zone, after=now, last_planned_day=preference.last_planned_day
     )
+
+
+def _next_fire_at(at: time, weekdays: int, zone: str, *, after: datetime, last_planned_day: date | None) -> datetime:
+    """The instant of the first chosen local day after `after` not planned yet."""
+    not_before = last_planned_day + timedelta(days=1) if last_planned_day else None
+    _, instant = next_local_occurrence(
+        after, at=at, weekdays=from_bitmask(weekdays), time_zone=zone, not_before_day=not_before
+    )
+    return instant
 
 
 async def set_reminder(
@@ -134,9 +177,12 @@ async def set_reminder(
     at: time,
     days: frozenset[int],
     now: datetime,
+    quiet: str | None = None,
 ) -> ReminderView:
     """Create or change the reminder for one of the student's courses (their latest without a code); a paused
-    reminder starts again."""
+    reminder starts again. With `quiet`, the student's quiet hours change too (see `set_quiet_hours`)."""
+    if quiet is not None:
+        await set_quiet_hours(session, user_id=user_id, given=quiet)
     enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
     zone = await _user_zone(session, user_id)
     preference = await session.scalar(
@@ -186,6 +232,23 @@ async def reminders_of(session: AsyncSession, *, guild_id: int, user_id: int) ->
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class ReminderOverview:
+    """What `/remind show` tells a student: their zone, reminders, quiet hours, and (once) why they were paused."""
+
+    time_zone: str
+    reminders: list[ReminderView]
+    quiet: QuietSetting
+    pause_notice: str | None
+
+
+async def overview(session: AsyncSession, *, guild_id: int, user_id: int, default_quiet: str) -> ReminderOverview:
+    zone, views = await reminders_of(session, guild_id=guild_id, user_id=user_id)
+    quiet = await quiet_hours_of(session, user_id=user_id, guild_id=guild_id, default=default_quiet)
+    notice = await take_pause_notice(session, user_id=user_id, guild_id=guild_id)
+    return ReminderOverview(zone, views, quiet, notice)
+
+
 async def reschedule_user(session: AsyncSession, *, user_id: int, now: datetime) -> None:
     """After a time-zone change: future reminders move to the new zone; a local day already planned stays done."""
     zone = await _user_zone(session, user_id)
@@ -206,12 +269,28 @@ async def _take_planner_lock(session: AsyncSession) -> bool:
 
 async def plan_due(session: AsyncSession, *, now: datetime, limit: int = 5000) -> int:
     """Turn every reminder whose instant has come into an outbox row, and move each on; returns how many were
-    planned. On PostgreSQL only one process plans at a time (an advisory lock held to commit)."""
+    planned. On PostgreSQL only one process plans at a time (an advisory lock held to commit), and rows another
+    transaction holds are skipped, not waited for.
+
+    A tick's statements don't grow with what it plans: the lock (PostgreSQL), one locking read of the due rows
+    (plain columns, no ORM objects), the outbox insert (one executemany, sent in pages of 1,000 rows), and one
+    update that moves the instants on. The date arithmetic is worked out once per distinct (zone, time, days,
+    instant, last day): a minute's due rows share a few of them."""
     if not await _take_planner_lock(session):
         return 0
     rows = (
         await session.execute(
-            select(ReminderPreference, User.time_zone)
+            select(
+                ReminderPreference.id,
+                ReminderPreference.guild_id,
+                ReminderPreference.user_id,
+                ReminderPreference.course_id,
+                ReminderPreference.local_time,
+                ReminderPreference.weekdays,
+                ReminderPreference.next_fire_at,
+                ReminderPreference.last_planned_day,
+                User.time_zone,
+            )
             .join(User, User.id == ReminderPreference.user_id)
             .where(ReminderPreference.next_fire_at <= now)
             .order_by(ReminderPreference.next_fire_at)
@@ -219,39 +298,86 @@ async def plan_due(session: AsyncSession, *, now: datetime, limit: int = 5000) -
             .with_for_update(of=ReminderPreference, skip_locked=True)
         )
     ).all()
-    planned = []
-    for preference, zone in rows:
-        while preference.next_fire_at is not None and preference.next_fire_at <= now:
-            fire_at = preference.next_fire_at
-            if now - fire_at > STALE_AFTER:
-                # Missed while the bot was down: skip to the occurrences still worth sending.
-                _schedule(preference, now=now - STALE_AFTER, zone=zone)
-                continue
-            day = _planned_day(preference, fire_at, zone)
-            planned.append(
-                outbox.Planned(
-                    dedupe_key=f"reminder:{preference.user_id}:{preference.course_id}:{day.isoformat()}",
-                    kind=NotificationKind.REMINDER,
-                    guild_id=preference.guild_id,
-                    due_at=fire_at,
-                    user_id=preference.user_id,
-                    course_id=preference.course_id,
-                    payload={"day": day.isoformat()},
-                )
+    advance = cache(_advance)  # for this tick only
+    planned, moved = [], []
+    for row in rows:
+        days, next_fire_at, last_planned_day = advance(
+            row.local_time, row.weekdays, row.time_zone, row.next_fire_at, row.last_planned_day, now
+        )
+        planned.extend(
+            outbox.Planned(
+                dedupe_key=f"reminder:{row.user_id}:{row.course_id}:{day.isoformat()}",
+                kind=NotificationKind.REMINDER,
+                guild_id=row.guild_id,
+                due_at=fire_at,
+                user_id=row.user_id,
+                course_id=row.course_id,
+                payload={"day": day.isoformat()},
             )
-            preference.last_planned_day = day
-            _schedule(preference, now=fire_at, zone=zone)
+            for day, fire_at in days
+        )
+        moved.append((row.id, next_fire_at, last_planned_day))
     await outbox.enqueue(session, planned)
+    if moved:
+        await _move_instants(session, moved)
     return len(planned)
 
 
-def _planned_day(preference: ReminderPreference, fire_at: datetime, zone: str) -> date:
+async def _move_instants(session: AsyncSession, moved: list[tuple[int, datetime, date | None]]) -> None:
+    """Store each planned preference's (id, next instant, last planned day) in one statement: on PostgreSQL an
+    UPDATE joined to the new values sent as three arrays; on SQLite, in-process, an executemany."""
+    preferences = ReminderPreference.__table__
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        ids, instants, days = (list(column) for column in zip(*moved, strict=True))
+        new = (
+            func.unnest(
+                bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger)),
+                bindparam("instants", instants, type_=postgresql.ARRAY(DateTime(timezone=True))),
+                bindparam("days", days, type_=postgresql.ARRAY(Date)),
+            )
+            .table_valued("id", "next_fire_at", "last_planned_day")
+            .render_derived(name="moved")
+        )
+        await connection.execute(
+            update(preferences)
+            .where(preferences.c.id == new.c.id)
+            .values(next_fire_at=new.c.next_fire_at, last_planned_day=new.c.last_planned_day, updated_at=utcnow())
+        )
+        return
+    await connection.execute(
+        update(preferences)
+        .where(preferences.c.id == bindparam("row_id"))
+        .values(next_fire_at=bindparam("instant"), last_planned_day=bindparam("day"), updated_at=utcnow()),
+        [{"row_id": row_id, "instant": instant, "day": day} for row_id, instant, day in moved],
+    )
+
+
+def _advance(
+    at: time, weekdays: int, zone: str, fire_at: datetime, last_planned_day: date | None, now: datetime
+) -> tuple[list[tuple[date, datetime]], datetime, date | None]:
+    """What a tick at `now` does to one preference: the (local day, instant) pairs to plan, then its next instant
+    and last planned day. Pure, so rows sharing their arguments share the answer."""
+    days = []
+    while fire_at <= now:
+        if now - fire_at > STALE_AFTER:
+            # Missed while the bot was down: skip to the occurrences still worth sending.
+            fire_at = _next_fire_at(at, weekdays, zone, after=now - STALE_AFTER, last_planned_day=last_planned_day)
+            continue
+        day = _planned_day(at, weekdays, zone, fire_at, last_planned_day)
+        days.append((day, fire_at))
+        last_planned_day = day
+        fire_at = _next_fire_at(at, weekdays, zone, after=fire_at, last_planned_day=day)
+    return days, fire_at, last_planned_day
+
+
+def _planned_day(at: time, weekdays: int, zone: str, fire_at: datetime, last_planned_day: date | None) -> date:
     """The local day `fire_at` was scheduled for (a time skipped by DST may fire on the next wall-clock day)."""
-    not_before = preference.last_planned_day + timedelta(days=1) if preference.last_planned_day else None
+    not_before = last_planned_day + timedelta(days=1) if last_planned_day else None
     day, instant = next_local_occurrence(
         fire_at - timedelta(microseconds=1),
-        at=preference.local_time,
-        weekdays=from_bitmask(preference.weekdays),
+        at=at,
+        weekdays=from_bitmask(weekdays),
         time_zone=zone,
         not_before_day=not_before,
     )
@@ -326,7 +452,155 @@ async def record_delivery(session: AsyncSession, *, user_id: int, guild_id: int,
         .where(ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
         .values(
             next_fire_at=None,
-            paused_reason="I couldn't reach you 3 times in a row: open your DMs for this server, then `/remind set`.",
+            paused_reason=PAUSED_REASON,
         )
     )
     return True
+
+
+async def take_pause_notice(session: AsyncSession, *, user_id: int, guild_id: int) -> str | None:
+    """Why the student's reminders in this guild paused, once: the first call after a pause returns the reason and
+    marks it told (the failure count goes back to 0; the pause stays until `/remind set`)."""
+    reasons = await session.scalars(
+        update(ReminderPreference)
+        .where(
+            ReminderPreference.user_id == user_id,
+            ReminderPreference.guild_id == guild_id,
+            ReminderPreference.paused_reason.is_not(None),
+            ReminderPreference.consecutive_failures >= PAUSE_AFTER_FAILURES,
+        )
+        .values(consecutive_failures=0)
+        .returning(ReminderPreference.paused_reason)
+    )
+    return next(iter(reasons), None)
+
+
+async def untold_pauses(session: AsyncSession) -> set[tuple[int, int]]:
+    """(guild, user) of every student paused and not told yet (see `take_pause_notice`)."""
+    rows = await session.execute(
+        select(ReminderPreference.guild_id, ReminderPreference.user_id)
+        .where(
+            ReminderPreference.paused_reason.is_not(None),
+            ReminderPreference.consecutive_failures >= PAUSE_AFTER_FAILURES,
+        )
+        .distinct()
+    )
+    return {(guild_id, user_id) for guild_id, user_id in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class PausedStudent:
+    user_id: int
+    display_name: str
+    course_code: str
+    reason: str
+
+
+async def paused_students(session: AsyncSession, *, guild_id: int, limit: int = 20) -> list[PausedStudent]:
+    """The guild's students whose reminders are paused, most recently paused first."""
+    rows = await session.execute(
+        select(ReminderPreference.user_id, User.display_name, Course.code, ReminderPreference.paused_reason)
+        .join(User, User.id == ReminderPreference.user_id)
+        .join(Course, Course.id == ReminderPreference.course_id)
+        .where(ReminderPreference.guild_id == guild_id, ReminderPreference.paused_reason.is_not(None))
+        .order_by(ReminderPreference.updated_at.desc(), ReminderPreference.id)
+        .limit(limit)
+    )
+    return [PausedStudent(user_id, name, code, reason or "") for user_id, name, code, reason in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily window of local wall-clock time, `start` included, `end` not; it runs past midnight when
+    `end` <= `start` (22:00-07:00)."""
+
+    start: time
+    end: time
+
+    def covers(self, at: time) -> bool:
+        if self.start < self.end:
+            return self.start <= at < self.end
+        return at >= self.start or at < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def parse_quiet_hours(given: str) -> QuietHours | None:
+    """`22:00-07:00` -> QuietHours; `off` (or `none`) -> None. Anything else raises BadQuietHours."""
+    wanted = given.strip().lower()
+    if wanted in (QUIET_OFF, "none", "no"):
+        return None
+    parts = re.split(r"\s*(?:-|–|to)\s*", wanted)
+    if len(parts) != 2:
+        raise BadQuietHours(given)
+    try:
+        start, end = parse_time(parts[0]), parse_time(parts[1])
+    except BadReminderTime:
+        raise BadQuietHours(given) from None
+    if start == end:
+        raise BadQuietHours(given)
+    return QuietHours(start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class QuietSetting:
+    """The quiet hours that hold for a student in a guild, and who chose them: the student ("you"), the server's
+    admins ("server") or the bot's operator ("bot", config `reminders.default_quiet_hours`)."""
+
+    hours: QuietHours | None
+    chosen_by: str
+
+
+async def set_quiet_hours(session: AsyncSession, *, user_id: int, given: str) -> None:
+    """The student's own quiet hours (`22:00-07:00`, or `off` for none at all whatever the server's), or
+    `default` to follow the server's again."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} was never seen")
+    preferences = {key: value for key, value in user.preferences.items() if key != QUIET_HOURS_KEY}
+    if given.strip().lower() != "default":
+        quiet = parse_quiet_hours(given)
+        preferences[QUIET_HOURS_KEY] = str(quiet) if quiet else QUIET_OFF
+    user.preferences = preferences
+
+
+def _quiet_setting(user_preferences: dict | None, guild_settings: dict | None, default: str) -> QuietSetting:
+    own = (user_preferences or {}).get(QUIET_HOURS_KEY)
+    if own:
+        return QuietSetting(parse_quiet_hours(own), "you")
+    server = GuildConfig.model_validate(guild_settings or {}).quiet_hours
+    if server:
+        return QuietSetting(parse_quiet_hours(server), "server")
+    return QuietSetting(parse_quiet_hours(default) if default else None, "bot")
+
+
+async def quiet_hours_of(session: AsyncSession, *, user_id: int, guild_id: int, default: str) -> QuietSetting:
+    """The quiet hours that hold for the student in this guild: their own, else the server's, else `default`."""
+    row = (
+        await session.execute(
+            select(User.preferences, select(Guild.settings).where(Guild.id == guild_id).scalar_subquery()).where(
+                User.id == user_id
+            )
+        )
+    ).first()
+    preferences, settings = row if row is not None else (None, None)
+    return _quiet_setting(preferences, settings, default)
+
+
+async def in_quiet_hours(session: AsyncSession, *, user_id: int, guild_id: int, now: datetime, default: str) -> bool:
+    """Whether `now` falls in the student's quiet hours, on their own wall clock (one query)."""
+    row = (
+        await session.execute(
+            select(
+                User.time_zone,
+                User.preferences,
+                select(Guild.settings).where(Guild.id == guild_id).scalar_subquery(),
+            ).where(User.id == user_id)
+        )
+    ).first()
+    if row is None:
+        return False
+    zone, preferences, settings = row
+    quiet = _quiet_setting(preferences, settings, default).hours
+    return quiet is not None and quiet.covers(now.astimezone(ZoneInfo(zone or "UTC")).time())

@@ -50,7 +50,7 @@ async def test_configuring_a_guild_writes_an_audit_row(database: Database) -> No
 async def test_a_time_zone_is_stored_in_its_canonical_spelling(database: Database) -> None:
     async with database.session_scope() as session:
         await tenancy.remember_user(session, user_id=ALICE, display_name="Alice", locale=None, seen_at=NOW)
-        assert await profiles.set_time_zone(session, user_id=ALICE, time_zone="europe/paris") == "Europe/Paris"
+        assert await profiles.set_time_zone(session, user_id=ALICE, time_zone="europe/paris", now=NOW) == "Europe/Paris"
     async with database.session_scope() as session:
         assert (await session.get(User, ALICE)).time_zone == "Europe/Paris"
 
@@ -60,7 +60,7 @@ async def test_an_unknown_time_zone_is_refused_with_suggestions(database: Databa
         await tenancy.remember_user(session, user_id=ALICE, display_name="Alice", locale=None, seen_at=NOW)
     with pytest.raises(profiles.UnknownTimeZone, match="Europe/Paris"):
         async with database.session_scope() as session:
-            await profiles.set_time_zone(session, user_id=ALICE, time_zone="Europe/Pariss")
+            await profiles.set_time_zone(session, user_id=ALICE, time_zone="Europe/Pariss", now=NOW)
     async with database.session_scope() as session:
         assert (await session.get(User, ALICE)).time_zone == "UTC"
 

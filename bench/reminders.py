@@ -1,0 +1,416 @@
+"""Study reminders at scale: 100k students' reminder preferences over 50 time zones, ~2,000 due each minute.
+
+Figures, on each backend, all measured in the same run as their floor (a primary-key read in its own unit of
+work, p99):
+
+- the planner tick (`reminders.plan_due`, its transaction included) when ~2,000 reminders are due in the minute,
+  p50/p99 over the ticks, and SQL statements per planned reminder (an executemany counts as one statement, as
+  the driver sends it: the outbox insert goes in pages of 1,000 rows, the update of the instants in one call);
+- the outbox path without Discord (database side only: `claim_due` 200 at a time, then `mark_sent` per row in its
+  own unit of work, 5 at a time, as the bot's sender does after each send): statements per sent reminder and
+  sends per second;
+- duplicates: two senders draining at once, and a sender that "crashes" after claiming (never reports), followed
+  by `fail_interrupted` and a second sender: rows claimed twice must be 0;
+- lateness: the planner runs at the minute and senders drain (the simulated clock moves with real time); the
+  latest claim, and the latest reported send, after its due instant. Database only, and again with every send
+  held to Discord's global limit of 50 requests per second (one request per reminder: a DM channel already
+  open), to show which side bounds it; and with the sender run as config.toml schedules it (200 rows every 30 s);
+- the streak-at-risk planner (`nudges.plan_streak_nudges`) at the minute one offset's zones reach 20:00.
+
+Ticks don't need resetting: each tick's ~2,000 preferences are due in their own minute (T0 + k minutes), so the
+tick at T0 + k plans exactly those, as the bot's minute-by-minute planner would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, text, update
+
+from bench._harness import Figure, StatementCounter, fresh_database, percentile
+from bot.clock import local_date, next_local_occurrence
+from bot.services import nudges, outbox, reminders
+from bot.services.outbox import Claimed
+from db.base import UTCDateTime
+from db.models import Course, Guild, Notification, NotificationStatus, ReminderPreference, Streak, User
+from db.session import Database
+
+BENCH = "reminders"
+GUILD = 1
+COURSES = 10
+ZONES = (
+    "UTC", "Europe/London", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Warsaw",
+    "Europe/Athens", "Europe/Kyiv", "Europe/Istanbul", "Europe/Moscow", "Africa/Cairo", "Africa/Lagos",
+    "Africa/Nairobi", "Africa/Johannesburg", "Asia/Dubai", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata",
+    "Asia/Kathmandu", "Asia/Dhaka", "Asia/Bangkok", "Asia/Jakarta", "Asia/Singapore", "Asia/Shanghai",
+    "Asia/Manila", "Asia/Seoul", "Asia/Tokyo", "Australia/Perth", "Australia/Adelaide", "Australia/Sydney",
+    "Australia/Brisbane", "Pacific/Auckland", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles",
+    "America/Vancouver", "America/Denver", "America/Phoenix", "America/Chicago", "America/Mexico_City",
+    "America/New_York", "America/Toronto", "America/Bogota", "America/Lima", "America/Caracas", "America/Santiago",
+    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "Atlantic/Azores",
+)  # fmt: skip
+# Monday 2026-11-23 06:00 UTC; tick k is the minute T0 + k.
+T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+TIMED_TICKS = 20  # planner latency; their rows then feed the sender figures
+LIVE_TICKS = 3  # planner each minute with senders draining, database only
+PACED_TICKS = 1  # the same, sends paced at Discord's global limit
+SCHEDULED_TICKS = 1  # the same, one sender run of CLAIM_BATCH rows every SEND_EVERY (simulated time)
+# As config.toml ships them: [reminders] claim_batch_size, send_concurrency; [scheduler] send_every_seconds.
+CLAIM_BATCH = 200
+SEND_CONCURRENCY = 5
+SEND_EVERY = timedelta(seconds=30)
+DISCORD_REQUESTS_PER_SECOND = 50
+FLOOR_READS = 2000
+STREAK_AT = wall_time(20, 0)
+WEEKDAY_MASKS = (127, 127, 127, 31, 0b1010101)  # most every day; some weekdays; some mon/wed/fri/sun
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    students: int
+    due_per_tick: int
+
+    @classmethod
+    def scaled(cls, scale: float) -> Sizes:
+        return cls(students=max(2000, int(100_000 * scale)), due_per_tick=max(50, int(2000 * scale)))
+
+    @property
+    def ticks(self) -> int:
+        return TIMED_TICKS + LIVE_TICKS + PACED_TICKS + SCHEDULED_TICKS
+
+
+def tick_at(k: int) -> datetime:
+    return T0 + k * MINUTE
+
+
+def preference_rows(sizes: Sizes) -> tuple[list[dict[str, object]], list[dict[str, object]], list[dict[str, object]]]:
+    """(users, preferences, streaks). User u lives in ZONES[u % 50]; the first `ticks * due_per_tick` students are
+    due in their tick's minute (their local time is that minute's wall clock), the rest at a random local time
+    whose next occurrence comes after the last tick. A third of the students hold a streak of 3+ days."""
+    rng = random.Random(13)
+    users, preferences, streak_rows = [], [], []
+    end = tick_at(sizes.ticks)
+    for user_id in range(1, sizes.students + 1):
+        zone = ZONES[user_id % len(ZONES)]
+        weekdays = rng.choice(WEEKDAY_MASKS)
+        tick = (user_id - 1) // sizes.due_per_tick
+        if tick < sizes.ticks:
+            fire_at = tick_at(tick)
+            local = fire_at.astimezone(ZoneInfo(zone))
+            at = local.time().replace(second=0, microsecond=0)
+            weekdays |= 1 << local.weekday()  # due today, whatever else was chosen
+            last_planned = local.date() - timedelta(days=1)
+        else:
+            at = wall_time(rng.randrange(24), rng.randrange(60))
+            day, fire_at = next_local_occurrence(end, at=at, weekdays=reminders.from_bitmask(weekdays), time_zone=zone)
+            last_planned = day - timedelta(days=1)
+        users.append({"id": user_id, "display_name": f"s{user_id}", "locale": "en-US", "time_zone": zone,
+                      "preferences": {}})  # fmt: skip
+        preferences.append(
+            {"guild_id": GUILD, "user_id": user_id, "course_id": 1 + user_id % COURSES, "local_time": at,
+             "weekdays": weekdays, "next_fire_at": fire_at, "last_planned_day": last_planned}
+        )  # fmt: skip
+        if user_id % 3 == 0:
+            yesterday = local_date(tick_at(0), zone) - timedelta(days=1)
+            streak_rows.append(
+                {"user_id": user_id, "current": 3 + user_id % 20, "longest": 30, "last_activity_date": yesterday,
+                 "total_active_days": 30, "freezes_available": 0}
+            )  # fmt: skip
+    return users, preferences, streak_rows
+
+
+async def fill(database: Database, sizes: Sizes) -> None:
+    users, preferences, streak_rows = preference_rows(sizes)
+    async with database.session_scope() as session:
+        session.add(Guild(id=GUILD, name="Bench"))
+        await session.flush()
+        session.add_all(
+            Course(guild_id=GUILD, code=f"C{n}", title=f"Course {n}", is_published=True) for n in range(1, COURSES + 1)
+        )
+    for table, rows in ((User, users), (ReminderPreference, preferences), (Streak, streak_rows)):
+        for start in range(0, len(rows), 10_000):
+            async with database.session_scope() as session:
+                await session.execute(insert(table), rows[start : start + 10_000])
+    if database.backend == "postgresql":
+        async with database.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        async with database.session_scope() as session:
+            await session.execute(text("ANALYZE"))
+
+
+async def floor_figures(database: Database, backend: str, sizes: Sizes) -> AsyncIterator[Figure]:
+    """A primary-key read in its own unit of work: the least any planner tick can cost."""
+    ids = random.Random(5).choices(range(1, sizes.students + 1), k=FLOOR_READS)
+    latencies = []
+    for user_id in ids:
+        started = time.perf_counter()
+        async with database.session_scope() as session:
+            await session.scalar(select(User.time_zone).where(User.id == user_id))
+        latencies.append(time.perf_counter() - started)
+    yield Figure(BENCH, backend, "floor_pk_read_p50", ms(percentile(latencies, 50)), "ms")
+    yield Figure(BENCH, backend, "floor_pk_read_p99", ms(percentile(latencies, 99)), "ms")
+
+    # The database's own row work for one tick, with no Python in between: lock the minute's rows, insert their
+    # outbox rows from them, move their instants, in plain SQL; rolled back, so every tick still has its rows.
+    latencies = []
+    for k in range(TIMED_TICKS):
+        values = {"at": tick_at(k), "later": tick_at(k) + timedelta(days=1), "day": T0.date()}
+        started = time.perf_counter()
+        async with database.sessions() as session, session.begin() as transaction:
+            for statement in ROW_WORK:
+                await session.execute(statement, values)
+            await transaction.rollback()
+        latencies.append(time.perf_counter() - started)
+    yield Figure(BENCH, backend, "floor_row_work_p50", ms(percentile(latencies, 50)), "ms")
+    yield Figure(BENCH, backend, "floor_row_work_p99", ms(percentile(latencies, 99)), "ms")
+
+
+_AT = bindparam("at", type_=UTCDateTime())
+ROW_WORK = [
+    select(ReminderPreference.id).where(ReminderPreference.next_fire_at == _AT).with_for_update(skip_locked=True),
+    insert(Notification.__table__).from_select(
+        ["dedupe_key", "kind", "status", "guild_id", "user_id", "course_id", "payload", "due_at", "attempts"],
+        select(
+            literal("floor:") + cast(ReminderPreference.id, String),
+            literal("REMINDER"),
+            literal("PENDING"),
+            ReminderPreference.guild_id,
+            ReminderPreference.user_id,
+            ReminderPreference.course_id,
+            literal({"day": "2026-11-23"}, type_=Notification.payload.type),
+            ReminderPreference.next_fire_at,
+            literal(0),
+        ).where(ReminderPreference.next_fire_at == _AT),
+    ),
+    update(ReminderPreference)
+    .where(ReminderPreference.next_fire_at == _AT)
+    .values(next_fire_at=bindparam("later"), last_planned_day=bindparam("day"), updated_at=func.now())
+    .execution_options(synchronize_session=False),
+]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+async def planner_figures(
+    database: Database, backend: str, sizes: Sizes, floor_p99: float, row_work_p99: float
+) -> AsyncIterator[Figure]:
+    latencies, cpu, planned = [], [], []
+    with StatementCounter(database) as counter:
+        for k in range(TIMED_TICKS):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            async with database.session_scope() as session:
+                planned.append(await reminders.plan_due(session, now=tick_at(k)))
+            latencies.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+    p99 = ms(percentile(latencies, 99))
+    yield Figure(BENCH, backend, "preferences", sizes.students, "rows")
+    yield Figure(BENCH, backend, "planned_per_tick_min", min(planned), "reminders")
+    yield Figure(BENCH, backend, "planner_tick_p50", ms(percentile(latencies, 50)), "ms")
+    yield Figure(BENCH, backend, "planner_tick_p99", p99, "ms")
+    yield Figure(BENCH, backend, "planner_tick_p99_over_floor", round(p99 / floor_p99, 1), "x")
+    yield Figure(BENCH, backend, "planner_tick_p99_over_row_work_p99", round(p99 / row_work_p99, 1), "x")
+    # CPU of this process only: the planner's Python (and, on SQLite, the database engine, which runs in-process).
+    yield Figure(BENCH, backend, "planner_tick_process_cpu_p50", ms(percentile(cpu, 50)), "ms")
+    yield Figure(BENCH, backend, "planner_statements_per_tick", round(counter.count / TIMED_TICKS, 2), "statements")
+    per_reminder = counter.count / sum(planned)
+    yield Figure(BENCH, backend, "planner_statements_per_planned_reminder", round(per_reminder, 4), "statements")
+
+
+Send = Callable[[Claimed], Awaitable[None]]
+
+
+async def sender(
+    database: Database, *, clock: Callable[[], datetime], send: Send | None = None, runs: int | None = None
+) -> list[int]:
+    """What the bot's sender does, without Discord: claim a batch, then (send and) mark each row in its own unit
+    of work, `SEND_CONCURRENCY` at a time. Runs until nothing is due (or `runs` batches); returns the claimed ids."""
+    claimed_ids: list[int] = []
+    gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def deliver(claimed: Claimed) -> None:
+        async with gate:
+            if send is not None:
+                await send(claimed)
+            async with database.session_scope() as session:
+                await outbox.mark_sent(session, claimed.id, now=clock())
+
+    for _ in itertools.count() if runs is None else range(runs):
+        async with database.session_scope() as session:
+            batch = await outbox.claim_due(session, now=clock(), limit=CLAIM_BATCH)
+        if not batch:
+            break
+        claimed_ids.extend(claimed.id for claimed in batch)
+        await asyncio.gather(*(deliver(claimed) for claimed in batch))
+    return claimed_ids
+
+
+async def sender_figures(database: Database, backend: str) -> AsyncIterator[Figure]:
+    """The rows of the first timed ticks: two minutes' worth by one sender, two by two senders at once, two with
+    a crash. The rest are set aside (SKIPPED, untimed) so the lateness figures start from an empty queue."""
+    with StatementCounter(database) as counter:
+        started = time.perf_counter()
+        sent = await sender(database, clock=lambda: tick_at(1))
+        elapsed = time.perf_counter() - started
+    yield Figure(BENCH, backend, "sender_statements_per_sent", round(counter.count / len(sent), 3), "statements")
+    yield Figure(BENCH, backend, "sends_per_second_one_sender_db_only", round(len(sent) / elapsed, 1), "sends/s")
+
+    started = time.perf_counter()
+    first, second = await asyncio.gather(
+        sender(database, clock=lambda: tick_at(3)), sender(database, clock=lambda: tick_at(3))
+    )
+    elapsed = time.perf_counter() - started
+    yield Figure(BENCH, backend, "sends_per_second_two_senders_db_only", round((len(first) + len(second)) / elapsed, 1),
+                 "sends/s")  # fmt: skip
+    yield Figure(BENCH, backend, "two_senders_claimed_by_both", len(set(first) & set(second)), "rows")
+
+    # A sender claims a batch and dies before reporting any of it; later the sweep marks those FAILED and
+    # another sender drains the rest. Nothing may be claimed twice (at most once).
+    async with database.session_scope() as session:
+        crashed = [claimed.id for claimed in await outbox.claim_due(session, now=tick_at(5), limit=CLAIM_BATCH)]
+    later = tick_at(5) + 10 * MINUTE
+    async with database.session_scope() as session:
+        failed = await outbox.fail_interrupted(session, now=later, older_than=5 * MINUTE)
+    after = await sender(database, clock=lambda: tick_at(5))
+    yield Figure(BENCH, backend, "crash_claimed_then_failed", failed, "rows")
+    yield Figure(BENCH, backend, "crash_claimed_again", len(set(crashed) & set(after)), "rows")
+    async with database.session_scope() as session:
+        twice = await session.scalar(select(func.count()).where(Notification.attempts > 1))
+        sent_count = await session.scalar(select(func.count()).where(Notification.status == NotificationStatus.SENT))
+        await session.execute(
+            update(Notification)
+            .where(Notification.status == NotificationStatus.PENDING)
+            .values(status=NotificationStatus.SKIPPED, last_error="set aside by the benchmark")
+        )
+    yield Figure(BENCH, backend, "rows_claimed_more_than_once", twice or 0, "rows")
+    yield Figure(BENCH, backend, "rows_sent", sent_count or 0, "rows")
+
+
+async def live_minutes(
+    database: Database, ticks: range, *, senders: int, send: Send | None = None
+) -> tuple[float, float]:
+    """Each tick: the planner at the minute, then `senders` senders drain while the simulated clock moves with
+    real time. Returns the latest (claim, report of the send) after its due instant, in seconds."""
+    for k in ticks:
+        started = time.perf_counter()
+
+        def clock(k: int = k, started: float = started) -> datetime:
+            return tick_at(k) + timedelta(seconds=time.perf_counter() - started)
+
+        async with database.session_scope() as session:
+            await reminders.plan_due(session, now=clock())
+        await asyncio.gather(*(sender(database, clock=clock, send=send) for _ in range(senders)))
+    async with database.session_scope() as session:
+        rows = (
+            await session.execute(
+                select(Notification.due_at, Notification.claimed_at, Notification.sent_at).where(
+                    Notification.due_at >= tick_at(ticks.start), Notification.due_at < tick_at(ticks.stop)
+                )
+            )
+        ).all()
+    claimed = max((claimed_at - due_at).total_seconds() for due_at, claimed_at, _ in rows)
+    sent = max((sent_at - due_at).total_seconds() for due_at, _, sent_at in rows)
+    return claimed, sent
+
+
+async def lateness_figures(database: Database, backend: str) -> AsyncIterator[Figure]:
+    senders = 2 if backend == "postgres" else 1
+    live = range(TIMED_TICKS, TIMED_TICKS + LIVE_TICKS)
+    claimed, sent = await live_minutes(database, live, senders=senders)
+    yield Figure(BENCH, backend, "max_lateness_claimed_db_only", round(claimed, 3), "s")
+    yield Figure(BENCH, backend, "max_lateness_sent_db_only", round(sent, 3), "s")
+
+    pace = asyncio.Lock()
+
+    async def paced_send(_claimed: Claimed) -> None:
+        async with pace:  # one global bucket shared by the senders, as Discord's limit is per bot
+            await asyncio.sleep(1 / DISCORD_REQUESTS_PER_SECOND)
+
+    paced = range(live.stop, live.stop + PACED_TICKS)
+    claimed, sent = await live_minutes(database, paced, senders=senders, send=paced_send)
+    rate = DISCORD_REQUESTS_PER_SECOND
+    yield Figure(BENCH, backend, f"max_lateness_claimed_at_{rate}_sends_per_s_simulated", round(claimed, 1), "s")
+    yield Figure(BENCH, backend, f"max_lateness_sent_at_{rate}_sends_per_s_simulated", round(sent, 1), "s")
+
+    scheduled = range(paced.stop, paced.stop + SCHEDULED_TICKS)
+    sent = await scheduled_minute(database, scheduled.start)
+    yield Figure(BENCH, backend, "max_lateness_sent_with_shipped_schedule_simulated", round(sent, 1), "s")
+
+
+async def scheduled_minute(database: Database, k: int) -> float:
+    """The planner at the minute, then the sender as the bot schedules it: one run of CLAIM_BATCH rows every
+    SEND_EVERY of simulated time (runs don't overlap: `max_instances=1`). Database only. Returns the latest
+    reported send after its due instant, in seconds."""
+    async with database.session_scope() as session:
+        await reminders.plan_due(session, now=tick_at(k))
+    run, finished = 0, tick_at(k)
+    while True:
+        run_at = max(tick_at(k) + run * SEND_EVERY, finished)
+        started = time.perf_counter()
+
+        def clock(run_at: datetime = run_at, started: float = started) -> datetime:
+            return run_at + timedelta(seconds=time.perf_counter() - started)
+
+        if not await sender(database, clock=clock, runs=1):
+            break
+        finished, run = clock(), run + 1
+    async with database.session_scope() as session:
+        latest = await session.scalar(
+            select(func.max(Notification.sent_at)).where(
+                Notification.due_at >= tick_at(k), Notification.due_at < tick_at(k + 1)
+            )
+        )
+    return (latest - tick_at(k)).total_seconds() if latest else 0.0
+
+
+async def streak_figures(database: Database, backend: str, floor_p99: float) -> AsyncIterator[Figure]:
+    """The streak planner at minutes when one offset's zones reach 20:00 (a fresh minute each tick)."""
+    latencies, planned = [], []
+    with StatementCounter(database) as counter:
+        for hours in range(6):  # 06:00 UTC is 20:00 at UTC+14, 07:00 at UTC+13 (Auckland in November), ...
+            now = T0 + timedelta(hours=hours)
+            started = time.perf_counter()
+            async with database.session_scope() as session:
+                planned.append(await nudges.plan_streak_nudges(session, since=now - MINUTE, now=now, at=STREAK_AT))
+            latencies.append(time.perf_counter() - started)
+    p99 = ms(percentile(latencies, 99))
+    yield Figure(BENCH, backend, "streak_planner_planned_per_tick_max", max(planned), "nudges")
+    yield Figure(BENCH, backend, "streak_planner_tick_p50", ms(percentile(latencies, 50)), "ms")
+    yield Figure(BENCH, backend, "streak_planner_tick_p99", p99, "ms")
+    yield Figure(BENCH, backend, "streak_planner_tick_p99_over_floor", round(p99 / floor_p99, 1), "x")
+    yield Figure(BENCH, backend, "streak_planner_statements_per_tick", round(counter.count / 6, 2), "statements")
+
+
+async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
+    sizes = Sizes.scaled(scale)
+    for backend in backends:
+        async with fresh_database(backend) as database:
+            name = backend
+            started = time.perf_counter()
+            await fill(database, sizes)
+            yield Figure(BENCH, name, "build_data_seconds", round(time.perf_counter() - started, 1), "s")
+            floor: dict[str, float] = {}
+            async for figure in floor_figures(database, name, sizes):
+                floor[figure.metric] = figure.value
+                yield figure
+            floors = floor["floor_pk_read_p99"], floor["floor_row_work_p99"]
+            async for figure in planner_figures(database, name, sizes, *floors):
+                yield figure
+            async for figure in sender_figures(database, name):
+                yield figure
+            async for figure in lateness_figures(database, name):
+                yield figure
+            async for figure in streak_figures(database, name, floor["floor_pk_read_p99"]):
+                yield figure

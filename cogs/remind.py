@@ -1,0 +1,414 @@
+"""`/remind …`: study reminders at a time of the student's own day, the Continue button they carry, and the
+delivery of everything the outbox holds (reminders, nudges, announcements) on Discord.
+
+Delivery (`Remind.deliver`, registered in `bot.notification_senders` for every kind; `bot.scheduler` hands it
+each claimed row) works in three steps, so no transaction stays open across Discord:
+
+1. one unit of work: quiet hours, then what the message says now (`reminders.compose`, `nudges.compose_nudge`),
+   or why it is skipped;
+2. Discord: is the student still a member (a REST lookup; gone -> skipped), then a DM; DMs closed (50007) -> the
+   server's reminder channel, mentioning only that student, if one is set;
+3. one unit of work: the outcome. Sent; skipped; failed (counted: after 3 in a row the student's reminders pause,
+   and their next command tells them how to fix it); or, on a rate limit or a Discord outage, tried again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import CourseBot
+from bot.errors import NotFound
+from bot.services import navigation, nudges, outbox, reminders, tenancy
+from bot.services.coursepack.model import COURSE_CODE_PATTERN
+from bot.services.navigation import CourseEnd
+from bot.services.nudges import NudgeMessage
+from bot.services.outbox import Claimed
+from bot.services.reminders import ReminderMessage, ReminderOverview, ReminderView
+from bot.tutor.guardrails import strip_mentions
+from cogs._autocomplete import Choices, courses_you_take
+from cogs._input import NO_SUCH_ID, custom_id_number
+from cogs._ui import clip, embed, error_embed, progress_bar, send, success_embed
+from cogs._views import Paginator
+from cogs.errors import report
+from cogs.lessons import lesson_pages
+from db.models import NotificationKind
+from db.session import is_database_fault
+
+log = logging.getLogger(__name__)
+
+# Discord's JSON error codes that decide a delivery (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
+UNKNOWN_MEMBER = 10007
+DMS_CLOSED = 50007
+COURSE_CODE = re.compile(COURSE_CODE_PATTERN)
+UTC_HINT = (
+    "You haven't set a time zone, so **UTC** is assumed. Set yours with `/profile timezone:` "
+    "(e.g. `Europe/Paris`); your reminders follow it."
+)
+
+
+async def day_choices(interaction: discord.Interaction, current: str) -> Choices:
+    return [app_commands.Choice(name=days, value=days) for days in reminders.suggest_days(current)]
+
+
+# -- the Continue button ---------------------------------------------------------------------------------------
+
+
+class ContinueButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"remind:go:(?P<guild>\d+):(?P<course>.+)"
+):
+    """Opens where the student left off in a course. Sent in DMs, so the guild rides in the custom_id; whoever
+    presses it sees their own place (an ephemeral answer), and a forged id finds nothing."""
+
+    def __init__(self, guild_id: int, course_code: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Continue", emoji="▶", style=discord.ButtonStyle.primary,
+                custom_id=f"remind:go:{guild_id}:{course_code}",
+            )
+        )  # fmt: skip
+        self.guild_id, self.course_code = guild_id, course_code
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> ContinueButton:
+        return cls(custom_id_number(match["guild"][:25]), match["course"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        try:
+            await self.handle(interaction)
+        except Exception as error:  # the one handler answers the user and logs what is unexpected
+            await report(interaction, error)
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        if self.guild_id == NO_SUCH_ID or not COURSE_CODE.fullmatch(self.course_code):
+            raise NotFound("course", clip(self.course_code, 20).replace("`", "'"))
+        bot: CourseBot = interaction.client  # type: ignore[assignment]
+        async with bot.db.session_scope() as session:
+            page = await navigation.move(
+                session, guild_id=self.guild_id, user_id=interaction.user.id, course_code=self.course_code,
+                to="resume", now=bot.clock.now(), settings=bot.settings,
+            )  # fmt: skip
+        if isinstance(page, CourseEnd):  # `resume` stays on an item; kept for the type's sake
+            await send(interaction, embed=success_embed(f"End of {page.course_code}"))
+            return
+        await Paginator(lesson_pages(page), owner_id=interaction.user.id).start(interaction)
+
+
+def continue_view(guild_id: int, course_code: str | None) -> discord.ui.View | None:
+    if course_code is None:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(ContinueButton(guild_id, course_code))
+    return view
+
+
+# -- rendering -------------------------------------------------------------------------------------------------
+
+
+def reminder_embed(message: ReminderMessage) -> discord.Embed:
+    """A reminder as the student reads it: where they are, what is next, what is not passed, their streak."""
+    lines = []
+    if message.current_title:
+        lines.append(f"You left off at **{strip_mentions(message.current_title)}**.")
+    if message.next_title:
+        lines.append(f"Next up: **{strip_mentions(message.next_title)}**.")
+    elif message.total and message.done >= message.total:
+        lines.append("You finished every item. A quiz again, or `/course progress` to see it all? 🎉")
+    if message.quiz_to_pass:
+        lines.append(f"📝 Not passed yet: **{strip_mentions(message.quiz_to_pass)}**.")
+    if message.streak_days:
+        plural = "s" if message.streak_days != 1 else ""
+        lines.append(f"🔥 {message.streak_days} day{plural} — today not counted yet.")
+    else:
+        lines.append("One lesson today starts a streak 🔥.")
+    lines.append(progress_bar(message.done, message.total))
+    page = embed(f"Study time: {strip_mentions(message.course_title)}", "\n".join(lines))
+    page.set_footer(text=f"{message.course_code} · /remind show to change it, /remind off to stop")
+    return page
+
+
+def nudge_embed(message: NudgeMessage) -> discord.Embed:
+    return embed(strip_mentions(message.title), strip_mentions(message.text))
+
+
+def local_text(view: ReminderView) -> str:
+    """`<t:…:F>` (each reader's own clock) and the same instant in the student's zone, as text."""
+    if view.next_at is None or view.next_local is None:
+        return "paused"
+    return f"{discord.utils.format_dt(view.next_at, 'F')} ({view.next_local:%a %d %b, %H:%M} {view.time_zone})"
+
+
+def describe_reminder(view: ReminderView) -> str:
+    when = f"**{view.course_code}** · {view.local_time:%H:%M} {reminders.describe_days(view.days)}"
+    if view.paused_reason:
+        return f"{when} · ⏸ paused"
+    return f"{when} · next {local_text(view)}"
+
+
+def describe_quiet(found: ReminderOverview) -> str:
+    quiet = found.quiet
+    if quiet.hours is None:
+        if quiet.chosen_by == "you":
+            return "Quiet hours: off (your choice). `quiet:default` follows the server's again."
+        return "Quiet hours: none. Add `quiet:22:00-07:00` to `/remind set` for some."
+    whose = {"you": "yours", "server": "the server's", "bot": "the bot's default"}[quiet.chosen_by]
+    return f"Quiet hours: **{quiet.hours}** ({whose}); nothing is sent inside them."
+
+
+def zone_text(zone: str) -> str:
+    return UTC_HINT if zone == "UTC" else f"Times are in your zone, **{zone}**."
+
+
+def pause_embed(reason: str) -> discord.Embed:
+    return error_embed(reason, title="Your reminders are paused")
+
+
+# -- delivery --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """A composed message ready for Discord; `view` is built per send (a view belongs to one message)."""
+
+    embed: discord.Embed
+    guild_id: int
+    course_code: str | None
+    fallback_channel_id: int | None  # the guild's reminder channel, for DMs that are closed
+
+    def view(self) -> discord.ui.View:
+        return continue_view(self.guild_id, self.course_code) or discord.utils.MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Literal["sent", "skipped", "failed", "retry"]
+    detail: str = ""
+
+
+def only(user_id: int) -> discord.AllowedMentions:
+    """Mentions that ping this one member and nobody else."""
+    return discord.AllowedMentions(users=[discord.Object(user_id)], everyone=False, roles=False, replied_user=False)
+
+
+def http_failure(error: discord.HTTPException) -> Outcome:
+    """A Discord error after which nothing was sent: a rate limit or an outage is tried again later."""
+    detail = f"Discord {error.status} (code {error.code}): {error.text}"
+    return Outcome("retry" if error.status == 429 or error.status >= 500 else "failed", detail)
+
+
+@app_commands.guild_only()
+class Remind(commands.GroupCog, group_name="remind", group_description="Study reminders at a time of your day"):
+    def __init__(self, bot: CourseBot) -> None:
+        self.bot = bot
+        # (guild, user) paused and not told yet: their next command says so (`on_app_command_completion`).
+        self.untold: set[tuple[int, int]] = set()
+
+    async def cog_load(self) -> None:
+        for kind in NotificationKind:
+            self.bot.notification_senders[kind] = self.deliver
+        try:
+            async with self.bot.db.session_scope() as session:
+                self.untold = await reminders.untold_pauses(session)
+        except Exception as error:
+            if not is_database_fault(error):
+                raise
+            # The pauses are still shown by every /remind command; only the unprompted notice waits.
+            log.warning("Could not read paused reminders at start-up: %r", error)
+
+    async def cog_unload(self) -> None:
+        for kind in NotificationKind:
+            if self.bot.notification_senders.get(kind) == self.deliver:
+                del self.bot.notification_senders[kind]
+
+    # -- commands ----------------------------------------------------------------------------------------------
+
+    @app_commands.command(description="Get a study reminder at a time of your day")
+    @app_commands.describe(
+        time="Your local time, 24-hour HH:MM, e.g. 09:00 (your zone: /profile timezone:)",
+        days="every day (default), weekdays, weekends, or days such as mon,wed,fri",
+        course="Which course (default: your latest)",
+        quiet="Your quiet hours, e.g. 22:00-07:00 (nothing is sent in them); off, or default for the server's",
+    )
+    @app_commands.autocomplete(days=day_choices, course=courses_you_take)
+    async def set(
+        self,
+        interaction: discord.Interaction,
+        time: app_commands.Range[str, 1, 10],
+        days: app_commands.Range[str, 1, 60] | None = None,
+        course: str | None = None,
+        quiet: app_commands.Range[str, 1, 20] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        at, chosen_days = reminders.parse_time(time), reminders.parse_days(days)
+        async with self.bot.db.session_scope() as session:
+            view = await reminders.set_reminder(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course, at=at,
+                days=chosen_days, now=self.bot.clock.now(), quiet=quiet,
+            )  # fmt: skip
+            found = await reminders.overview(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id,
+                default_quiet=self.bot.settings.reminders.default_quiet_hours,
+            )  # fmt: skip
+        self.untold.discard((interaction.guild_id, interaction.user.id))
+        lines = [
+            f"**{view.course_code}** at **{at:%H:%M}** {reminders.describe_days(chosen_days)}.",
+            f"Next: {local_text(view)}.",
+            zone_text(view.time_zone),
+        ]
+        if found.quiet.hours is not None and found.quiet.hours.covers(at):
+            lines.append(f"⚠ {at:%H:%M} is inside your quiet hours ({found.quiet.hours}): it would never be sent.")
+        elif quiet is not None:
+            lines.append(describe_quiet(found))
+        embeds = [success_embed("Reminder set", "\n".join(lines))]
+        if found.pause_notice:
+            embeds.append(pause_embed(found.pause_notice))
+        await interaction.response.send_message(embeds=embeds, ephemeral=True)
+
+    @app_commands.command(description="Stop your study reminders (one course, or all)")
+    @app_commands.describe(course="Only this course's reminder (default: all of yours here)")
+    @app_commands.autocomplete(course=courses_you_take)
+    async def off(self, interaction: discord.Interaction, course: str | None = None) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            stopped = await reminders.turn_off(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
+            )
+        self.untold.discard((interaction.guild_id, interaction.user.id))
+        if stopped:
+            reply = success_embed("Reminders off", f"No more reminders for {', '.join(stopped)}.")
+        else:
+            reply = embed("No reminders", "You had no reminder to stop here. `/remind set time:09:00` sets one.")
+        await interaction.response.send_message(embed=reply, ephemeral=True)
+
+    @app_commands.command(description="Your study reminders, in your time zone, and when the next one comes")
+    async def show(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            found = await reminders.overview(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id,
+                default_quiet=self.bot.settings.reminders.default_quiet_hours,
+            )  # fmt: skip
+        self.untold.discard((interaction.guild_id, interaction.user.id))
+        if found.reminders:
+            body = [describe_reminder(view) for view in found.reminders]
+            body += sorted({f"⏸ {view.paused_reason}" for view in found.reminders if view.paused_reason})
+        else:
+            body = ["No reminders yet. `/remind set time:09:00` reminds you every day at 09:00 your time."]
+        body += ["", zone_text(found.time_zone), describe_quiet(found)]
+        await interaction.response.send_message(embed=embed("Your reminders", "\n".join(body)), ephemeral=True)
+
+    @commands.Cog.listener()
+    async def on_app_command_completion(self, interaction: discord.Interaction, command: Any) -> None:
+        """Tell a student whose reminders paused, after the first command they use (once)."""
+        key = (interaction.guild_id, interaction.user.id)
+        if key not in self.untold or interaction.guild_id is None:
+            return
+        self.untold.discard(key)  # type: ignore[arg-type]
+        async with self.bot.db.session_scope() as session:
+            reason = await reminders.take_pause_notice(
+                session, user_id=interaction.user.id, guild_id=interaction.guild_id
+            )
+        if reason:
+            with suppress(discord.HTTPException):  # e.g. a modal answered: no message to follow up
+                await interaction.followup.send(embed=pause_embed(reason), ephemeral=True)
+
+    # -- delivery ----------------------------------------------------------------------------------------------
+
+    async def deliver(self, claimed: Claimed) -> None:
+        """Send one claimed outbox row and report how it went (see the module docstring)."""
+        async with self.bot.db.session_scope() as session:
+            letter = await self._compose(session, claimed)
+        if isinstance(letter, str):
+            outcome = Outcome("skipped", letter)
+        else:
+            try:
+                outcome = await self._send(claimed, letter)
+            except discord.HTTPException as error:
+                outcome = http_failure(error)
+        await self._report(claimed, outcome)
+
+    async def _compose(self, session: AsyncSession, claimed: Claimed) -> Letter | str:
+        """What to send, or why not (one unit of work, no Discord I/O)."""
+        settings = self.bot.settings.reminders
+        if claimed.user_id is not None and await reminders.in_quiet_hours(
+            session, user_id=claimed.user_id, guild_id=claimed.guild_id, now=self.bot.clock.now(),
+            default=settings.default_quiet_hours,
+        ):  # fmt: skip
+            return "quiet hours"
+        if claimed.kind is NotificationKind.REMINDER:
+            composed: ReminderMessage | NudgeMessage | str = await reminders.compose(session, claimed)
+        else:
+            composed = await nudges.compose_nudge(session, claimed)
+        if isinstance(composed, str):
+            return composed
+        fallback = None
+        if claimed.user_id is not None:
+            fallback = (await tenancy.guild_config(session, claimed.guild_id)).reminder_channel_id
+        if isinstance(composed, ReminderMessage):
+            return Letter(reminder_embed(composed), composed.guild_id, composed.course_code, fallback)
+        return Letter(nudge_embed(composed), composed.guild_id, composed.course_code, fallback)
+
+    async def _send(self, claimed: Claimed, letter: Letter) -> Outcome:
+        if claimed.user_id is None:  # an announcement: a channel post that pings nobody
+            if claimed.channel_id is None:
+                return Outcome("failed", "no channel to post in")
+            channel = self.bot.get_partial_messageable(claimed.channel_id, guild_id=claimed.guild_id)
+            await channel.send(embed=letter.embed, view=letter.view(), allowed_mentions=discord.AllowedMentions.none())
+            return Outcome("sent", "channel")
+        user_id = claimed.user_id
+        try:
+            await self.bot.http.get_member(claimed.guild_id, user_id)
+        except discord.NotFound as error:
+            return Outcome("skipped", "left the server" if error.code == UNKNOWN_MEMBER else f"not found: {error.text}")
+        try:
+            direct = await self.bot.create_dm(discord.Object(user_id))
+            await direct.send(embed=letter.embed, view=letter.view())
+            return Outcome("sent", "DM")
+        except discord.Forbidden as error:
+            if error.code != DMS_CLOSED:
+                raise
+        if letter.fallback_channel_id is None:
+            return Outcome("failed", "DMs closed (50007) and no reminder channel set in /admin setup")
+        channel = self.bot.get_partial_messageable(letter.fallback_channel_id, guild_id=claimed.guild_id)
+        await channel.send(
+            content=f"<@{user_id}>", embed=letter.embed, view=letter.view(), allowed_mentions=only(user_id)
+        )
+        return Outcome("sent", "reminder channel")
+
+    async def _report(self, claimed: Claimed, outcome: Outcome) -> None:
+        now = self.bot.clock.now()
+        paused = False
+        async with self.bot.db.session_scope() as session:
+            if outcome.status == "sent":
+                await outbox.mark_sent(session, claimed.id, now=now)
+            elif outcome.status == "skipped":
+                await outbox.mark_skipped(session, claimed.id, reason=outcome.detail)
+            elif outcome.status == "retry":
+                delay = timedelta(seconds=self.bot.settings.reminders.retry_delay_seconds * claimed.attempts)
+                await outbox.retry(session, claimed, error=outcome.detail, now=now, delay=delay)
+            else:
+                await outbox.mark_failed(session, claimed.id, error=outcome.detail)
+            if claimed.user_id is not None and outcome.status in ("sent", "failed"):
+                paused = await reminders.record_delivery(
+                    session, user_id=claimed.user_id, guild_id=claimed.guild_id, delivered=outcome.status == "sent"
+                )
+        if paused and claimed.user_id is not None:
+            self.untold.add((claimed.guild_id, claimed.user_id))
+        level = logging.DEBUG if outcome.status in ("sent", "skipped") else logging.INFO
+        log.log(level, "Notification %d (%s): %s %s", claimed.id, claimed.kind, outcome.status, outcome.detail)
+
+
+async def setup(bot: CourseBot) -> None:
+    bot.add_dynamic_items(ContinueButton)
+    await bot.add_cog(Remind(bot))
