@@ -6,14 +6,18 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
 from db import migrate
 from db.session import create_engine
+
+if TYPE_CHECKING:
+    from bot.services.coursepack import QuestionSpec
 
 SAMPLE_COURSE = Path(__file__).resolve().parent.parent / "content" / "python-basics"
 
@@ -132,18 +136,44 @@ async def console(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def course_validate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.services.coursepack import PackageInvalid, load_package
+    """Every problem, or the package's outline: each quiz file with the questions it yields by type
+    (exactly what `course import` writes), then the warnings about what was read in a closest form."""
+    from bot.services.coursepack import PackageInvalid
+    from bot.services.coursepack.loader import load_package_report
 
     try:
-        package = load_package(args.path)
+        report = load_package_report(args.path)
     except PackageInvalid as invalid:
-        print(f"{args.path}: {len(invalid.problems)} problem(s)", file=sys.stderr)
+        print(f"{args.path}: {invalid.count} problem(s)", file=sys.stderr)
         for problem in invalid.problems:
             print(f"  {problem}", file=sys.stderr)
+        if invalid.omitted:
+            print(f"  …and {invalid.omitted} more (fix these first)", file=sys.stderr)
         return 1
+    package = report.package
     items = sum(len(module.items) for module in package.modules)
     print(f"{package.code} · {package.title}: {len(package.modules)} modules, {items} items, valid.")
+    for quiz in package.quizzes:
+        print(f"  {report.item_files[quiz.slug]}: {question_counts(quiz.questions)}")
+    if report.warnings:
+        print(f"{len(report.warnings)} warning(s): imported in the closest form Coursebot has, as described")
+        for warning in report.warnings:
+            print(f"  {warning}")
     return 0
+
+
+_QUESTION_TYPE_NAMES = {
+    "MULTIPLE_CHOICE": "multiple choice",
+    "TRUE_FALSE": "true/false",
+    "MULTI_SELECT": "multi-select",
+}
+
+
+def question_counts(questions: Sequence[QuestionSpec]) -> str:
+    """`12 questions (10 multiple choice, 2 true/false)`: how many, and of which types in first-seen order."""
+    by_type = Counter(question.type.value for question in questions)
+    kinds = ", ".join(f"{count} {_QUESTION_TYPE_NAMES.get(kind, kind)}" for kind, count in by_type.items())
+    return f"{len(questions)} question{'s' if len(questions) != 1 else ''} ({kinds})"
 
 
 async def course_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -242,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         print(error, file=sys.stderr)
         sys.exit(2)
-    configure_logging(settings.logging)
+    configure_logging(settings.logging, secrets=settings.secret_values())
     handler: Command = args.handler
     sys.exit(asyncio.run(handler(settings, args)))
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import pkgutil
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from contextlib import suppress
+from typing import Any, Generic, TypeVar
 
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -14,13 +18,68 @@ from discord.ext import commands
 
 import cogs
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import DatabaseSettings, Settings
 from bot.scheduler import install_jobs
 from bot.services import tenancy
+from bot.services.outbox import Claimed
+from cogs._input import check_options
 from db import migrate
-from db.session import Database
+from db.models import NotificationKind
+from db.session import Database, create_engine, is_database_fault, limit_work
 
 log = logging.getLogger(__name__)
+
+# Discord drops an answer that comes more than 3 s after the interaction; half a second is left for the network.
+ANSWER_WITHIN_SECONDS = 2.5
+# Members and guilds whose rows this process wrote recently (a few MB at most).
+REMEMBERED_MEMBERS = 50_000
+REMEMBERED_GUILDS = 10_000
+
+K = TypeVar("K", bound=Hashable)
+
+
+class RecentlySeen(Generic[K]):
+    """A set that keeps only its `capacity` most recently seen keys, forgetting the least recent first (an LRU).
+
+    A dozen lines over `OrderedDict` rather than a dependency (cachetools) for one use; `functools.lru_cache`
+    caches a function's results, which is not this (the rows are written by an async upsert, and only after it
+    succeeded may the key count as remembered).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._keys: OrderedDict[K, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def seen(self, key: K) -> bool:
+        """Whether `key` is remembered; a key that is becomes the most recent."""
+        if key not in self._keys:
+            return False
+        self._keys.move_to_end(key)
+        return True
+
+    def add(self, key: K) -> None:
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self.capacity:
+            self._keys.popitem(last=False)
+
+
+def database_from(settings: DatabaseSettings) -> Database:
+    """The database of `settings`, every wait on it bounded as configured."""
+    return Database.from_url(
+        settings.url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        echo=settings.echo,
+        pool_timeout=settings.pool_timeout_seconds,
+        connect_timeout=settings.connect_timeout_seconds,
+        statement_timeout=settings.statement_timeout_seconds,
+    )
 
 
 def cog_modules() -> list[str]:
@@ -30,11 +89,45 @@ def cog_modules() -> list[str]:
     )
 
 
+def refuse_outside_a_server(interaction: discord.Interaction[Any]) -> None:
+    """Discord hides guild-only commands in DMs, but a client with stale commands can still send one."""
+    command = interaction.command
+    root = command.root_parent or command if isinstance(command, app_commands.Command) else command
+    if interaction.guild_id is None and root is not None and getattr(root, "guild_only", False):
+        raise app_commands.NoPrivateMessage()
+
+
 class CourseTree(app_commands.CommandTree["CourseBot"]):
     async def interaction_check(self, interaction: discord.Interaction[CourseBot]) -> bool:
-        """Before any command runs: make sure the guild and the user have rows (nobody pre-registers)."""
+        """Before any command or autocomplete runs: bound its database work, then make sure the guild and the
+        user have rows (nobody pre-registers). Whatever this raises reaches the error handler (see `_call`)."""
+        refuse_outside_a_server(interaction)
+        check_options(interaction)
+        interaction.client.limit_database_work(interaction)
         await interaction.client.remember(interaction)
         return True
+
+    async def _call(self, interaction: discord.Interaction[CourseBot]) -> None:
+        """discord.py's handling of one command or autocomplete interaction, leaving no user unanswered.
+
+        discord.py passes only `AppCommandError`s to `on_error`: anything else raised by `interaction_check` or
+        by a command's checks (a database that is down, say) would end as "Task exception was never retrieved",
+        the user left without an answer. Here it reaches the one error handler too.
+        """
+        try:
+            await super()._call(interaction)
+        except app_commands.AppCommandError:
+            raise  # discord.py hands these to on_error
+        except Exception as error:
+            interaction.command_failed = True
+            if interaction.type is not discord.InteractionType.autocomplete:
+                await self.on_error(interaction, error)  # type: ignore[arg-type]
+                return
+            # Suggestions can't carry a message: offer none, and leave the why to the log.
+            log.warning("Autocomplete of %s failed: %r", (interaction.data or {}).get("name"), error)
+            if not interaction.response.is_done():
+                with suppress(discord.HTTPException):
+                    await interaction.response.autocomplete([])
 
 
 class CourseBot(commands.AutoShardedBot):
@@ -72,10 +165,14 @@ class CourseBot(commands.AutoShardedBot):
         self._database = database
         self._owns_database = database is None
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        # What this process already wrote, so a busy guild doesn't upsert the same rows on every click.
-        self._remembered: set[tuple[int | None, int, str]] = set()
-        self._known_guilds: set[int] = set()
+        # What this process already wrote, so a busy guild doesn't upsert the same rows on every click; bounded,
+        # so a process that runs for months in many guilds doesn't grow with every member it ever saw.
+        self._remembered: RecentlySeen[tuple[int | None, int, str]] = RecentlySeen(REMEMBERED_MEMBERS)
+        self._known_guilds: RecentlySeen[int] = RecentlySeen(REMEMBERED_GUILDS)
         self._freeze_heap = freeze_heap
+        # How each kind of outbox row is delivered: cogs register a sender in `cog_load` (bot/ never imports cogs);
+        # the scheduler's `send_notifications` hands every claimed row to the sender of its kind.
+        self.notification_senders: dict[NotificationKind, Callable[[Claimed], Awaitable[None]]] = {}
 
     @property
     def db(self) -> Database:
@@ -84,15 +181,18 @@ class CourseBot(commands.AutoShardedBot):
         return self._database
 
     async def setup_hook(self) -> None:
+        database_settings = self.settings.database
         if self._database is None:
-            database_settings = self.settings.database
-            self._database = Database.from_url(
-                database_settings.url,
-                pool_size=database_settings.pool_size,
-                max_overflow=database_settings.max_overflow,
-                echo=database_settings.echo,
-            )
-        await migrate.ensure_current(self.db.engine, auto_migrate=self.settings.database.auto_migrate)
+            self._database = database_from(database_settings)
+        migrating = self.db.engine
+        if self._owns_database and self.db.backend == "postgresql":
+            # A migration may rewrite large tables: it runs without the statement timeout the bot's work has.
+            migrating = create_engine(database_settings.url, connect_timeout=database_settings.connect_timeout_seconds)
+        try:
+            await migrate.ensure_current(migrating, auto_migrate=database_settings.auto_migrate)
+        finally:
+            if migrating is not self.db.engine:
+                await migrating.dispose()
         for module in cog_modules():
             await self.load_extension(module)
         install_jobs(self)
@@ -108,13 +208,33 @@ class CourseBot(commands.AutoShardedBot):
             gc.collect()
             gc.freeze()
 
+    def limit_database_work(self, interaction: discord.Interaction[Any]) -> None:
+        """Bound the database work done for `interaction` from here on in this task (`db.session.limit_work`).
+
+        Until the interaction is acknowledged, its work must end in time for an answer within Discord's 3 s:
+        `ANSWER_WITHIN_SECONDS` after it arrived, all units of work together. Once it is acknowledged (deferred),
+        Discord waits 15 minutes, and each unit of work gets `database.interaction_timeout_seconds`. Work cut off
+        raises `DeadlineExceeded`, which the error handler tells the user as "the database isn't answering".
+        """
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
+        timeout = self.settings.database.interaction_timeout_seconds
+
+        def deadline() -> float:
+            if interaction.response.is_done():
+                return loop.time() + timeout
+            return arrived + min(ANSWER_WITHIN_SECONDS, timeout)
+
+        limit_work(deadline)
+
     async def remember(self, interaction: discord.Interaction[Any]) -> None:
-        """Upsert the interaction's guild and user rows, once per process unless the name changed."""
+        """Upsert the interaction's guild and user rows, once per process unless the name changed (or the
+        member has not been seen for long enough to be forgotten, see `RecentlySeen`)."""
         key = (interaction.guild_id, interaction.user.id, interaction.user.display_name)
-        if key in self._remembered:
+        if self._remembered.seen(key):
             return
         async with self.db.session_scope() as session:
-            if interaction.guild is not None and interaction.guild.id not in self._known_guilds:
+            if interaction.guild is not None and not self._known_guilds.seen(interaction.guild.id):
                 await tenancy.remember_guild(session, guild_id=interaction.guild.id, name=interaction.guild.name)
             await tenancy.remember_user(
                 session,
@@ -128,10 +248,16 @@ class CourseBot(commands.AutoShardedBot):
             self._known_guilds.add(interaction.guild.id)
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        async with self.db.session_scope() as session:
-            await tenancy.remember_guild(
-                session, guild_id=guild.id, name=guild.name, locale=str(guild.preferred_locale)
-            )
+        try:
+            async with self.db.session_scope() as session:
+                await tenancy.remember_guild(
+                    session, guild_id=guild.id, name=guild.name, locale=str(guild.preferred_locale)
+                )
+        except Exception as error:
+            if not is_database_fault(error):
+                raise
+            # The guild's first interaction writes its row (`remember`), so nothing is lost by waiting.
+            log.warning("Could not record guild %s: the database isn't answering (%r)", guild.id, error)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.on_guild_available(guild)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,11 @@ class DatabaseSettings(Section):
     max_overflow: int = Field(10, ge=0)
     auto_migrate: bool = False
     echo: bool = False
+    # Every wait on the database is bounded; config.toml says what each bound covers.
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    statement_timeout_seconds: float = Field(2.0, gt=0)
+    pool_timeout_seconds: float = Field(10.0, gt=0)
+    interaction_timeout_seconds: float = Field(10.0, gt=0)
 
 
 class DiscordSettings(Section):
@@ -46,6 +54,8 @@ class DiscordSettings(Section):
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+    # At DEBUG, also what goes over the wire: Discord gateway frames and REST bodies, SQL calls, LLM requests.
+    wire_debug: bool = False
 
 
 class LLMSettings(Section):
@@ -82,9 +92,22 @@ class LeaderboardSettings(Section):
 
 
 class SchedulerSettings(Section):
-    reminders_every_minutes: int = Field(5, ge=1)
+    reminders_every_minutes: int = Field(1, ge=1)
+    send_every_seconds: int = Field(30, ge=1)
     analytics_every_minutes: int = Field(60, ge=1)
     tutor_inactivity_every_minutes: int = Field(10, ge=1)
+
+
+# "HH:MM-HH:MM" (may wrap past midnight), or empty for none; parsed by `bot.services.reminders.parse_quiet_hours`.
+QUIET_HOURS_PATTERN = r"^$|^([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d$"
+
+
+class ReminderSettings(Section):
+    send_concurrency: int = Field(5, ge=1, le=50)
+    claim_batch_size: int = Field(200, ge=1, le=5000)
+    retry_delay_seconds: int = Field(60, ge=1)
+    streak_nudge_hour: int = Field(20, ge=0, le=23)
+    default_quiet_hours: str = Field("", pattern=QUIET_HOURS_PATTERN)
 
 
 class Settings(BaseSettings):
@@ -101,11 +124,21 @@ class Settings(BaseSettings):
     streaks: StreakSettings = StreakSettings()
     leaderboard: LeaderboardSettings = LeaderboardSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    reminders: ReminderSettings = ReminderSettings()
 
     discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     # Fernet key that encrypts stored secrets (LLM API keys) at rest.
     secret_key: SecretStr | None = Field(None, validation_alias=AliasChoices("COURSEBOT_SECRET_KEY"))
+
+    def secret_values(self) -> list[str]:
+        """The plain values of the secrets set here (tokens, keys, the database password): never to be logged."""
+        secrets = [self.discord_token, self.openai_api_key, self.secret_key]
+        values = [secret.get_secret_value() for secret in secrets if secret is not None]
+        with suppress(ArgumentError, ValueError):
+            if password := make_url(self.database.url).password:
+                values.append(str(password))
+        return [value for value in values if value]
 
     @classmethod
     def settings_customise_sources(

@@ -81,3 +81,62 @@ class AttemptFinished(CourseError):
 class AlreadyAnswered(CourseError):
     def __init__(self) -> None:
         super().__init__("You already answered this question; your first answer counts.")
+
+
+class RoleNotGrantable(CourseError):
+    """A Discord role Coursebot refuses to give students: it would hand them power, or it isn't the bot's to give."""
+
+    def __init__(self, role_name: str, reason: str) -> None:
+        name = role_name.replace("`", "'")
+        super().__init__(
+            f"I can't use the role `{name}` for a cohort: {reason}. Pick a plain role with no moderation "
+            "permissions, not used in `/admin setup`, and below my highest role."
+        )
+
+
+class RoleMappedTwice(CourseError):
+    def __init__(self, role_id: int, levels: list[str]) -> None:
+        named = " and the ".join(levels)
+        super().__init__(
+            f"<@&{role_id}> can't be both the {named} role: one role stands for one level. "
+            "Give each level its own role in `/admin setup`."
+        )
+
+
+class DatabaseUnavailable(CourseError):
+    """The database is down, locked by another process or too slow to answer in time: the work was rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database isn't answering right now, so this wasn't done. Nothing was lost: try again in a minute."
+        )
+
+
+class PrerequisiteCycle(CourseError):
+    """Importing a course whose prerequisites lead back to it: nobody could ever enroll in those courses."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        course, first, last = cycle[0], cycle[1], cycle[-2]
+        loop = f"{course} needs " + ", which needs ".join(cycle[1:])
+        super().__init__(
+            f"Importing {course} would make its prerequisites a loop: {loop}, so nobody could enroll in them. "
+            f"Remove `{first}` from `prerequisites` in course.toml (or `{course}` from {last}'s prerequisites), "
+            "then import again."
+        )
+
+
+class InvalidOption(InvalidInput):
+    """An option outside what its command accepts (Discord's client checks limits, but anyone can send past it)."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        super().__init__(f"`{option}` {problem}")
+        self.option = option
+
+
+class NotAnOption(CourseError):
+    """An answer naming an option the question does not have (a forged button): nothing is recorded."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That isn't one of this question's options, so nothing was recorded. Answer with the buttons under it."
+        )

@@ -56,15 +56,21 @@ def require_level(needed: MemberRole) -> Callable[[T], T]:
 
 
 class NotBotOperator(app_commands.CheckFailure):
-    """The setting is shared by every server the bot is in: only the bot's operator may change it."""
+    """The setting is shared by every server the bot is in: only the bot's operator may read or change it."""
+
+
+async def is_bot_operator(interaction: discord.Interaction) -> bool:
+    """Whether the member is the bot application's owner (or one of its team)."""
+    return await interaction.client.is_owner(interaction.user)  # type: ignore[attr-defined,no-any-return]
 
 
 def require_bot_operator() -> Callable[[T], T]:
     """Allow the command only to the bot application's owner (or team members): settings shared by every guild,
-    such as the LLM backend and the tutor prompts, must not be changeable by one guild's admins."""
+    such as the LLM backends (internal URLs) and the tutor prompts, are neither readable nor changeable by one
+    guild's admins."""
 
     async def predicate(interaction: discord.Interaction) -> bool:
-        if not await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
+        if not await is_bot_operator(interaction):
             raise NotBotOperator()
         return True
 

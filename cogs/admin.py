@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import discord
@@ -9,14 +10,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.clock import local_date
+from bot.clock import local_date, local_instant
 from bot.errors import CourseError
-from bot.services import audit, courses, tenancy, xp
+from bot.services import audit, courses, outbox, permissions, reminders, tenancy, xp
 from bot.tutor import backends, cache, prompts, tutor
 from bot.tutor.guardrails import split_for_discord
 from bot.tutor.secrets import SecretBox
 from cogs._autocomplete import Choices, courses_you_teach
-from cogs._checks import require_bot_operator, require_level
+from cogs._checks import is_bot_operator, require_bot_operator, require_level
 from cogs._ui import EMBED_DESCRIPTION_MAX, add_fields, clip, embed, send, success_embed
 from cogs._views import Paginator, confirm
 from cogs.errors import report
@@ -39,6 +40,7 @@ def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
         ("TA role", role(config.ta_role_id)),
         ("Reminder channel", channel(config.reminder_channel_id)),
         ("Announcement channel", channel(config.announcement_channel_id)),
+        ("Quiet hours", f"{config.quiet_hours} (each student's own clock)" if config.quiet_hours else "none"),
     ]
 
 
@@ -49,8 +51,11 @@ def _matching(pairs: list[tuple[int | str, str]], typed: str) -> list[app_comman
     ][:25]
 
 
+# Autocomplete runs no command checks: these suggest the operator's settings to the operator only.
 async def backend_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
     bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if not await is_bot_operator(interaction):
+        return []
     async with bot.db.session_scope() as session:
         listed = await backends.list_backends(session)
     return _matching([(backend.id, f"{backend.name} · {backend.base_url}") for backend in listed], current)
@@ -58,6 +63,8 @@ async def backend_choices(interaction: discord.Interaction, current: str) -> lis
 
 async def model_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
     bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if not await is_bot_operator(interaction):
+        return []
     async with bot.db.session_scope() as session:
         listed = await backends.list_backends(session)
     return _matching(
@@ -72,6 +79,8 @@ async def model_choices(interaction: discord.Interaction, current: str) -> list[
 
 async def prompt_names(interaction: discord.Interaction, current: str) -> Choices:
     bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if not await is_bot_operator(interaction):
+        return []
     async with bot.db.session_scope() as session:
         names = await prompts.list_names(session)
     return _matching([(name, name) for name in names], current)
@@ -136,8 +145,12 @@ def parse_labels(labels: str | None) -> list[str]:
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin", group_description="Configure Coursebot for this server"):
     xp_group = app_commands.Group(name="xp", description="Correct members' XP")
-    llm_group = app_commands.Group(name="llm", description="The language model servers the tutor uses (bot-wide)")
-    prompts_group = app_commands.Group(name="prompts", description="The tutor's versioned prompts (bot-wide)")
+    llm_group = app_commands.Group(
+        name="llm", description="The language model servers the tutor uses (bot-wide: the bot's operator only)"
+    )
+    prompts_group = app_commands.Group(
+        name="prompts", description="The tutor's versioned prompts (bot-wide: the bot's operator only)"
+    )
     cache_group = app_commands.Group(name="cache", description="The tutor's answer cache")
 
     def __init__(self, bot: CourseBot) -> None:
@@ -148,8 +161,9 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         instructor_role="Members with this role can author and run courses",
         ta_role="Members with this role can see rosters and help students",
         admin_role="Members with this role can configure the bot",
-        reminder_channel="Where study reminders are posted",
+        reminder_channel="Where a reminder goes, mentioning only its student, when their DMs are closed",
         announcement_channel="Where course announcements are posted",
+        quiet_hours="Default quiet hours, e.g. 22:00-07:00 in each student's own time zone; off for none",
     )
     @require_level(MemberRole.ADMIN)
     async def setup(
@@ -160,6 +174,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         admin_role: discord.Role | None = None,
         reminder_channel: discord.TextChannel | None = None,
         announcement_channel: discord.TextChannel | None = None,
+        quiet_hours: app_commands.Range[str, 1, 20] | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         chosen = {
@@ -169,10 +184,13 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
             "reminder_channel_id": reminder_channel,
             "announcement_channel_id": announcement_channel,
         }
-        changes = {key: value.id for key, value in chosen.items() if value is not None}
+        changes: dict[str, int | str | None] = {key: value.id for key, value in chosen.items() if value is not None}
+        if quiet_hours is not None:
+            quiet = reminders.parse_quiet_hours(quiet_hours)
+            changes["quiet_hours"] = str(quiet) if quiet else None
         async with self.bot.db.session_scope() as session:
             if changes:
-                config = await tenancy.configure_guild(
+                config = await permissions.save_setup(
                     session, guild_id=interaction.guild_id, actor_id=interaction.user.id, changes=changes
                 )
             else:
@@ -183,10 +201,42 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
             embed=add_fields(success_embed(title, hint), describe_config(config)), ephemeral=True
         )
 
+    @app_commands.command(
+        name="reminders", description="The outbox of reminders and nudges: pending, sent today, failed, paused"
+    )
+    @require_level(MemberRole.ADMIN)
+    async def reminder_outbox(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        now = self.bot.clock.now()
+        async with self.bot.db.session_scope() as session:
+            guild_zone, _ = await tenancy.time_zones(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id
+            )
+            since = local_instant(local_date(now, guild_zone), time(0), guild_zone)
+            counted = await outbox.summary(session, guild_id=interaction.guild_id, since=since)
+            paused = await reminders.paused_students(session, guild_id=interaction.guild_id)
+        failed = "\n".join(
+            f"{discord.utils.format_dt(due, 'f')} · {clip(reason or 'no reason recorded', 150)}"
+            for due, reason in counted.failed
+        )
+        stopped = "\n".join(f"<@{student.user_id}> ({student.course_code})" for student in paused)
+        if stopped:
+            stopped += "\nEach is told how to fix it at their next command."
+        page = embed("Reminders and nudges", f"Today starts at {discord.utils.format_dt(since, 'f')} ({guild_zone}).")
+        fields = [
+            ("Pending", str(counted.pending)),
+            ("Sent today", str(counted.sent_today)),
+            ("Failed (latest)", failed or "none"),
+            ("Paused students", stopped or "none"),
+        ]
+        await send(interaction, embed=add_fields(page, fields))
+
     @app_commands.command(description="Recent instructor and admin changes in this server")
     @app_commands.describe(action="Only this kind of change, e.g. course.publish")
     @require_level(MemberRole.ADMIN)
-    async def audit(self, interaction: discord.Interaction, action: str | None = None) -> None:
+    async def audit(
+        self, interaction: discord.Interaction, action: app_commands.Range[str, 1, 60] | None = None
+    ) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             entries = await audit.recent(session, guild_id=interaction.guild_id, limit=100, action=action)
@@ -247,7 +297,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         name: app_commands.Range[str, 1, 100],
         base_url: app_commands.Range[str, 1, 500],
         provider: app_commands.Range[str, 1, 50] = "openai",
-        api_key: str | None = None,
+        api_key: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
         secrets = SecretBox.from_key(self.bot.settings.secret_key)
         async with self.bot.db.session_scope() as session:
@@ -306,6 +356,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         )
 
     @llm_group.command(name="list", description="The servers and models the tutor can use, and which it uses now")
+    @require_bot_operator()  # their internal addresses are the operator's, not every guild admin's
     @require_level(MemberRole.ADMIN)
     async def llm_list(self, interaction: discord.Interaction) -> None:
         async with self.bot.db.session_scope() as session:
@@ -322,6 +373,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         await send(interaction, embed=add_fields(page, [describe_backend(backend) for backend in listed]))
 
     @prompts_group.command(name="list", description="Every prompt with its versions and labels")
+    @require_bot_operator()  # the prompts are the operator's, shared by every guild
     @require_level(MemberRole.ADMIN)
     async def prompts_list(self, interaction: discord.Interaction) -> None:
         async with self.bot.db.session_scope() as session:
@@ -337,13 +389,14 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
 
     @prompts_group.command(name="show", description="Read a prompt version (by default the production one)")
     @app_commands.autocomplete(name=prompt_names)
+    @require_bot_operator()  # the prompts are the operator's, shared by every guild
     @require_level(MemberRole.ADMIN)
     async def prompts_show(
         self,
         interaction: discord.Interaction,
-        name: str = prompts.TUTOR_SYSTEM_PROMPT,
-        version: app_commands.Range[int, 1] | None = None,
-        label: str | None = None,
+        name: app_commands.Range[str, 1, 255] = prompts.TUTOR_SYSTEM_PROMPT,
+        version: app_commands.Range[int, 1, 2_147_483_647] | None = None,
+        label: app_commands.Range[str, 1, 36] | None = None,
     ) -> None:
         async with self.bot.db.session_scope() as session:
             shown = await prompts.resolve(session, name=name, version=version, label=None if version else label)
@@ -364,9 +417,9 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         self,
         interaction: discord.Interaction,
         name: app_commands.Range[str, 1, 255] = prompts.TUTOR_SYSTEM_PROMPT,
-        labels: str | None = None,
+        labels: app_commands.Range[str, 1, 200] | None = None,
         message: app_commands.Range[str, 1, 500] | None = None,
-        text: str | None = None,
+        text: app_commands.Range[str, 1, 6000] | None = None,
     ) -> None:
         if text is not None:
             await create_prompt_version(self.bot, interaction, name, text, parse_labels(labels), message)
@@ -383,7 +436,11 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
     @require_level(MemberRole.ADMIN)
     async def prompts_label(
-        self, interaction: discord.Interaction, name: str, version: app_commands.Range[int, 1], label: str
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 255],
+        version: app_commands.Range[int, 1, 2_147_483_647],
+        label: app_commands.Range[str, 1, 36],
     ) -> None:
         async with self.bot.db.session_scope() as session:
             labelled = await prompts.set_label(

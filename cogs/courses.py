@@ -12,6 +12,7 @@ from bot.app import CourseBot
 from bot.services import audit, courses, enrollment, navigation, tenancy
 from bot.tutor.guardrails import strip_mentions
 from cogs._autocomplete import courses_you_take, published_courses
+from cogs._roles import grant_problem
 from cogs._ui import EMBED_FIELD_VALUE_MAX, add_fields, clip, embed, progress_bar, success_embed
 from db.models import EnrollmentStatus
 
@@ -28,45 +29,51 @@ STATUS_LABEL = {
 async def change_role(
     bot: CourseBot, interaction: discord.Interaction, *, user_id: int, role_id: int, add: bool, course_code: str
 ) -> str | None:
-    """Grant or remove a cohort role; on failure tell the instructors (audit row + announcement channel)
-    and return a line for the student. None when it worked."""
+    """Grant or remove a cohort role; when the role may not be handed out (see `cogs._roles`) or Discord fails,
+    tell the instructors (audit row + announcement channel) and return a line for the student. None when it worked."""
     guild = interaction.guild
     assert guild is not None
     reason = f"Coursebot: {'enrolled in' if add else 'left'} {course_code}"
-    try:
-        member = guild.get_member(user_id) or await guild.fetch_member(user_id)
-        change = member.add_roles if add else member.remove_roles
-        await change(discord.Object(role_id), reason=reason)
-        return None
-    except discord.HTTPException as error:
-        why = (
-            "I lack the Manage Roles permission or the role is above mine"
-            if isinstance(error, discord.Forbidden)
-            else f"Discord refused ({error.status})"
-        )
-        log.warning("Could not %s role %s for user %s: %s", "add" if add else "remove", role_id, user_id, error)
-        async with bot.db.session_scope() as session:
-            await audit.record(
-                session, guild_id=guild.id, actor_id=bot.user.id if bot.user else 0,
-                action="role.grant_failed" if add else "role.remove_failed", target_type="member",
-                target_ids=[user_id], meta={"role_id": role_id, "course": course_code, "reason": why},
-            )  # fmt: skip
-            config = await tenancy.guild_config(session, guild.id)
-        channel = guild.get_channel(config.announcement_channel_id) if config.announcement_channel_id else None
-        if isinstance(channel, discord.TextChannel):
-            await channel.send(
-                f"⚠️ Instructors: I couldn't {'give' if add else 'remove'} <@&{role_id}> "
-                f"{'to' if add else 'from'} <@{user_id}> for {course_code}: {why}."
+    # Checked at every grant, not only when the cohort got its role: the role may have gained power since.
+    refused = await grant_problem(bot, guild, role_id)
+    if refused is None:
+        try:
+            member = guild.get_member(user_id) or await guild.fetch_member(user_id)
+            change = member.add_roles if add else member.remove_roles
+            await change(discord.Object(role_id), reason=reason)
+            return None
+        except discord.HTTPException as error:
+            why = (
+                "I lack the Manage Roles permission or the role is above mine"
+                if isinstance(error, discord.Forbidden)
+                else f"Discord refused ({error.status})"
             )
-        return f"I couldn't {'give you' if add else 'remove'} the course role ({why}); the instructors were told."
+            action = "role.grant_failed" if add else "role.remove_failed"
+            log.warning("Could not %s role %s for user %s: %s", "add" if add else "remove", role_id, user_id, error)
+    else:
+        why, action = refused, "role.grant_refused" if add else "role.remove_refused"
+        log.warning("Refused to %s role %s for user %s: %s", "add" if add else "remove", role_id, user_id, refused)
+    async with bot.db.session_scope() as session:
+        await audit.record(
+            session, guild_id=guild.id, actor_id=bot.user.id if bot.user else 0, action=action,
+            target_type="member", target_ids=[user_id], meta={"role_id": role_id, "course": course_code, "reason": why},
+        )  # fmt: skip
+        config = await tenancy.guild_config(session, guild.id)
+    channel = guild.get_channel(config.announcement_channel_id) if config.announcement_channel_id else None
+    if isinstance(channel, discord.TextChannel):
+        await channel.send(
+            f"⚠️ Instructors: I couldn't {'give' if add else 'remove'} <@&{role_id}> "
+            f"{'to' if add else 'from'} <@{user_id}> for {course_code}: {why}."
+        )
+    return f"I couldn't {'give you' if add else 'remove'} the course role ({why}); the instructors were told."
 
 
+@app_commands.guild_only()
 class Courses(commands.GroupCog, group_name="course", group_description="Find, join and follow courses"):
     def __init__(self, bot: CourseBot) -> None:
         self.bot = bot
 
     @app_commands.command(description="Courses you can take in this server")
-    @app_commands.guild_only()
     async def list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
@@ -90,7 +97,6 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
     @app_commands.command(description="What a course covers and how to join it")
     @app_commands.describe(course="The course code, e.g. PY101")
     @app_commands.autocomplete(course=published_courses)
-    @app_commands.guild_only()
     async def info(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
@@ -120,8 +126,9 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
     @app_commands.command(description="Join a course")
     @app_commands.describe(course="The course code, e.g. PY101", invite="The invite code of an invite-only cohort")
     @app_commands.autocomplete(course=published_courses)
-    @app_commands.guild_only()
-    async def enroll(self, interaction: discord.Interaction, course: str, invite: str | None = None) -> None:
+    async def enroll(
+        self, interaction: discord.Interaction, course: str, invite: app_commands.Range[str, 1, 40] | None = None
+    ) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             result = await enrollment.enroll(
@@ -154,7 +161,6 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
 
     @app_commands.command(description="Leave a course (your progress is kept if you come back)")
     @app_commands.autocomplete(course=courses_you_take)
-    @app_commands.guild_only()
     async def drop(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
@@ -182,7 +188,6 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
 
     @app_commands.command(description="How far you are in a course")
     @app_commands.autocomplete(course=courses_you_take)
-    @app_commands.guild_only()
     async def progress(self, interaction: discord.Interaction, course: str | None = None) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:

@@ -5,8 +5,9 @@ extensions afresh: so it defines no class that other modules import — `Missing
 `cogs._checks`, where it is raised.
 
 Handlers are tried in order and the first whose type matches answers (the registry shape of
-python-discord's bot-core). Domain errors show their own message; anything unexpected shows a short
-error id while the log gets the traceback with guild, user and command.
+python-discord's bot-core). Domain errors show their own message; a database that is down, locked or too
+slow (`is_database_fault`) gets one message saying nothing was lost, and a warning line in the log; anything
+unexpected shows a short error id while the log gets the traceback with guild, user and command.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.errors import CourseError
+from bot.errors import CourseError, DatabaseUnavailable
 from cogs._checks import MissingLevel, NotBotOperator
 from cogs._ui import error_embed, send
+from db.session import is_database_fault
 
 if TYPE_CHECKING:
     from bot.app import CourseBot
@@ -62,24 +64,35 @@ def user_message(error: BaseException) -> str | None:
     for error_type, describe in ERROR_MESSAGES:
         if isinstance(error, error_type):
             return describe(error)
+    if is_database_fault(error):
+        return str(DatabaseUnavailable())
     return None
 
 
 def unwrap(error: BaseException) -> BaseException:
-    while isinstance(error, app_commands.CommandInvokeError):
-        error = error.original
-    return error
+    """The error a command, check or transformer raised, out of discord.py's wrappers."""
+    while True:
+        if isinstance(error, app_commands.CommandInvokeError):
+            error = error.original
+        elif isinstance(error, app_commands.TransformerError) and is_database_fault(error.__cause__ or error):
+            error = error.__cause__ or error  # the value may be fine: the database that checks it did not answer
+        else:
+            return error
 
 
 async def report(interaction: discord.Interaction, error: BaseException) -> None:
     """Answer the interaction privately with what went wrong; log the unexpected with its context."""
     error = unwrap(error)
     message = user_message(error)
+    command = interaction.command.qualified_name if interaction.command else (interaction.data or {}).get("custom_id")
+    if is_database_fault(error):
+        # Not a bug, and many users hit it at once: a line each for the operator, no traceback.
+        log.warning(
+            "Database not answering in %s (guild %s, user %s): %s",
+            command, interaction.guild_id, interaction.user.id, repr(error),
+        )  # fmt: skip
     if message is None:
         error_id = secrets.token_hex(4)
-        command = (
-            interaction.command.qualified_name if interaction.command else (interaction.data or {}).get("custom_id")
-        )
         log.error(
             "Unexpected error %s in %s (guild %s, user %s)",
             error_id,

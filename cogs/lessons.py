@@ -40,6 +40,7 @@ def lesson_pages(lesson: LessonPage) -> list[discord.Embed]:
     return pages
 
 
+@app_commands.guild_only()
 class Lessons(commands.GroupCog, group_name="lesson", group_description="Read your course"):
     def __init__(self, bot: CourseBot) -> None:
         self.bot = bot
@@ -78,26 +79,22 @@ class Lessons(commands.GroupCog, group_name="lesson", group_description="Read yo
 
     @app_commands.command(description="Open the next lesson (and mark this one done)")
     @app_commands.autocomplete(course=courses_you_take)
-    @app_commands.guild_only()
     async def next(self, interaction: discord.Interaction, course: str | None = None) -> None:
         await self._show(interaction, "next", course)
 
     @app_commands.command(description="Go back to the previous lesson")
     @app_commands.autocomplete(course=courses_you_take)
-    @app_commands.guild_only()
     async def prev(self, interaction: discord.Interaction, course: str | None = None) -> None:
         await self._show(interaction, "prev", course)
 
     @app_commands.command(description="Open a lesson by name")
     @app_commands.describe(lesson="Start typing the lesson's title")
     @app_commands.autocomplete(lesson=lessons_of_your_course, course=courses_you_take)
-    @app_commands.guild_only()
     async def open(self, interaction: discord.Interaction, lesson: str, course: str | None = None) -> None:
         await self._show(interaction, "open", course, lesson)
 
     @app_commands.command(description="Reopen the lesson you were reading")
     @app_commands.autocomplete(course=courses_you_take)
-    @app_commands.guild_only()
     async def resume(self, interaction: discord.Interaction, course: str | None = None) -> None:
         await self._show(interaction, "resume", course)
 

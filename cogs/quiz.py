@@ -21,6 +21,7 @@ from bot.services import quizzes
 from bot.services.quizzes import AnswerResult, AttemptSummary, QuestionCard
 from bot.tutor.guardrails import strip_mentions
 from cogs._autocomplete import courses_you_take, quiz_titles_choices
+from cogs._input import custom_id_number
 from cogs._ui import BUTTONS_PER_ROW, FAILURE, SUCCESS, add_fields, clip, embed
 from cogs._views import Paginator
 from cogs.errors import report
@@ -129,7 +130,8 @@ class AnswerButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
     ) -> AnswerButton:
-        return cls(int(match["attempt"]), int(match["question"]), int(match["option"]), item.label or "?")
+        attempt, question = custom_id_number(match["attempt"]), custom_id_number(match["question"])
+        return cls(attempt, question, int(match["option"]), item.label or "?")
 
     async def handle(self, interaction: discord.Interaction) -> None:
         await record_answer(interaction, attempt=self.attempt, question=self.question, choice=[self.option])
@@ -148,7 +150,8 @@ class ToggleButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
     ) -> ToggleButton:
-        return cls(int(match["attempt"]), int(match["question"]), int(match["option"]), item.label or "?")
+        attempt, question = custom_id_number(match["attempt"]), custom_id_number(match["question"])
+        return cls(attempt, question, int(match["option"]), item.label or "?")
 
     async def handle(self, interaction: discord.Interaction) -> None:
         """Flip this option on the message; nothing is recorded until Submit."""
@@ -183,7 +186,7 @@ class SubmitButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
     ) -> SubmitButton:
-        return cls(int(match["attempt"]), int(match["question"]))
+        return cls(custom_id_number(match["attempt"]), custom_id_number(match["question"]))
 
     async def handle(self, interaction: discord.Interaction) -> None:
         assert interaction.message is not None
@@ -211,6 +214,7 @@ def enumerate_buttons(message: discord.Message) -> list[tuple[int, discord.Butto
     ]
 
 
+@app_commands.guild_only()
 class Quiz(commands.GroupCog, group_name="quiz", group_description="Test what you learned"):
     def __init__(self, bot: CourseBot) -> None:
         self.bot = bot
@@ -218,7 +222,6 @@ class Quiz(commands.GroupCog, group_name="quiz", group_description="Test what yo
     @app_commands.command(description="Start (or resume) a quiz of your course")
     @app_commands.describe(quiz="Which quiz; by default your course's first one")
     @app_commands.autocomplete(quiz=quiz_titles_choices, course=courses_you_take)
-    @app_commands.guild_only()
     async def start(self, interaction: discord.Interaction, quiz: str | None = None, course: str | None = None) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
@@ -230,7 +233,6 @@ class Quiz(commands.GroupCog, group_name="quiz", group_description="Test what yo
 
     @app_commands.command(description="Review your latest finished quiz, question by question")
     @app_commands.autocomplete(quiz=quiz_titles_choices, course=courses_you_take)
-    @app_commands.guild_only()
     async def results(
         self, interaction: discord.Interaction, quiz: str | None = None, course: str | None = None
     ) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import tempfile
 from pathlib import Path
@@ -13,13 +12,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.errors import InvalidInput
-from bot.services import content, courses
-from bot.services.coursepack import DEFAULT_LIMITS, CoursePackage, load_package, write_zip
+from bot.errors import InvalidInput, RoleNotGrantable
+from bot.services import audit, content, courses
+from bot.services.coursepack import DEFAULT_LIMITS, CoursePackage, load_zip_bytes, write_zip
+from bot.spreadsheets import csv_bytes
 from bot.tutor import materials, tutor
 from bot.tutor.materials import MaterialRecord
 from cogs._autocomplete import courses_you_teach
 from cogs._checks import require_level
+from cogs._roles import check_package_roles, cohort_role_problems
 from cogs._ui import add_fields, clip, embed, error_embed, send, success_embed
 from cogs._views import Paginator, confirm
 from db.models import CourseLevel, IndexingStatus, MemberRole, OfferingVisibility
@@ -35,13 +36,10 @@ STATUS_ICONS = {
 
 
 def read_package(filename: str, data: bytes) -> CoursePackage:
-    """Load an uploaded package (a .zip) through a private temporary file; PackageInvalid if it is broken."""
+    """Load an uploaded package (a .zip) from memory; PackageInvalid, naming the uploaded file, if it is broken."""
     if not filename.lower().endswith(".zip"):
         raise InvalidInput("Upload the course package as a `.zip` of the course folder (see docs/course-format.md).")
-    with tempfile.TemporaryDirectory(prefix="coursebot-import-") as folder:
-        path = Path(folder) / "package.zip"
-        path.write_bytes(data)
-        return load_package(path)
+    return load_zip_bytes(filename, data)
 
 
 def package_zip(package: CoursePackage) -> bytes:
@@ -63,8 +61,10 @@ def upload_result(material: MaterialRecord, course_code: str) -> discord.Embed:
     return embed(f"{clip(material.title, 200)} is being indexed", "See `/teach materials list` in a minute.")
 
 
+# No default member permission: instructors and TAs are whoever holds the roles mapped in `/admin setup`, which
+# Discord's permission bits cannot express. The bot checks the level; a server may narrow who sees `/teach` in
+# Server Settings → Integrations.
 @app_commands.guild_only()
-@app_commands.default_permissions(manage_messages=True)
 class Teach(commands.GroupCog, group_name="teach", group_description="Author and run courses"):
     course = app_commands.Group(name="course", description="Create, import, publish and remove courses")
     cohort = app_commands.Group(name="cohort", description="Runs of a course: who can join, and when")
@@ -79,9 +79,9 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     async def course_create(
         self,
         interaction: discord.Interaction,
-        code: str,
-        title: str,
-        description: str = "",
+        code: app_commands.Range[str, 1, 20],
+        title: app_commands.Range[str, 1, 200],
+        description: app_commands.Range[str, 1, 2000] = "",
         level: CourseLevel = CourseLevel.INTRODUCTORY,
     ) -> None:
         assert interaction.guild_id is not None
@@ -108,6 +108,7 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             raise InvalidInput(f"That file is {package.size // 1_000_000} MB; a course package may be at most 50 MB.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         parsed = await asyncio.to_thread(read_package, package.filename, await package.read())
+        await check_package_roles(interaction, parsed)
         async with self.bot.db.session_scope() as session:
             summary = await content.import_package(
                 session, guild_id=interaction.guild_id, actor_id=interaction.user.id, package=parsed,
@@ -144,6 +145,11 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             package = await content.export_package(session, guild_id=interaction.guild_id, code=course)
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+            await audit.record(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, action="course.export",
+                target_type="course", target_ids=[found.id], meta={"code": found.code},
+            )  # fmt: skip
         data = await asyncio.to_thread(package_zip, package)
         await interaction.response.send_message(
             embed=embed(f"{package.code} package", "Edit it and bring it back with `/teach course import`."),
@@ -220,13 +226,15 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         self,
         interaction: discord.Interaction,
         course: str,
-        term: str,
+        term: app_commands.Range[str, 1, 100],
         visibility: OfferingVisibility = OfferingVisibility.PUBLIC,
-        invite: str | None = None,
+        invite: app_commands.Range[str, 1, 40] | None = None,
         capacity: app_commands.Range[int, 1, 100_000] | None = None,
         role: discord.Role | None = None,
     ) -> None:
         assert interaction.guild_id is not None
+        if role is not None and (problems := await cohort_role_problems(interaction, [role.id])):
+            raise RoleNotGrantable(role.name, problems[role.id])
         async with self.bot.db.session_scope() as session:
             cohort = await courses.create_cohort(
                 session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, term_name=term,
@@ -251,13 +259,17 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     @cohort.command(name="open", description="Let students enroll in a cohort again")
     @app_commands.autocomplete(course=courses_you_teach)
     @require_level(MemberRole.INSTRUCTOR)
-    async def cohort_open(self, interaction: discord.Interaction, course: str, term: str) -> None:
+    async def cohort_open(
+        self, interaction: discord.Interaction, course: str, term: app_commands.Range[str, 1, 100]
+    ) -> None:
         await self._set_open(interaction, course, term, True)
 
     @cohort.command(name="close", description="Stop enrollments in a cohort (enrolled students stay)")
     @app_commands.autocomplete(course=courses_you_teach)
     @require_level(MemberRole.INSTRUCTOR)
-    async def cohort_close(self, interaction: discord.Interaction, course: str, term: str) -> None:
+    async def cohort_close(
+        self, interaction: discord.Interaction, course: str, term: app_commands.Range[str, 1, 100]
+    ) -> None:
         await self._set_open(interaction, course, term, False)
 
     @app_commands.command(description="Who is enrolled in a course, with a CSV to download")
@@ -267,6 +279,12 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             entries = await courses.roster(session, guild_id=interaction.guild_id, code=course)
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+            # Members' names and progress leave the bot here: record who took them.
+            await audit.record(
+                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, action="course.roster",
+                target_type="course", target_ids=[found.id], meta={"code": found.code, "members": len(entries)},
+            )  # fmt: skip
         code = courses.normalise_code(course)
         if not entries:
             await interaction.response.send_message(
@@ -281,15 +299,15 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
                 for entry in page
             ]
             pages.append(add_fields(embed(f"{code} roster ({len(entries)})"), fields, inline=True))
-        csv_file = io.StringIO()
-        writer = csv.writer(csv_file)
-        writer.writerow(["user_id", "display_name", "cohort", "status", "enrolled_at", "completed_items"])
-        for entry in entries:
-            writer.writerow(
+        table = csv_bytes(
+            ["user_id", "display_name", "cohort", "status", "enrolled_at", "completed_items"],
+            [
                 [entry.user_id, entry.display_name, entry.term_name, entry.status.value,
                  entry.enrolled_at.isoformat(), entry.completed_items]
-            )  # fmt: skip
-        attachment = discord.File(io.BytesIO(csv_file.getvalue().encode()), filename=f"{code.lower()}-roster.csv")
+                for entry in entries
+            ],
+        )  # fmt: skip
+        attachment = discord.File(io.BytesIO(table), filename=f"{code.lower()}-roster.csv")
         await Paginator(pages, owner_id=interaction.user.id).start(interaction, file=attachment)
 
     @materials_group.command(name="upload", description="Add a file the tutor can cite (Markdown, text or PDF)")

@@ -23,10 +23,12 @@ from discord.ext import commands
 
 from bot.app import CourseBot
 from bot.errors import CourseError
+from bot.services.plaintext import without_unsafe_characters
 from bot.tutor.guardrails import EDIT_INTERVAL_SECONDS, StreamThrottle, split_for_discord, strip_mentions
 from bot.tutor.sessions import TutorSession
 from bot.tutor.tutor import Answer, NotYourThread, Source, Turn, Tutor
 from cogs._autocomplete import courses_you_take, lessons_of_your_course
+from cogs._input import custom_id_number
 from cogs._ui import BUTTONS_PER_ROW, EMBED_DESCRIPTION_MAX, clip, embed, error_embed, success_embed
 from cogs.errors import report, user_message
 from db.models import GenerationStatus, SessionEndReason
@@ -180,7 +182,7 @@ class FeedbackButton(TutorButton, template=r"tutor:fb:(?P<message>\d+):(?P<ratin
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
     ) -> FeedbackButton:
-        return cls(int(match["message"]), int(match["rating"]))
+        return cls(custom_id_number(match["message"]), int(match["rating"]))
 
     async def handle(self, interaction: discord.Interaction) -> None:
         await tutor_cog(interaction).tutor.rate(
@@ -206,7 +208,7 @@ class BranchButton(TutorButton, template=r"tutor:br:(?P<answer>\d+):(?P<option>\
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
     ) -> BranchButton:
-        return cls(int(match["answer"]), match["option"], item.label or CHECK_UNDERSTANDING_LABEL)
+        return cls(custom_id_number(match["answer"]), match["option"], item.label or CHECK_UNDERSTANDING_LABEL)
 
     async def handle(self, interaction: discord.Interaction) -> None:
         cog, thread = tutor_cog(interaction), thread_of(interaction)
@@ -238,7 +240,7 @@ class RetryButton(TutorButton, template=r"tutor:retry:(?P<answer>\d+):(?P<user_m
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
     ) -> RetryButton:
-        return cls(int(match["answer"]), int(match["user_message"]))
+        return cls(custom_id_number(match["answer"]), custom_id_number(match["user_message"]))
 
     async def handle(self, interaction: discord.Interaction) -> None:
         cog, thread = tutor_cog(interaction), thread_of(interaction)
@@ -253,6 +255,7 @@ class RetryButton(TutorButton, template=r"tutor:retry:(?P<answer>\d+):(?P<user_m
             await cog.deliver(thread, turn)
 
 
+@app_commands.guild_only()
 class TutorThreads(
     commands.GroupCog, name="Tutor", group_name="tutor", group_description="Talk with the course's AI tutor"
 ):
@@ -303,7 +306,6 @@ class TutorThreads(
         course="Which of your courses; by default your latest",
     )
     @app_commands.autocomplete(lesson=lessons_of_your_course, course=courses_you_take)
-    @app_commands.guild_only()
     async def start(
         self, interaction: discord.Interaction, lesson: str | None = None, course: str | None = None
     ) -> None:
@@ -324,7 +326,8 @@ class TutorThreads(
             # Its thread was deleted or archived by hand: that session is over.
             await self.tutor.end(session_id=plan.existing.id, reason=SessionEndReason.THREAD_GONE)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        name = clip(f"Tutor · {interaction.user.display_name} · {plan.topic}", THREAD_NAME_MAX)
+        student = without_unsafe_characters(interaction.user.display_name)
+        name = clip(f"Tutor · {student} · {plan.topic}", THREAD_NAME_MAX)
         thread, private = await self._open_thread(channel, name)
         async with self.lock_for(thread.id):
             try:
@@ -347,7 +350,6 @@ class TutorThreads(
         )
 
     @app_commands.command(name="end", description="Close your tutor thread")
-    @app_commands.guild_only()
     async def end(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         channel = interaction.channel

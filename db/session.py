@@ -1,49 +1,152 @@
-"""One engine per database URL, and `session_scope()`: the unit of work every caller uses."""
+"""One engine per database URL, and `session_scope()`: the unit of work every caller uses.
+
+Every wait on the database can be bounded: per engine (connect, statement, pool), and per task with a deadline
+for each unit of work (`limit_work`). `is_database_fault` tells a database that isn't answering from a bug.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from sqlalchemy import Insert, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
-SQLITE_QUEUE_TIMEOUT_S = 180
+# Bounds for an engine created without any (tools, tests, benchmarks); the bot passes its [database] settings.
+SQLITE_BUSY_TIMEOUT_S = 5.0
+SQLITE_QUEUE_TIMEOUT_S = 180.0
+POOL_TIMEOUT_S = 30.0
 
 
-def create_engine(url: str | URL, *, pool_size: int = 5, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
-    """An async engine tuned for its backend.
+class DeadlineExceeded(TimeoutError):
+    """A unit of work did not end by the deadline of the work it serves (see `limit_work`); it was rolled back."""
+
+
+# When the database work of the current task must end: a time on the event loop's clock, asked as each unit of
+# work opens; None (or no rule) for no deadline. A task started from here inherits the rule.
+_deadline: ContextVar[Callable[[], float | None] | None] = ContextVar("database_deadline", default=None)
+
+
+def limit_work(deadline: Callable[[], float | None]) -> None:
+    """From now on in the current task, each `session_scope` must end by `deadline()` (asked when it opens), the
+    wait for a connection included; one that doesn't is rolled back and raises `DeadlineExceeded`."""
+    _deadline.set(deadline)
+
+
+# PostgreSQL error classes that mean "not now" rather than a bug: 08 connection exception, 53 insufficient
+# resources (too many connections, disk full), 57 operator intervention (statement timeout, shutdown, starting up).
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
+DRIVER_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.", "sqlite3.")
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    """`error`, then what it wraps: SQLAlchemy's `orig`, else the cause it was raised from."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        wrapped = getattr(error, "orig", None)
+        error = wrapped if isinstance(wrapped, BaseException) else error.__cause__
+
+
+def _raised_by_driver(error: BaseException) -> bool:
+    return any(
+        frame.f_globals.get("__name__", "").startswith(DRIVER_MODULES)
+        for frame, _ in traceback.walk_tb(error.__traceback__)
+    )
+
+
+def is_database_fault(error: BaseException) -> bool:
+    """Whether `error` means the database is down, unreachable, locked or too slow, rather than a bug:
+    a deadline or pool wait that ran out, a DB-API "operational" error (SQLite's "database is locked"), a dropped
+    connection, a transient PostgreSQL error class, or a refused or timed-out socket inside the driver."""
+    for cause in _chain(error):
+        if isinstance(
+            cause,
+            DeadlineExceeded
+            | sqlalchemy.exc.TimeoutError
+            | sqlalchemy.exc.OperationalError
+            | asyncpg.PostgresConnectionError,
+        ):
+            return True
+        if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        if str(getattr(cause, "sqlstate", None) or "").startswith(TRANSIENT_SQLSTATE_CLASSES):
+            return True
+        if isinstance(cause, OSError | TimeoutError) and _raised_by_driver(cause):
+            return True
+    return False
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    echo: bool = False,
+    pool_timeout: float | None = None,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+) -> AsyncEngine:
+    """An async engine tuned for its backend, every wait on the database bounded.
 
     SQLite: WAL journal (readers never block the writer), foreign keys enforced, a busy timeout
     instead of instant "database is locked", and the parent folder created. PostgreSQL: a pool that
     pings before use, so a restarted server costs a retry, not an error.
+
+    `pool_timeout`: the wait for a free connection (on SQLite, for a turn on its one connection).
+    `connect_timeout` (PostgreSQL): opening a connection, login included.
+    `statement_timeout`: PostgreSQL: one statement, stopped by the server and given up by the client (asyncpg's
+    `command_timeout`, which also catches a network that stopped answering); SQLite: how long a statement waits
+    for a write lock another process holds (the busy timeout).
+    None leaves a bound at the default above (asyncpg's own 60 s to connect; no statement limit on PostgreSQL).
     """
     url = make_url(url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # One connection: SQLite has one writer anyway, and queueing on the pool (an asyncio wait) is far
-        # cheaper than several connections sleeping in SQLite's busy handler. Interactions acknowledge before
-        # they queue, so under a burst a long wait is better than failing the student's request.
+        # cheaper than several connections sleeping in SQLite's busy handler. Answer presses acknowledge before
+        # they queue, so under a burst a wait in the queue is better than failing the student's request. The
+        # bot bounds that wait (`pool_timeout`), and each slash command's work by its deadline (`limit_work`).
         engine = create_async_engine(
             url,
             echo=echo,
             pool_size=1,
             max_overflow=0,
-            pool_timeout=SQLITE_QUEUE_TIMEOUT_S,
+            pool_timeout=SQLITE_QUEUE_TIMEOUT_S if pool_timeout is None else pool_timeout,
             poolclass=AsyncAdaptedQueuePool,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # sqlite3's `timeout` is SQLite's busy timeout.
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S if statement_timeout is None else statement_timeout},
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_immediately)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {}
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout
+    if statement_timeout is not None:
+        connect_args["command_timeout"] = statement_timeout
+        connect_args["server_settings"] = {"statement_timeout": str(round(statement_timeout * 1000))}
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=POOL_TIMEOUT_S if pool_timeout is None else pool_timeout,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -52,7 +155,6 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -93,9 +195,25 @@ class Database:
 
     @asynccontextmanager
     async def session_scope(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits when the block succeeds and rolls back when it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session whose transaction commits when the block succeeds and rolls back when it raises.
+
+        Under `limit_work`, a block still running (or still waiting for a connection) at the deadline is
+        cancelled and rolled back, and `DeadlineExceeded` is raised.
+        """
+        rule = _deadline.get()
+        deadline = rule() if rule is not None else None
+        if deadline is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        limit = asyncio.timeout_at(deadline)
+        try:
+            async with limit, self.sessions() as session, session.begin():
+                yield session
+        except TimeoutError as error:
+            if limit.expired():
+                raise DeadlineExceeded("the database did not answer before the deadline of this work") from error
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

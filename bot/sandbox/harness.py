@@ -45,6 +45,7 @@ STUDENT_ID = 1_080_000_000_000_000_403
 BOT_TOKEN = "sandbox-bot-token"
 
 _ANSWERS = {4, 7, 8, 9, 12}
+DM_CHANNEL = 1
 _SELECT_TYPES = {3, 5, 6, 7, 8}
 
 
@@ -286,6 +287,23 @@ class DiscordSandbox:
         self.http.add_member(self.guild["id"], member)
         await self.dispatch("GUILD_MEMBER_ADD", {**member, "guild_id": self.guild["id"]})
         return member
+
+    async def add_role(
+        self,
+        name: str,
+        *,
+        permissions: int = payloads.EVERYONE_PERMISSIONS,
+        managed: bool = False,
+        position: int = 1,
+    ) -> Json:
+        """A new role in the sandbox guild (GUILD_ROLE_CREATE is dispatched). `managed` makes it an integration's
+        role. At a position another role holds, the newer role sorts below it, as in discord.py's ordering."""
+        role = payloads.role(name, permissions=permissions, position=position)
+        if managed:
+            role.update(managed=True, tags={"integration_id": str(payloads.snowflake())})
+        self.guild["roles"].append(role)
+        await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": self.guild["id"], "role": role})
+        return role
 
     async def add_thread(
         self, name: str, *, parent: ChannelLike | None = None, owner: UserLike | None = None, private: bool = False
@@ -707,13 +725,16 @@ class DiscordSandbox:
         /,
         *,
         user: UserLike | None = None,
+        forged_custom_id: str | None = None,
     ) -> Reply:
         """Press the button labelled (or with custom_id) `target` on the reply's messages; returns the bot's answer.
 
         The interaction carries the message as Discord stores it now, so persistent views and DynamicItems route
         even in a bot that never saw the message. `user` defaults to the user the reply answered.
+        `forged_custom_id` sends that custom_id instead of the button's, as a tampered client would (the button
+        in the carried message gets it too, or discord.py would route nothing).
         """
-        payload, member, message = self._press(reply, target, user)
+        payload, member, message = self._press(reply, target, user, forged_custom_id)
         return await self._interact(
             payload,
             label=f"button {target!r}",
@@ -756,7 +777,7 @@ class DiscordSandbox:
         return [self._collect(delivery, others=burst_messages) for delivery in deliveries]
 
     def _press(
-        self, reply: Reply | PostedMessage, target: str, user: UserLike | None
+        self, reply: Reply | PostedMessage, target: str, user: UserLike | None, forged_custom_id: str | None = None
     ) -> tuple[Json, Json, PostedMessage]:
         message, component = self._locate(reply, target)
         if component.kind != "button":
@@ -764,12 +785,17 @@ class DiscordSandbox:
         if component.disabled:
             raise SandboxError(f"button {target!r} is disabled; Discord would not let anyone press it")
         member = self._component_user(message, user, reply.user_id if isinstance(reply, Reply) else None)
+        raw = copy.deepcopy(message.raw)
+        if forged_custom_id is not None:
+            pressed = next(c for c in _components_of(raw) if c.get("custom_id") == component.custom_id)
+            pressed["custom_id"] = forged_custom_id
+        where = self._channel(message.channel_id)
         payload = payloads.component_interaction(
-            component.custom_id or "",
-            copy.deepcopy(message.raw),
+            forged_custom_id if forged_custom_id is not None else component.custom_id or "",
+            raw,
             user=member,
-            guild=self.guild,
-            channel=self._channel(message.channel_id),
+            guild=None if where.get("type") == DM_CHANNEL else self.guild,  # a press in a DM comes without a guild
+            channel=where,
             application_id=self.http.application_id,
         )
         return payload, member, message

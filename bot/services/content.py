@@ -176,6 +176,9 @@ async def _import_prerequisites(session: AsyncSession, course: Course, package: 
         if course.code in package.prerequisites:
             problems.append(Problem("course.toml", None, "a course cannot be its own prerequisite"))
         raise PackageInvalid(problems)
+    await courses.refuse_prerequisite_cycle(
+        session, course=course, prerequisite_ids=[found[code] for code in package.prerequisites]
+    )
     await session.execute(delete(CoursePrerequisite).where(CoursePrerequisite.course_id == course.id))
     session.add_all(CoursePrerequisite(course_id=course.id, prerequisite_id=found[code]) for code in found)
 
@@ -200,11 +203,16 @@ async def _import_cohorts(session: AsyncSession, course: Course, cohorts: Iterab
 
 
 async def _check_invite_codes(session: AsyncSession, course: Course, cohorts: list[CohortSpec]) -> None:
-    """Invite codes are unique across every cohort; say which one is taken instead of failing on the index."""
+    """Invite codes are unique among the live courses of a guild (other guilds' codes never count, so they can't
+    be probed); say which one is taken instead of failing on the index."""
     wanted = {spec.invite_code: spec.term_name for spec in cohorts if spec.invite_code}
     owners = await session.execute(
-        select(CourseOffering.invite_code, CourseOffering.course_id, CourseOffering.term_name).where(
-            CourseOffering.invite_code.in_(wanted)
+        select(CourseOffering.invite_code, CourseOffering.course_id, CourseOffering.term_name)
+        .join(Course, Course.id == CourseOffering.course_id)
+        .where(
+            Course.guild_id == course.guild_id,
+            Course.deleted_at.is_(None),
+            CourseOffering.invite_code.in_(wanted),
         )
     )
     taken = {code for code, course_id, term in owners if (course_id, term) != (course.id, wanted[code])}

@@ -7,13 +7,15 @@ transaction. Students only ever see live, published courses of their own guild.
 from __future__ import annotations
 
 import re
+from collections import defaultdict, deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import CourseError, InvalidInput, NotFound
+from bot.errors import CourseError, InvalidInput, NotFound, PrerequisiteCycle
 from bot.services import audit
 from bot.services.coursepack.model import COURSE_CODE_PATTERN
 from db.models import (
@@ -315,6 +317,41 @@ async def publish_latest_drafts(session: AsyncSession, *, course_id: int) -> int
     return result.rowcount or 0
 
 
+async def refuse_prerequisite_cycle(
+    session: AsyncSession, *, course: Course, prerequisite_ids: Collection[int]
+) -> None:
+    """Raise PrerequisiteCycle if `course` requiring `prerequisite_ids` would close a loop through the
+    prerequisites of the guild's other live courses: no student could ever enroll in the courses of a loop.
+
+    One query for the guild's prerequisite pairs, then a breadth-first walk, so the loop named is a shortest one.
+    """
+    if not prerequisite_ids:
+        return
+    pairs = await session.execute(
+        select(CoursePrerequisite.course_id, CoursePrerequisite.prerequisite_id)
+        .join(Course, Course.id == CoursePrerequisite.course_id)
+        .where(Course.guild_id == course.guild_id, Course.deleted_at.is_(None), Course.id != course.id)
+    )
+    requires: dict[int, list[int]] = defaultdict(list)
+    for course_id, prerequisite_id in pairs:
+        requires[course_id].append(prerequisite_id)
+    reached_from = {prerequisite: course.id for prerequisite in prerequisite_ids}  # course -> who requires it
+    queue = deque(prerequisite_ids)
+    while queue:
+        current = queue.popleft()
+        for prerequisite in requires[current]:
+            if prerequisite == course.id:
+                path = [current]
+                while path[-1] != course.id:
+                    path.append(reached_from[path[-1]])
+                loop = [*reversed(path), course.id]
+                code_of = dict((await session.execute(select(Course.id, Course.code).where(Course.id.in_(loop)))).all())
+                raise PrerequisiteCycle([code_of[course_id] for course_id in loop])
+            if prerequisite not in reached_from:
+                reached_from[prerequisite] = current
+                queue.append(prerequisite)
+
+
 async def delete_course(session: AsyncSession, *, guild_id: int, actor_id: int, code: str, now: datetime) -> None:
     """Soft delete: students lose sight of it at once; rows stay for the record and the code is free again."""
     course = await live_course(session, guild_id=guild_id, code=code)
@@ -323,6 +360,19 @@ async def delete_course(session: AsyncSession, *, guild_id: int, actor_id: int, 
         session, guild_id=guild_id, actor_id=actor_id, action="course.delete", target_type="course",
         target_ids=[course.id], meta={"code": course.code},
     )  # fmt: skip
+
+
+async def invite_code_taken(session: AsyncSession, *, guild_id: int, invite_code: str) -> bool:
+    """Whether a cohort of a live course of this guild already has the code. Other guilds' codes never count, so
+    an admin can't probe them; the database itself keeps codes unique per course."""
+    return (
+        await session.scalar(
+            select(CourseOffering.id)
+            .join(Course, Course.id == CourseOffering.course_id)
+            .where(Course.guild_id == guild_id, Course.deleted_at.is_(None), CourseOffering.invite_code == invite_code)
+            .limit(1)
+        )
+    ) is not None
 
 
 async def create_cohort(
@@ -355,7 +405,7 @@ async def create_cohort(
     )
     if existing is not None:
         raise InvalidInput(f"{course.code} already has a cohort called `{term_name}`.")
-    if invite_code and await session.scalar(select(CourseOffering.id).where(CourseOffering.invite_code == invite_code)):
+    if invite_code and await invite_code_taken(session, guild_id=guild_id, invite_code=invite_code):
         raise InvalidInput("That invite code is already used by another cohort. Pick another.")
     offering = CourseOffering(
         course_id=course.id,

@@ -99,13 +99,9 @@ async def _missing_prerequisites(session: AsyncSession, course: Course, user_id:
     return list(missing)
 
 
-async def enroll(
-    session: AsyncSession, *, guild_id: int, user_id: int, course_code: str, invite_code: str | None, now: datetime
-) -> EnrollmentResult:
-    """Enroll in the course's open cohort (or the invited one); WAITLISTED when it is full."""
-    course = await courses.live_course(session, guild_id=guild_id, code=course_code, published_only=True)
+async def _refuse_if_enrolled(session: AsyncSession, course: Course, user_id: int) -> None:
     current = await session.scalar(
-        select(CourseEnrollment)
+        select(CourseEnrollment.status)
         .join(CourseOffering, CourseOffering.id == CourseEnrollment.offering_id)
         .where(
             CourseOffering.course_id == course.id,
@@ -115,14 +111,26 @@ async def enroll(
                 [EnrollmentStatus.ACTIVE, EnrollmentStatus.WAITLISTED, EnrollmentStatus.COMPLETED]
             ),
         )
+        .limit(1)
     )
     if current is not None:
-        raise AlreadyEnrolled(course.code, waitlisted=current.status is EnrollmentStatus.WAITLISTED)
+        raise AlreadyEnrolled(course.code, waitlisted=current is EnrollmentStatus.WAITLISTED)
+
+
+async def enroll(
+    session: AsyncSession, *, guild_id: int, user_id: int, course_code: str, invite_code: str | None, now: datetime
+) -> EnrollmentResult:
+    """Enroll in the course's open cohort (or the invited one); WAITLISTED when it is full."""
+    course = await courses.live_course(session, guild_id=guild_id, code=course_code, published_only=True)
+    await _refuse_if_enrolled(session, course, user_id)
     if missing := await _missing_prerequisites(session, course, user_id):
         raise PrerequisitesMissing(course.code, missing)
     offering = await _choose_cohort(session, course, invite_code=invite_code, now=now)
     # Lock the cohort so two students can't both take its last seat (SQLite serialises writers anyway).
     await session.refresh(offering, with_for_update=True)
+    # Asked again under the lock: the same student enrolling twice at once (a double click) waited here for the
+    # first enrollment to commit, and is told it exists rather than welcomed a second time.
+    await _refuse_if_enrolled(session, course, user_id)
     seats_taken = await session.scalar(
         select(func.count()).where(
             CourseEnrollment.offering_id == offering.id, CourseEnrollment.status.in_(SEAT_HOLDING)

@@ -77,9 +77,17 @@ async def enqueue(session: AsyncSession, planned: Iterable[Planned]) -> int:
     ]
     if not rows:
         return 0
-    statement = dialect_insert(session, Notification).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = await session.execute(statement)
-    return result.rowcount or 0
+    # One statement compiled once and cached: the driver's executemany sends the rows in batches ("insertmanyvalues"),
+    # where a literal multi-row VALUES would be compiled afresh for every size (seconds for a few thousand rows).
+    # RETURNING answers for the inserted rows only, so its length is the count of new ones on both backends.
+    statement = (
+        dialect_insert(session, Notification.__table__)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.__table__.c.id)
+    )
+    connection = await session.connection()
+    result = await connection.execute(statement, rows)
+    return len(result.all())
 
 
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> list[Claimed]:

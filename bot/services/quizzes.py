@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, case, func, select, update
+from sqlalchemy import BigInteger, Select, bindparam, case, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date
 from bot.config import Settings
-from bot.errors import AlreadyAnswered, AttemptFinished, NotFound, NotYourQuiz, QuizUnavailable
+from bot.errors import AlreadyAnswered, AttemptFinished, NotAnOption, NotFound, NotYourQuiz, QuizUnavailable
 from bot.services import navigation, streaks, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
@@ -135,7 +136,32 @@ async def start(
     enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
     item, revision = await _published_quiz(session, enrollment.course_id, quiz_slug)
     settings = _quiz_settings(revision)
-    open_attempt = await session.scalar(
+    open_attempt = await _open_attempt(session, enrollment, item, user_id=user_id)
+    if open_attempt is not None and now - open_attempt.started_at > STALE_AFTER:
+        open_attempt.status = AttemptStatus.ABANDONED
+        await session.flush()
+        open_attempt = None
+    if open_attempt is None:
+        try:
+            async with session.begin_nested():
+                open_attempt = await _new_attempt(
+                    session, enrollment, item, settings, user_id=user_id, now=now, rng=rng
+                )
+        except IntegrityError:
+            # The same student's other /quiz start (a double submit) created the attempt meanwhile: resume it.
+            open_attempt = await _open_attempt(session, enrollment, item, user_id=user_id)
+            if open_attempt is None:
+                raise
+    card = await _next_card(session, open_attempt, revision.title, settings)
+    if card is None:  # every question answered but not submitted: cannot normally happen; finish it
+        raise QuizUnavailable("This attempt has no questions left. See `/quiz results`.")
+    return card
+
+
+async def _open_attempt(
+    session: AsyncSession, enrollment: ActiveEnrollment, item: ContentItem, *, user_id: int
+) -> QuizAttempt | None:
+    return await session.scalar(
         select(QuizAttempt).where(
             QuizAttempt.user_id == user_id,
             QuizAttempt.offering_id == enrollment.offering_id,
@@ -143,16 +169,6 @@ async def start(
             QuizAttempt.status == AttemptStatus.IN_PROGRESS,
         )
     )
-    if open_attempt is not None and now - open_attempt.started_at > STALE_AFTER:
-        open_attempt.status = AttemptStatus.ABANDONED
-        await session.flush()
-        open_attempt = None
-    if open_attempt is None:
-        open_attempt = await _new_attempt(session, enrollment, item, settings, user_id=user_id, now=now, rng=rng)
-    card = await _next_card(session, open_attempt, revision.title, settings)
-    if card is None:  # every question answered but not submitted: cannot normally happen; finish it
-        raise QuizUnavailable("This attempt has no questions left. See `/quiz results`.")
-    return card
 
 
 async def _new_attempt(
@@ -252,7 +268,8 @@ def _answer_context() -> Select[tuple[Any, ...]]:
     Built once with bound parameters: under a burst of presses, building it anew for each press cost more
     than running it.
     """
-    attempt_id = bindparam("attempt_id", type_=Integer)
+    # BIGINT like the keys: as INTEGER, asyncpg would refuse any id past 2^31 instead of finding no row.
+    attempt_id = bindparam("attempt_id", type_=BigInteger)
     return (
         select(
             QuizAttempt,
@@ -269,7 +286,7 @@ def _answer_context() -> Select[tuple[Any, ...]]:
             Streak,
         )
         .select_from(QuizAttempt)
-        .join(Question, Question.id == bindparam("question_id", type_=Integer))
+        .join(Question, Question.id == bindparam("question_id", type_=BigInteger))
         .join(ContentRevision, ContentRevision.item_id == QuizAttempt.item_id)
         .join(CourseOffering, CourseOffering.id == QuizAttempt.offering_id)
         .join(Course, Course.id == CourseOffering.course_id)
@@ -303,6 +320,8 @@ async def answer(
     if attempt.status is not AttemptStatus.IN_PROGRESS or question.id not in attempt.question_order:
         raise AttemptFinished()
     chosen = sorted(set(choice))
+    if not chosen or not all(0 <= index < len(question.options) for index in chosen):
+        raise NotAnOption()  # a forged button: an answer naming no option of the question would break its review
     correct = chosen == sorted(question.answer)
     inserted = await session.scalar(
         dialect_insert(session, QuestionAnswer)
@@ -345,7 +364,7 @@ async def answer(
         correct=correct,
         explanation=question.explanation,
         right_options=[question.options[index] for index in question.answer],
-        chosen_options=[question.options[index] for index in chosen if 0 <= index < len(question.options)],
+        chosen_options=[question.options[index] for index in chosen],
         immediate_feedback=quiz_settings["feedback"] == "immediate",
         next_question=next_card,
         finished=finished,
@@ -493,10 +512,12 @@ async def results(
     reviewed = []
     for question_id in attempt.question_order:
         question, given = questions[question_id], answers.get(question_id)
+        # An index past the options is possible only in answers stored before `answer` refused them.
+        chosen = [index for index in (given.answer if given else []) if 0 <= index < len(question.options)]
         reviewed.append(
             ReviewedQuestion(
                 text=question.text,
-                chosen=[question.options[index] for index in (given.answer if given else [])],
+                chosen=[question.options[index] for index in chosen],
                 right=[question.options[index] for index in question.answer],
                 correct=bool(given and given.is_correct),
                 explanation=question.explanation,

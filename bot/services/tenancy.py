@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import audit
+from bot.services.plaintext import without_unsafe_characters
 from db.models import Guild, User
 from db.session import dialect_insert
 
@@ -26,11 +27,13 @@ class GuildConfig(BaseModel):
     ta_role_id: int | None = None
     reminder_channel_id: int | None = None
     announcement_channel_id: int | None = None
+    # The server's default quiet hours ("22:00-07:00", each student's own wall clock); a student may choose theirs.
+    quiet_hours: str | None = None
 
 
 async def remember_guild(session: AsyncSession, *, guild_id: int, name: str, locale: str = "en-US") -> None:
     """Create the guild's row, or refresh its name; settings are never touched here."""
-    statement = dialect_insert(session, Guild).values(id=guild_id, name=name[:100], locale=locale, settings={})
+    statement = dialect_insert(session, Guild).values(id=guild_id, name=_shown_name(name), locale=locale, settings={})
     await session.execute(
         statement.on_conflict_do_update(index_elements=[Guild.id], set_={"name": statement.excluded.name})
     )
@@ -39,10 +42,14 @@ async def remember_guild(session: AsyncSession, *, guild_id: int, name: str, loc
 async def remember_user(
     session: AsyncSession, *, user_id: int, display_name: str, locale: str | None, seen_at: datetime
 ) -> None:
-    """Create the user's row on first sight; afterwards keep the display name and last activity fresh."""
+    """Create the user's row on first sight; afterwards keep the display name and last activity fresh.
+
+    The name is stored as it may be shown: without control characters or text-direction overrides.
+    """
     statement = dialect_insert(session, User).values(
-        id=user_id, display_name=display_name[:100], locale=locale or "en-US", preferences={}, last_active_at=seen_at
-    )
+        id=user_id, display_name=_shown_name(display_name), locale=locale or "en-US", preferences={},
+        last_active_at=seen_at,
+    )  # fmt: skip
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[User.id],
@@ -51,13 +58,18 @@ async def remember_user(
     )
 
 
+def _shown_name(name: str) -> str:
+    """A Discord name as rosters and boards may echo it (the column holds 100 characters)."""
+    return without_unsafe_characters(name).strip()[:100] or "(no name)"
+
+
 async def guild_config(session: AsyncSession, guild_id: int) -> GuildConfig:
     settings = await session.scalar(select(Guild.settings).where(Guild.id == guild_id))
     return GuildConfig.model_validate(settings or {})
 
 
 async def configure_guild(
-    session: AsyncSession, *, guild_id: int, actor_id: int, changes: dict[str, int | None]
+    session: AsyncSession, *, guild_id: int, actor_id: int, changes: dict[str, int | str | None]
 ) -> GuildConfig:
     """Apply `changes` (keys of GuildConfig) to the guild's configuration and audit it."""
     guild = await session.get(Guild, guild_id, with_for_update=True)

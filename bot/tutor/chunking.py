@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 TARGET_CHARS = 800
 OVERLAP_CHARS = 100
 TITLE_SEPARATOR = " > "
+# Text is split into lines this many characters at a time (see `_lines`).
+LINES_WINDOW = 1 << 16
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -114,7 +116,9 @@ class _BlockScanner:
     def _path(self) -> tuple[str, ...]:
         return tuple(text for _, text in self._headings)
 
-    def blocks(self, text: str) -> list[_Block]:
+    def blocks(self, text: str) -> Iterator[_Block]:
+        """The blocks of `text` in order, handed out as they are read: a long text is never held as blocks all at
+        once (hundreds of thousands of objects for every garbage collection to walk)."""
         blocks: list[_Block] = []
         paragraph: list[str] = []
         fence: list[str] = []
@@ -125,7 +129,10 @@ class _BlockScanner:
                 blocks.append(_Block("prose", "\n".join(paragraph), self._path))
                 paragraph.clear()
 
-        for line in text.splitlines():
+        for line in _lines(text):
+            if blocks:
+                yield from blocks
+                blocks.clear()
             line = line.rstrip()
             if fence:
                 fence.append(line)
@@ -151,7 +158,18 @@ class _BlockScanner:
         flush_paragraph()
         if fence:  # unclosed: CommonMark runs it to the end of the document
             blocks.append(_Block("code", "\n".join(fence), self._path))
-        return blocks
+        yield from blocks
+
+
+def _lines(text: str) -> Iterator[str]:
+    """`text.splitlines()`, one window at a time: a single call over megabytes holds the GIL, and with it the event
+    loop while chunking runs in a worker thread, for tens of milliseconds."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + LINES_WINDOW)
+        end = len(text) if end < 0 else end + 1  # cut after a "\n": no line (and no "\r\n") is split
+        yield from text[start:end].splitlines()
+        start = end
 
 
 def _closes_fence(line: str, marker: str) -> bool:

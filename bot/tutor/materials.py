@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from pathlib import PurePath
 
 from pypdf import PdfReader
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, SystemClock
@@ -50,6 +50,8 @@ LESSON_FILE_TYPE = "lesson"
 # A PROCESSING claim older than this is taken to be from a process that died, and may be claimed again.
 STALE_CLAIM = timedelta(minutes=15)
 TITLE_LENGTH = 200
+# Chunks stored per INSERT statement (see `store_index`).
+INSERT_BATCH = 100
 
 Pages = list[tuple[int | None, str]]
 """A document's text as (page number, text) pairs; the page is None for text that has no pages."""
@@ -91,12 +93,19 @@ def file_type_for(filename: str) -> str:
 
 
 async def register(
-    session: AsyncSession, *, course_id: int, uploader_id: int, filename: str, data: bytes, title: str | None = None
+    session: AsyncSession,
+    *,
+    course_id: int,
+    uploader_id: int,
+    filename: str,
+    data: bytes,
+    title: str | None = None,
+    sha256: str | None = None,
 ) -> Registration:
     """Record an upload as PENDING, or return the live material of the course with the same bytes.
 
     Idempotent and safe under concurrent uploads (insert-on-conflict on the course and SHA-256). A new
-    material writes an audit row for the uploader.
+    material writes an audit row for the uploader. `sha256` is the hex digest of `data` when the caller has it.
     """
     file_type = file_type_for(filename)
     if not data:
@@ -104,7 +113,7 @@ async def register(
     course = await session.get(Course, course_id)
     if course is None or course.deleted_at is not None:
         raise NotFound("course", str(course_id))
-    sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
     live_upload = text("deleted_at IS NULL AND content_item_id IS NULL")
     inserted_id = await session.scalar(
         dialect_insert(session, Material)
@@ -183,19 +192,24 @@ async def store_index(
     if material is None:
         return None
     await session.execute(delete(MaterialChunk).where(MaterialChunk.material_id == material_id))
-    session.add_all(
-        MaterialChunk(
-            material_id=material_id,
-            course_id=material.course_id,
-            chunk_index=chunk.index,
-            content=chunk.content,
-            title=chunk.title[:500] if chunk.title else None,
-            page=chunk.page,
-            token_count=chunk.token_count,
-            embedding=list(embeddings[position]) if embeddings is not None else None,
-        )
-        for position, chunk in enumerate(chunks)
-    )
+    # Plain INSERTs in batches, each batch's rows made just before it: the event loop runs between them, where one
+    # ORM flush of a big file's thousands of chunks held it for hundreds of milliseconds.
+    course_id = material.course_id
+    for start in range(0, len(chunks), INSERT_BATCH):
+        rows = [
+            {
+                "material_id": material_id,
+                "course_id": course_id,
+                "chunk_index": chunk.index,
+                "content": chunk.content,
+                "title": chunk.title[:500] if chunk.title else None,
+                "page": chunk.page,
+                "token_count": chunk.token_count,
+                "embedding": list(embeddings[position]) if embeddings is not None else None,
+            }
+            for position, chunk in enumerate(chunks[start : start + INSERT_BATCH], start=start)
+        ]
+        await session.execute(insert(MaterialChunk), rows)
     material.indexing_status = IndexingStatus.READY
     material.status_changed_at = now
     material.failure_reason = None
@@ -272,10 +286,12 @@ async def ingest(
     stale), it is indexed again. Embeddings are made only when `llm` has an embedding model.
     """
     clock = clock or SystemClock()
+    sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())  # tens of ms for a big file
     async with database.session_scope() as session:
         registration = await register(
-            session, course_id=course_id, uploader_id=uploader_id, title=title, filename=filename, data=data
-        )
+            session, course_id=course_id, uploader_id=uploader_id, title=title, filename=filename, data=data,
+            sha256=sha256,
+        )  # fmt: skip
         material = registration.material
         claimed = await claim_for_indexing(session, material_id=material.id, now=clock.now())
     if not claimed:
@@ -298,8 +314,7 @@ async def index_lesson(
     Unchanged text that is already READY is left alone; changed text replaces the lesson's chunks.
     """
     clock = clock or SystemClock()
-    body = f"{title}\n\n{markdown}".encode()
-    sha256 = hashlib.sha256(body).hexdigest()
+    size_bytes, sha256 = await asyncio.to_thread(_size_and_digest, f"{title}\n\n{markdown}")
     async with database.session_scope() as session:
         current = await session.scalar(select(Material).where(Material.content_item_id == content_item_id))
         if current is not None and current.sha256 == sha256 and current.indexing_status == IndexingStatus.READY:
@@ -310,7 +325,7 @@ async def index_lesson(
             title=title.strip()[:TITLE_LENGTH],
             file_type=LESSON_FILE_TYPE,
             sha256=sha256,
-            size_bytes=len(body),
+            size_bytes=size_bytes,
             indexing_status=IndexingStatus.PROCESSING,
             status_changed_at=clock.now(),
         )
@@ -343,7 +358,8 @@ async def _index(
 ) -> MaterialRecord:
     """Extract, chunk and embed with no transaction open, then store the outcome in a new one."""
     try:
-        chunks = chunk_pages(await asyncio.to_thread(extract), title=material.title)
+        # Extraction and chunking are CPU work (seconds for a big file): off the event loop.
+        chunks = await asyncio.to_thread(lambda: chunk_pages(extract(), title=material.title))
         if not chunks:
             raise MaterialUnreadable("No text was found in it (a scanned PDF has only images). Upload a text version.")
         embeddings = await _embeddings_for(chunks, llm) if llm is not None and llm.has_embeddings else None
@@ -399,6 +415,11 @@ async def _embeddings_for(chunks: Sequence[Chunk], llm: LLMClient) -> list[list[
             f"An admin should choose an embedding model with {EMBEDDING_DIMENSIONS} dimensions, then upload again."
         )
     return vectors
+
+
+def _size_and_digest(text: str) -> tuple[int, str]:
+    body = text.encode()
+    return len(body), hashlib.sha256(body).hexdigest()
 
 
 def _pages_of(file_type: str, data: bytes) -> Pages:

@@ -10,6 +10,8 @@
   at most `MAX_DEPTH` levels, and a prompt never includes any version of itself, directly or through
   others. Both rules are checked when a version is created and when a label moves, for the prompt
   changed and for every prompt that includes it; a change that would break them is refused whole.
+  The same checks hold a composed prompt to `MAX_COMPOSED_CHARS`: a few references repeated a few levels deep
+  multiply, and the result is sent to the model with every answer.
 
 Changes by an admin (`actor_id` given) write an audit row.
 """
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput
 from bot.services import audit
+from bot.services.plaintext import describe_character, unsafe_character
 from db.models import Prompt, PromptDependency, PromptLabel
 from db.models.tutor import PROMPT_LABEL_LENGTH
 
@@ -34,6 +37,8 @@ TUTOR_SYSTEM_PROMPT = "tutor.system"
 PRODUCTION = "production"
 LATEST = "latest"
 MAX_DEPTH = 5
+# About 12k tokens: a system prompt past this leaves little of a model's context for the lesson and the conversation.
+MAX_COMPOSED_CHARS = 50_000
 
 _REFERENCE_START = "@@@prompt:"
 _REFERENCE = re.compile(r"@@@prompt:([^@\n]*)@@@")
@@ -114,11 +119,17 @@ async def create_version(
 ) -> PromptVersion:
     """Store `text` as the next version of `name`, labelled `latest` plus `labels` (moved from older versions).
 
-    Refused with `InvalidInput` for a bad name, label or reference, and with `PromptNotFound` or
+    Refused with `InvalidInput` for a bad name, label, character or reference, and with `PromptNotFound` or
     `PromptCompositionError` when the references cannot be composed; nothing is stored then.
     """
     name = _checked_name(name)
     labels = [_checked_label(label) for label in labels if label != LATEST]
+    # The text may come from a form, which no slash-command option check sees.
+    if (character := unsafe_character(text, multiline=True)) is not None:
+        raise InvalidInput(
+            f"The prompt has a control character or a text-direction mark ({describe_character(character)}). "
+            "Remove it and save again."
+        )
     references = parse_references(text)
     async with session.begin_nested():  # a refused version leaves nothing behind, even if the caller goes on
         await _lock_name(session, name)
@@ -276,12 +287,16 @@ async def _versions_including(session: AsyncSession, name: str) -> list[Prompt]:
 
 
 async def _expand(session: AsyncSession, text: str, *, path: tuple[str, ...]) -> str:
-    """`text` with its references composed; `path` holds the names from the outermost prompt to this one."""
+    """`text` with its references composed; `path` holds the names from the outermost prompt to this one.
+
+    The size is checked before anything is joined, so an oversized composition is refused without being built.
+    """
     try:
         references = parse_references(text)
     except InvalidInput as error:
         raise PromptCompositionError(f"`{path[-1]}`: {error}") from None
     if not references:
+        _check_composed_size(len(text), path)
         return text
     composed: dict[PromptReference, str] = {}
     for reference in references:
@@ -297,9 +312,20 @@ async def _expand(session: AsyncSession, text: str, *, path: tuple[str, ...]) ->
         if child is None:
             raise PromptCompositionError(f"`{path[-1]}` includes `{reference}`, which does not exist.")
         composed[reference] = await _expand(session, child.prompt, path=(*path, child.name))
+    spans = [match.end() - match.start() for match in _REFERENCE.finditer(text)]
+    _check_composed_size(len(text) - sum(spans) + sum(len(composed[reference]) for reference in references), path)
     # `parse_references` lists the references in the order `sub` meets them.
     replacements = iter([composed[reference] for reference in references])
     return _REFERENCE.sub(lambda _: next(replacements), text)
+
+
+def _check_composed_size(size: int, path: tuple[str, ...]) -> None:
+    if size > MAX_COMPOSED_CHARS:
+        where = f"`{path[-1]}`" + (f" (included as {' → '.join(path)})" if len(path) > 1 else "")
+        raise PromptCompositionError(
+            f"{where} would compose to {size:,} characters; a composed prompt may have at most "
+            f"{MAX_COMPOSED_CHARS:,}. Include fewer or shorter prompts."
+        )
 
 
 async def _find(session: AsyncSession, reference: PromptReference) -> Prompt | None:

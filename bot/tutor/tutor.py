@@ -52,7 +52,7 @@ from bot.tutor.llm import ChatMessage as PromptMessage
 from bot.tutor.llm import LLMClient, StreamFinished, TextDelta
 from bot.tutor.materials import MaterialRecord
 from bot.tutor.retrieval import Passage
-from bot.tutor.secrets import SecretBox
+from bot.tutor.secrets import SecretBox, SecretUnreadable
 from bot.tutor.sessions import Citation, GenerationMeta, SessionEnded, TokenBudgetExhausted, TutorSession
 from db.models import (
     AttemptStatus,
@@ -127,6 +127,14 @@ NO_MODEL_GREETING = (
     "with their sources."
 )
 BUDGET_GREETING = "Hi! I'm the tutor for **{topic}**. {notice}"
+# Shown to students when the configured model cannot be used for a reason only the operator can fix (the log says
+# what); never the operator's advice itself.
+MODEL_UNAVAILABLE_NOTICE = (
+    "The tutor's model is unavailable right now, so until it is back I can only point you to the passages of the "
+    "course material that match your questions."
+)
+# What `Tutor._usable_connection` gives for a configured model whose stored API key cannot be decrypted.
+UNUSABLE = LLMConnection(provider="", base_url="", model="", api_key=None, embedding_dimensions=None)
 NOTHING_FOUND = "I found nothing in the course material that matches this. Try other words, or ask your instructor."
 
 
@@ -278,6 +286,7 @@ class _Context:
     row: ChatSession | None = field(default=None, repr=False, compare=False)
     topic: str = ""
     embedder: LLMConnection | None = None
+    notice: str | None = None  # why there is no model although one is configured (MODEL_UNAVAILABLE_NOTICE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +502,7 @@ class Tutor:
         self._clients: dict[tuple[str, str, str | None, str], LLMClient] = {}
         # Answers being written for a cache place, so students arriving meanwhile wait and replay it.
         self._writing: dict[tuple[int, int | None, str, CacheKey], asyncio.Future[None]] = {}
+        self._unreadable_reported: set[ModelPurpose] = set()
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -702,7 +712,10 @@ class Tutor:
         """The turn's first transaction: what it needs to know, and the student's message recorded."""
         opening = await _open_turn(db, thread_id, user_id=user_id)
         session, course = sessions.session_of_row(opening.row), opening.course
-        chat = await model_connection(db, self.settings, ModelPurpose.CHAT)
+        chat = await self._usable_connection(db, ModelPurpose.CHAT)
+        notice = None
+        if chat is UNUSABLE:  # configured, but its key can't be read: answered from retrieval, the operator told
+            chat, notice = None, MODEL_UNAVAILABLE_NOTICE
         prompt, system_text = None, ""
         if chat is not None:
             prompt = await prompts.resolve(db, name=prompts.TUTOR_SYSTEM_PROMPT)
@@ -735,14 +748,16 @@ class Tutor:
             place=place,
             started=started,
             row=opening.row,
+            notice=notice,
         )
 
     async def _for_fresh_answer(self, db: AsyncSession, context: _Context) -> _Context:
         """The context completed with what only an answer not found in the cache needs."""
+        embedder = await self._usable_connection(db, ModelPurpose.EMBEDDING)
         return replace(
             context,
             topic=await _topic(db, context.session, context.course),
-            embedder=await model_connection(db, self.settings, ModelPurpose.EMBEDDING),
+            embedder=None if embedder is UNUSABLE else embedder,  # keyword search alone, then
         )
 
     async def _fresh(self, context: _Context, release: Callable[[], None] | None) -> Turn:
@@ -753,7 +768,7 @@ class Tutor:
         searching = course is not None and (chat is not None or not context.greeting)
         query_embedding = await self._embed(context.embedder, query) if searching else None
         async with self.database.session_scope() as db:
-            notice = None
+            notice = context.notice
             if chat is not None:
                 try:
                     await sessions.check_token_budget(
@@ -862,6 +877,25 @@ class Tutor:
             log.warning("Embedding a tutor question failed (%s); searching by keywords only", type(problem).__name__)
             return None
         return vector
+
+    async def _usable_connection(self, db: AsyncSession, purpose: ModelPurpose) -> LLMConnection | None:
+        """`model_connection` for students' turns: `UNUSABLE` instead of raising `SecretUnreadable`, whose advice
+        is for the operator; they get it in the log, once until the key can be read again."""
+        try:
+            connection = await model_connection(db, self.settings, purpose)
+        except SecretUnreadable:
+            if purpose not in self._unreadable_reported:
+                self._unreadable_reported.add(purpose)
+                log.error(
+                    "The API key of the default %s backend cannot be decrypted: COURSEBOT_SECRET_KEY is not the key "
+                    "it was saved under. The tutor answers from retrieval alone until the operator restores the old "
+                    "key and restarts, or adds the server again with its key (`/admin llm add`, then "
+                    "`/admin llm model`).",
+                    purpose.value.lower(),
+                )
+            return UNUSABLE
+        self._unreadable_reported.discard(purpose)
+        return connection
 
     def _client(self, connection: LLMConnection, *, embeddings: bool = False) -> LLMClient:
         key = (connection.base_url, connection.model, connection.api_key, "embedding" if embeddings else "chat")

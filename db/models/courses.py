@@ -74,7 +74,10 @@ class CourseOffering(IdMixin, TimestampMixin, Base):
     __tablename__ = "course_offerings"
     __table_args__ = (
         UniqueConstraint("course_id", "term_name"),
-        Index("uq_course_offerings_invite_code", "invite_code", unique=True),
+        # What enrollment relies on: `/course enroll course: invite:` finds one cohort. The services also keep a
+        # code unique among the live courses of one guild; never across guilds, which would let one guild's
+        # admins probe another's codes.
+        Index("uq_course_offerings_course_id_invite_code", "course_id", "invite_code", unique=True),
         CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
     )
 

@@ -134,7 +134,7 @@ async def test_a_cohort_role_failure_is_reported_not_silent(classroom: DiscordSa
     await classroom.slash("teach cohort close", user=classroom.instructor, course="PY101", term="Self-paced")
     created = await classroom.slash(
         "teach cohort create", user=classroom.instructor, course="PY101", term="Winter",
-        role=classroom.instructor_role,
+        role=await classroom.add_role("Winter 2027"),
     )  # fmt: skip
     assert "Winter is open" in created.text
     classroom.http.fail("PUT", "/guilds/*/members/*/roles/*", status=403)
@@ -169,3 +169,11 @@ async def test_finishing_lessons_earns_xp_once_and_counts_the_day(classroom: Dis
     assert "with 20 XP" in board.text  # two lessons left behind, 10 XP each
     streak = await classroom.slash("streak")
     assert "1-day streak" in streak.text
+
+
+async def test_a_broken_upload_is_named_by_its_own_file_name(classroom: DiscordSandbox) -> None:
+    reply = await classroom.slash(
+        "teach course import", user=classroom.instructor, package=classroom.attachment("spring-term.zip", b"not a zip")
+    )
+
+    assert reply.ephemeral and "spring-term.zip" in reply.text and "package.zip" not in reply.text

@@ -162,3 +162,64 @@ async def test_a_perfect_run_earns_xp_once_and_shows_on_streak_and_board(
         again = await answer_correctly(student_in_course, database, again)
     board = await student_in_course.slash("leaderboard", period="all")
     assert "with 75 XP" in board.text  # a second perfect attempt earns nothing more
+
+
+async def first_question(sandbox: DiscordSandbox) -> tuple[Reply, str, int, int]:
+    """The first question, its A button (a tampered client can send an answer's custom_id from any button) and the
+    attempt and question ids its custom_id holds."""
+    first = await sandbox.slash("quiz start", quiz="first-steps-check")
+    _, attempt, question, _ = first.components[0].custom_id.split(":")  # type: ignore[union-attr]
+    return first, "A", int(attempt), int(question)
+
+
+async def answers_stored(database: Database) -> int:
+    async with database.session_scope() as session:
+        return await session.scalar(select(func.count()).select_from(QuestionAnswer)) or 0
+
+
+async def test_a_forged_option_is_refused_and_results_still_work(
+    student_in_course: DiscordSandbox, database: Database
+) -> None:
+    message, button, attempt, question = await first_question(student_in_course)
+    stored = await answers_stored(database)
+
+    forged = await student_in_course.click(message, button, forged_custom_id=f"quiz:{attempt}:{question}:999")
+
+    assert "isn't one of this question's options" in forged.text and "Unexpected" not in forged.text
+    assert await answers_stored(database) == stored
+    summary = await answer_everything(student_in_course, await student_in_course.slash("quiz start"))
+    assert "Score" in summary.text
+    review = await student_in_course.slash("quiz results")
+    assert "Attempt" in review.text and "Unexpected" not in review.text
+
+
+@pytest.mark.parametrize("big", [1_080_000_000_000_000_403, 10**30], ids=["snowflake", "past-64-bits"])
+@pytest.mark.parametrize(
+    "template", ["quiz:{big}:{question}:0", "quiz:{attempt}:{big}:0", "quiz:{attempt}:{question}:{big}"]
+)
+async def test_ids_out_of_range_in_a_custom_id_are_not_found(
+    student_in_course: DiscordSandbox, database: Database, template: str, big: int
+) -> None:
+    message, button, attempt, question = await first_question(student_in_course)
+    stored = await answers_stored(database)
+
+    forged = await student_in_course.click(
+        message, button, forged_custom_id=template.format(attempt=attempt, question=question, big=big)
+    )
+
+    assert forged.ephemeral and "Unexpected" not in forged.text
+    assert "already finished" in forged.text or "isn't one of this question's options" in forged.text
+    assert await answers_stored(database) == stored
+
+
+async def test_ten_concurrent_starts_all_resume_the_one_attempt(
+    student_in_course: DiscordSandbox, database: Database
+) -> None:
+    replies = await asyncio.gather(
+        *(student_in_course.slash("quiz start", quiz="first-steps-check") for _ in range(10))
+    )
+
+    assert all("Unexpected" not in reply.text and question_number(reply) == "1/5" for reply in replies)
+    assert len({reply.components[0].custom_id for reply in replies}) == 1  # the same attempt and question
+    async with database.session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(QuizAttempt)) == 1

@@ -113,6 +113,7 @@ EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {
     "teach materials upload": {"course": "DEMO1", "file": "ATTACHMENT"},
     "teach materials list": {"course": "DEMO1"},
     "teach materials review": {"course": "DEMO1"},
+    "remind set": {"time": "09:00"},
 }
 
 

@@ -562,3 +562,49 @@ async def test_instructors_upload_list_and_review_materials(classroom: DiscordSa
         uploads = await db.scalar(select(func.count()).where(Material.content_item_id.is_(None)))
         audited = await db.scalar(select(func.count()).where(AuditLog.action == "material.upload"))
     assert uploads == 2 and audited == 2
+
+
+async def test_after_the_secret_key_changes_a_student_gets_a_neutral_answer_and_keeps_their_message(
+    classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
+) -> None:
+    added = await classroom.slash(
+        "admin llm add", user=classroom.owner, name="fake", base_url=openai_server.base_url, provider="local",
+        api_key="sk-admin-1234",
+    )  # fmt: skip
+    async with database.session_scope() as db:
+        backend = await db.scalar(select(LLMBackend))
+    assert "Added fake" in added.text and backend is not None
+    await classroom.slash(
+        "admin llm model", user=classroom.owner, backend=backend.id, model="admin-model", default=True
+    )
+    _, thread_id = await open_tutor(classroom)
+    classroom.bot.settings.secret_key = SecretStr(Fernet.generate_key().decode())  # type: ignore[attr-defined]
+    requests = len(openai_server.requests)
+
+    [answer] = await classroom.send_message(thread_id, "What is a variable?")
+
+    assert "model is unavailable right now" in answer.content
+    assert "COURSEBOT_SECRET_KEY" not in answer.text and "old key" not in answer.text
+    assert len(openai_server.requests) == requests  # no model call with a key that cannot be read
+    user, reply = (await messages_of(database, thread_id))[-2:]
+    assert user.role is MessageRole.USER and user.content == "What is a variable?"
+    assert reply.generation_status is GenerationStatus.COMPLETED and reply.discord_message_id == answer.id
+    logged = [record.getMessage() for record in classroom.errors]
+    assert len(logged) == 1 and "COURSEBOT_SECRET_KEY" in logged[0] and "/admin llm add" in logged[0]
+    classroom.errors.clear()  # the operator's log line is the point here, not a failure
+
+
+@pytest.mark.parametrize("big", [1_080_000_000_000_000_403, 10**30], ids=["snowflake", "past-64-bits"])
+async def test_tutor_buttons_with_ids_out_of_range_are_not_found(
+    classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database, big: int
+) -> None:
+    openai_server.reply(GREETING)
+    _, thread_id = await open_tutor(classroom)
+    [greeting] = classroom.messages_in(thread_id)
+    thumbs_up = next(c.custom_id for c in greeting.components if (c.custom_id or "").startswith("tutor:fb:"))
+
+    rated = await classroom.click(greeting, thumbs_up, forged_custom_id=f"tutor:fb:{big}:+1")
+
+    assert rated.ephemeral and "No tutor answer called" in rated.text and "Unexpected" not in rated.text
+    async with database.session_scope() as db:
+        assert await db.scalar(select(func.count()).select_from(ChatMessageFeedback)) == 0

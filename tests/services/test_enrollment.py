@@ -221,3 +221,16 @@ async def test_students_racing_for_the_last_seat_get_one_seat_and_waitlist_place
     async with database.session_scope() as session:
         statuses = list(await session.scalars(select(CourseEnrollment.status)))
     assert statuses.count(EnrollmentStatus.ACTIVE) == len(codes)
+
+
+async def test_one_student_enrolling_ten_times_at_once_is_welcomed_once(database: Database) -> None:
+    await course_with(database, CohortSpec(term_name="Open", role_id=ROLE))
+    await open_connections(database, 10)  # so the racers start together instead of queueing on connects
+
+    outcomes = await asyncio.gather(*(enroll(database, ALICE, "TINY") for _ in range(10)), return_exceptions=True)
+
+    welcomed = [outcome for outcome in outcomes if isinstance(outcome, enrollment.EnrollmentResult)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, AlreadyEnrolled)]
+    assert (len(welcomed), len(refused)) == (1, 9), outcomes
+    assert "already enrolled in TINY" in str(refused[0])
+    assert await status_of(database, ALICE) == [EnrollmentStatus.ACTIVE]

@@ -198,3 +198,19 @@ async def test_no_quiz_in_a_course_says_so(database: Database) -> None:
     with pytest.raises(QuizUnavailable):
         async with database.session_scope() as session:
             await quizzes.start(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug=None, now=NOW)
+
+
+async def test_ten_starts_at_once_make_one_attempt_that_every_start_resumes(quiz_course: Database) -> None:
+    async def hold() -> None:
+        async with quiz_course.engine.connect() as connection:
+            await connection.execute(select(1))
+            await asyncio.sleep(0.05)
+
+    await asyncio.gather(*(hold() for _ in range(10)))  # so the starts race instead of queueing on connects
+
+    cards = await asyncio.gather(*(start(quiz_course, seed=seed) for seed in range(10)), return_exceptions=True)
+
+    assert all(isinstance(card, quizzes.QuestionCard) for card in cards), cards
+    assert len({(card.attempt_id, card.question_id, tuple(card.options)) for card in cards}) == 1  # type: ignore[union-attr]
+    async with quiz_course.session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(QuizAttempt)) == 1

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.tutor import chunking
 from bot.tutor.chunking import Chunk, approximate_token_count, chunk_markdown, chunk_pages
 
 LESSON = """# Loops
@@ -154,3 +155,10 @@ def test_with_overlap_every_word_is_still_in_some_chunk(text: str, target: int, 
 
     assert set(words(text)) <= {word for chunk in chunks for word in words(chunk.content)}
     assert all(len(chunk.content) <= 2 * target for chunk in chunks)
+
+
+@given(st.text(alphabet="ab \n\r\u2028\x0b", max_size=400), st.integers(min_value=1, max_value=50))
+def test_lines_read_a_window_at_a_time_are_the_lines_of_the_whole_text(text: str, window: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chunking, "LINES_WINDOW", window)
+        assert list(chunking._lines(text)) == text.splitlines()

@@ -176,3 +176,24 @@ async def test_creating_a_version_with_an_actor_is_audited(database: Database) -
         [entry] = await audit.recent(session, guild_id=GUILD, action="prompt.create")
     assert entry.actor_id == INSTRUCTOR and entry.target_ids == [created.id]
     assert entry.meta == {"name": "greeting", "version": 1, "labels": ["latest", "production"]}
+
+
+async def test_a_prompt_that_would_compose_past_the_cap_is_refused_at_save_time(database: Database) -> None:
+    async with database.session_scope() as session:
+        await prompts.create_version(session, name="chapter", text="x" * 4000, labels=["production"])
+        book = await prompts.create_version(session, name="book", text=ref("chapter") * 10, labels=["production"])
+        assert len(await prompts.compose(session, book)) == 40_000
+        # 190 references to a 40,000-character prompt: 7.6 million characters, refused before being built.
+        with pytest.raises(PromptCompositionError, match=r"`library` would compose to 7,600,000 characters.*50,000"):
+            await prompts.create_version(session, name="library", text=ref("book") * 190)
+        assert await prompts.list_versions(session, name="library") == []
+
+
+async def test_a_label_move_that_would_make_an_including_prompt_too_big_is_refused(database: Database) -> None:
+    async with database.session_scope() as session:
+        await prompts.create_version(session, name="chapter", text="short", labels=["production"])
+        await prompts.create_version(session, name="book", text=ref("chapter") * 12, labels=["production"])
+        await prompts.create_version(session, name="chapter", text="x" * 4500)
+        with pytest.raises(PromptCompositionError, match=r"`book` would compose to 54,000 characters"):
+            await prompts.set_label(session, name="chapter", version=2, label="production")
+        assert (await prompts.resolve(session, name="chapter")).version == 1

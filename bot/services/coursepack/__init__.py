@@ -1,13 +1,13 @@
 """Course packages: the folder (or `.zip`) format instructors author courses in.
 
-`load_package` reads and validates one into a `CoursePackage`, raising `PackageInvalid` with every
-problem found; `write_package` and `write_zip` write one back out. No database and no Discord here:
-importing a package into a guild is the content service's job. The format is described in
-docs/course-format.md.
+`load_package` reads and validates one into a `CoursePackage` (`load_zip_bytes` an upload held in
+memory), raising `PackageInvalid` with every problem found; `write_package` and `write_zip` write one
+back out. No database and no Discord here: importing a package into a guild is the content service's
+job. The format is described in docs/course-format.md.
 """
 
 from bot.services.coursepack.archive import DEFAULT_LIMITS, PackageLimits
-from bot.services.coursepack.loader import load_package
+from bot.services.coursepack.loader import load_package, load_zip_bytes
 from bot.services.coursepack.model import (
     CohortSpec,
     ConceptDependency,
@@ -47,6 +47,7 @@ __all__ = [
     "QuizSpec",
     "Visibility",
     "load_package",
+    "load_zip_bytes",
     "render_package_files",
     "write_package",
     "write_zip",

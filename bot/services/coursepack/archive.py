@@ -7,12 +7,14 @@ headers and again while decompressing (headers can lie).
 
 from __future__ import annotations
 
+import io
 import re
 import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from bot.services.coursepack.problems import PackageInvalid, Problem
 
@@ -47,8 +49,21 @@ def read_package_files(path: Path, limits: PackageLimits) -> PackageFiles:
     if path.is_dir():
         return _read_folder(path, limits)
     if path.is_file() and zipfile.is_zipfile(path):
-        return _strip_common_top_folder(_read_zip(path, limits))
+        return _strip_common_top_folder(_read_zip(path, path.name, limits))
     raise PackageInvalid([Problem(path.name, None, "is neither a folder nor a .zip file")])
+
+
+def read_zip_bytes(zip_name: str, data: bytes, limits: PackageLimits) -> PackageFiles:
+    """All files of the package in the zip `data` (an upload called `zip_name`), as `read_package_files`
+    reads a zip file; nothing touches the disk."""
+    if len(data) > limits.max_total_bytes:
+        raise PackageInvalid(
+            [Problem(zip_name, None, f"is {_mib(len(data))}; the limit is {_mib(limits.max_total_bytes)}")]
+        )
+    source = io.BytesIO(data)
+    if not zipfile.is_zipfile(source):
+        raise PackageInvalid([Problem(zip_name, None, "is not a .zip file: zip the course folder and upload that")])
+    return _strip_common_top_folder(_read_zip(source, zip_name, limits))
 
 
 def _is_ignored(relative_path: str) -> bool:
@@ -87,13 +102,13 @@ def _read_folder(root: Path, limits: PackageLimits) -> PackageFiles:
     return files
 
 
-def _read_zip(path: Path, limits: PackageLimits) -> PackageFiles:
+def _read_zip(source: Path | IO[bytes], zip_name: str, limits: PackageLimits) -> PackageFiles:
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = _safe_members(archive, path.name, limits)
+        with zipfile.ZipFile(source) as archive:
+            members = _safe_members(archive, zip_name, limits)
             return _read_members(archive, members, limits)
     except zipfile.BadZipFile as error:
-        raise PackageInvalid([Problem(path.name, None, f"is not a readable zip file ({error})")]) from error
+        raise PackageInvalid([Problem(zip_name, None, f"is not a readable zip file ({error})")]) from error
 
 
 def _safe_members(archive: zipfile.ZipFile, zip_name: str, limits: PackageLimits) -> list[tuple[str, zipfile.ZipInfo]]:

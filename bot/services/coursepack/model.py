@@ -4,16 +4,23 @@ Every model is frozen and validates its own invariants (answers among the option
 an invite code for invite-only cohorts, ...), so a `CoursePackage` built in code is as trustworthy as
 one loaded from files. Invariants that span files (unique slugs, known concepts, no dependency
 cycles) are checked by the loader, which can say which file and line broke them.
+
+Every text, number and list is capped at what the database columns and the quiz's Discord message
+can hold (the limits below), so a package that validates also imports and plays, on either backend.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from sqlalchemy import BigInteger, Integer, SmallInteger, String
+from sqlalchemy.orm import InstrumentedAttribute
 
+from db.models import Concept, ContentRevision, Course, CourseOffering, ModuleRevision, Question
 from db.models.enums import CourseLevel, DependencyStrength, OfferingVisibility, QuestionType
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -28,6 +35,46 @@ CourseCode = Annotated[str, Field(pattern=COURSE_CODE_PATTERN)]
 
 NonBlankText = Annotated[str, Field(pattern=r"\S")]
 """Text with at least one non-whitespace character, kept exactly as written."""
+
+
+def column_length(column: InstrumentedAttribute[Any]) -> int:
+    """The characters a `String(n)` column holds: PostgreSQL refuses more, so the package format does too."""
+    column_type = column.type
+    if not isinstance(column_type, String) or column_type.length is None:
+        raise TypeError(f"{column} is not a String column with a length")
+    return column_type.length
+
+
+def column_max(column: InstrumentedAttribute[Any]) -> int:
+    """The largest value an integer column holds on PostgreSQL (SQLite would store more, silently)."""
+    column_type = column.type
+    for kind, bits in ((SmallInteger, 16), (BigInteger, 64), (Integer, 32)):
+        if isinstance(column_type, kind):
+            return 2 ** (bits - 1) - 1
+    raise TypeError(f"{column} is not an integer column")
+
+
+# --- Limits: what the schema and the quiz's Discord message hold (docs/course-format.md lists them) ---
+
+MAX_OPTIONS = 24
+"""Options of one question. The quiz shows one lettered button per option, a Discord message holds five
+rows of five buttons, and a MULTI_SELECT question needs one of them for Submit."""
+QUESTION_DISPLAY_MAX = 3_500
+"""Characters of a question's text and options together: they share one embed description (4,096
+characters), which also holds the option letters and the multi-select hint."""
+MAX_QUESTIONS = 500
+"""Questions of one quiz: every attempt asks them all."""
+MAX_CONCEPTS = 1_000
+MAX_DEPENDENCIES = 100
+"""Concepts one concept depends on directly."""
+MAX_LISTED = 50
+"""Entries of the other lists: objectives, a lesson's concepts, prerequisites, cohorts."""
+POINTS_MAX = min(1_000, column_max(Question.points))
+ESTIMATED_MINUTES_MAX = min(7 * 24 * 60, column_max(ContentRevision.estimated_duration_seconds) // 60)
+"""A week; stored in seconds."""
+CAPACITY_MAX = min(1_000_000, column_max(CourseOffering.capacity))
+ATTEMPTS_MAX = 1_000
+ROLE_ID_MAX = column_max(CourseOffering.role_id)
 
 
 # The package speaks the schema's vocabulary: one definition of each closed set of values.
@@ -55,23 +102,25 @@ class ConceptDependency(PackageModel):
 
 class ConceptSpec(PackageModel):
     slug: Slug
-    name: NonBlankText
+    name: NonBlankText = Field(max_length=column_length(Concept.name))
     description: str = ""
-    depends_on: tuple[ConceptDependency, ...] = ()
+    depends_on: tuple[ConceptDependency, ...] = Field(default=(), max_length=MAX_DEPENDENCIES)
 
 
 class CohortSpec(PackageModel):
     """One offering of the course. Windows are open-ended where a datetime is left out."""
 
-    term_name: NonBlankText
+    term_name: NonBlankText = Field(max_length=column_length(CourseOffering.term_name))
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     enrollment_start: AwareDatetime | None = None
     enrollment_end: AwareDatetime | None = None
     visibility: Visibility = Visibility.PUBLIC
-    invite_code: str | None = Field(default=None, validate_default=True)
-    capacity: int | None = Field(default=None, ge=1)
-    role_id: int | None = Field(default=None, ge=1)
+    invite_code: str | None = Field(
+        default=None, validate_default=True, max_length=column_length(CourseOffering.invite_code)
+    )
+    capacity: int | None = Field(default=None, ge=1, le=CAPACITY_MAX)
+    role_id: int | None = Field(default=None, ge=1, le=ROLE_ID_MAX)
 
     @field_validator("ends_at")
     @classmethod
@@ -106,12 +155,12 @@ class QuestionSpec(PackageModel):
 
     type: QuestionType
     text: NonBlankText
-    options: tuple[NonBlankText, ...] = Field(default=(), validate_default=True)
-    answer: tuple[int, ...]
+    options: tuple[NonBlankText, ...] = Field(default=(), validate_default=True, max_length=MAX_OPTIONS)
+    answer: tuple[int, ...] = Field(max_length=MAX_OPTIONS)
     explanation: str = ""
     concept: Slug | None = None
     difficulty: int = Field(default=3, ge=1, le=5)
-    points: int = Field(default=1, ge=1)
+    points: int = Field(default=1, ge=1, le=POINTS_MAX)
 
     @field_validator("options")
     @classmethod
@@ -126,9 +175,15 @@ class QuestionSpec(PackageModel):
                 raise ValueError(f"must be exactly 2 for a TRUE_FALSE question, not {len(options)}")
         if len(options) < 2:
             raise ValueError(f"must be at least 2, not {len(options)}")
-        duplicates = sorted({option for option in options if options.count(option) > 1})
+        duplicates = sorted(option for option, count in Counter(options).items() if count > 1)
         if duplicates:
             raise ValueError(f"must differ, but {_quoted(duplicates)} appears more than once")
+        shown = len(info.data.get("text", "")) + sum(len(option) for option in options)
+        if shown > QUESTION_DISPLAY_MAX:
+            raise ValueError(
+                f"and the question text come to {shown:,} characters; at most {QUESTION_DISPLAY_MAX:,} fit "
+                "in the quiz's Discord message"
+            )
         return options
 
     @field_validator("answer", mode="before")
@@ -171,11 +226,11 @@ class LessonSpec(PackageModel):
 
     kind: Literal["lesson"] = "lesson"
     slug: Slug
-    title: NonBlankText
+    title: NonBlankText = Field(max_length=column_length(ContentRevision.title))
     body: NonBlankText
-    objectives: tuple[NonBlankText, ...] = ()
-    estimated_minutes: int | None = Field(default=None, ge=1)
-    concepts: tuple[Slug, ...] = ()
+    objectives: tuple[NonBlankText, ...] = Field(default=(), max_length=MAX_LISTED)
+    estimated_minutes: int | None = Field(default=None, ge=1, le=ESTIMATED_MINUTES_MAX)
+    concepts: tuple[Slug, ...] = Field(default=(), max_length=MAX_LISTED)
 
     @field_validator("body", mode="before")
     @classmethod
@@ -197,13 +252,13 @@ class QuizSpec(PackageModel):
 
     kind: Literal["quiz"] = "quiz"
     slug: Slug
-    title: NonBlankText
+    title: NonBlankText = Field(max_length=column_length(ContentRevision.title))
     description: str = ""
     shuffle: bool = True
     feedback: FeedbackTiming = FeedbackTiming.IMMEDIATE
-    max_attempts: int | None = Field(default=None, ge=1)
+    max_attempts: int | None = Field(default=None, ge=1, le=ATTEMPTS_MAX)
     passing_score: int | None = Field(default=None, ge=0, le=100)
-    questions: tuple[QuestionSpec, ...] = Field(default=(), validate_default=True)
+    questions: tuple[QuestionSpec, ...] = Field(default=(), validate_default=True, max_length=MAX_QUESTIONS)
 
     @field_validator("questions")
     @classmethod
@@ -220,7 +275,7 @@ class ModuleSpec(PackageModel):
     """A module; `items` holds its lessons and quizzes in course order."""
 
     slug: Slug
-    title: NonBlankText
+    title: NonBlankText = Field(max_length=column_length(ModuleRevision.title))
     summary: str = ""
     items: tuple[ModuleItem, ...] = ()
 
@@ -239,13 +294,13 @@ class CoursePackage(PackageModel):
     dependencies have no cycles."""
 
     code: CourseCode
-    title: NonBlankText
+    title: NonBlankText = Field(max_length=column_length(Course.title))
     description: str = ""
     level: Level = Level.INTRODUCTORY
     passing_score: int = Field(default=70, ge=0, le=100)
-    prerequisites: tuple[CourseCode, ...] = ()
-    cohorts: tuple[CohortSpec, ...] = ()
-    concepts: tuple[ConceptSpec, ...] = ()
+    prerequisites: tuple[CourseCode, ...] = Field(default=(), max_length=MAX_LISTED)
+    cohorts: tuple[CohortSpec, ...] = Field(default=(), max_length=MAX_LISTED)
+    concepts: tuple[ConceptSpec, ...] = Field(default=(), max_length=MAX_CONCEPTS)
     modules: tuple[ModuleSpec, ...] = ()
 
     @property

@@ -124,3 +124,22 @@ def assert_reported(error: PackageInvalid, file: str, line: int | None, says: st
     place = file if line is None else f"{file}:{line}"
     assert f"{place}: " in str(error)
     return matches[0]
+
+
+def concepts_toml(depends_on: Mapping[str, Iterable[str]]) -> str:
+    """A concepts.toml with one concept per key of `depends_on`, each depending on the listed slugs."""
+    entries = []
+    for slug, dependencies in depends_on.items():
+        listed = ", ".join(f'{{ concept = "{dependency}" }}' for dependency in dependencies)
+        entries.append(f'[[concepts]]\nslug = "{slug}"\nname = "{slug}"\ndepends_on = [{listed}]\n')
+    return "\n".join(entries)
+
+
+def quiz_toml(options: Iterable[str], *, question_type: str = "MULTIPLE_CHOICE") -> str:
+    """A one-question quiz whose question (on line 3) has `options` (on line 6), the first one right."""
+    options = list(options)
+    listed = ", ".join(f'"{option}"' for option in options)
+    return (
+        f'title = "Check"\n\n[[questions]]\ntype = "{question_type}"\ntext = "Pick one"\n'
+        f'options = [{listed}]\nanswer = "{options[0]}"\n'
+    )

