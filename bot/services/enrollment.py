@@ -72,7 +72,10 @@ async def _choose_cohort(
     open_now = [offering for offering in candidates if _window_open(offering, now)]
     if open_now:
         return open_now[0]
-    if not candidates:
+    invite_only_open = any(
+        offering.visibility is OfferingVisibility.INVITE_ONLY and _window_open(offering, now) for offering in offerings
+    )
+    if not candidates or (not invite_code and invite_only_open):
         raise EnrollmentClosed(
             f"{course.code} is invite-only. Enroll with the `invite:` code your instructor gave you."
         )

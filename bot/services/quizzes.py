@@ -497,6 +497,8 @@ async def results(
     if quiz_slug:
         query = query.where(ContentItem.slug == quiz_slug)
     row = (await session.execute(query)).first()
+    if row is None and quiz_slug:
+        await _published_quiz(session, enrollment.course_id, quiz_slug)  # NotFound when there is no such quiz
     if row is None:
         raise QuizUnavailable("No finished attempt yet. Take a quiz with `/quiz start`.")
     attempt: QuizAttempt = row[0]

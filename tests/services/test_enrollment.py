@@ -116,6 +116,17 @@ async def test_an_invite_only_cohort_needs_its_code(database: Database) -> None:
     assert (result.term_name, result.status) == ("Friends", EnrollmentStatus.ACTIVE)
 
 
+async def test_a_closed_public_cohort_beside_an_open_invite_only_one_asks_for_the_invite(database: Database) -> None:
+    await course_with(
+        database,
+        CohortSpec(term_name="Public", enrollment_end=NOW - timedelta(days=1)),
+        CohortSpec(term_name="Friends", visibility=Visibility.INVITE_ONLY, invite_code="K3Y"),
+    )
+
+    with pytest.raises(EnrollmentClosed, match=r"invite-only\. Enroll with the `invite:` code"):
+        await enroll(database, ALICE, "TINY")
+
+
 async def test_an_unlisted_cohort_takes_whoever_names_it_or_brings_its_code(database: Database) -> None:
     await course_with(database, CohortSpec(term_name="Quiet", visibility=Visibility.UNLISTED))
     assert (await enroll(database, ALICE, "TINY")).term_name == "Quiet"

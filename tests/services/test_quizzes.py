@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import Settings
-from bot.errors import AlreadyAnswered, AttemptFinished, NotYourQuiz, QuizUnavailable
+from bot.errors import AlreadyAnswered, AttemptFinished, NotFound, NotYourQuiz, QuizUnavailable
 from bot.services import quizzes, streaks
 from bot.services.coursepack import QuestionSpec
 from db.models import AttemptStatus, ConceptMastery, ContentProgress, MemberStats, QuestionAnswer, QuizAttempt
@@ -189,6 +189,14 @@ async def test_results_review_every_question(quiz_course: Database, settings: Se
         review = await quizzes.results(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug=None)
     assert len(review.questions) == 4 and not review.passed
     assert all(reviewed.chosen == ["wrong"] and reviewed.right == ["right"] for reviewed in review.questions)
+
+
+async def test_results_of_a_quiz_that_does_not_exist_say_so(quiz_course: Database) -> None:
+    async with quiz_course.session_scope() as session:
+        with pytest.raises(NotFound, match="No quiz called `nope`"):
+            await quizzes.results(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug="nope")
+        with pytest.raises(QuizUnavailable, match="No finished attempt yet"):
+            await quizzes.results(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug="check")
 
 
 async def test_no_quiz_in_a_course_says_so(database: Database) -> None:
