@@ -52,11 +52,12 @@ def question_view(card: QuestionCard) -> discord.ui.View:
     return view
 
 
-def feedback_embed(result: AnswerResult, question_text: str) -> discord.Embed:
+def feedback_embed(result: AnswerResult) -> discord.Embed:
+    question = clip(strip_mentions(result.question_text), 1000)
     if not result.immediate_feedback:
-        return embed("Answer recorded", clip(strip_mentions(question_text), 1000))
+        return embed("Answer recorded", question)
     verdict = "✅ Right!" if result.correct else "❌ Not quite."
-    page = embed(verdict, clip(strip_mentions(question_text), 1000), colour=SUCCESS if result.correct else FAILURE)
+    page = embed(verdict, question, colour=SUCCESS if result.correct else FAILURE)
     fields = [("Your answer", ", ".join(result.chosen_options) or "—")]
     if not result.correct:
         fields.append(("Right answer", ", ".join(result.right_options)))
@@ -85,9 +86,6 @@ def summary_embed(summary: AttemptSummary) -> discord.Embed:
 async def record_answer(interaction: discord.Interaction, *, attempt: int, question: int, choice: list[int]) -> None:
     """Record an answer, close the question's message, and post the next question or the result."""
     bot: CourseBot = interaction.client  # type: ignore[assignment]
-    question_text = ""
-    if interaction.message and interaction.message.embeds:
-        question_text = (interaction.message.embeds[0].description or "").split("\n")[0]
     # Acknowledge at once: under a burst of presses the database queues, and Discord wants an answer in 3 s.
     await interaction.response.defer()
     async with bot.db.session_scope() as session:
@@ -95,7 +93,7 @@ async def record_answer(interaction: discord.Interaction, *, attempt: int, quest
             session, attempt_id=attempt, question_id=question, choice=choice, user_id=interaction.user.id,
             now=bot.clock.now(), settings=bot.settings,
         )  # fmt: skip
-    await interaction.edit_original_response(embed=feedback_embed(result, question_text), view=None)
+    await interaction.edit_original_response(embed=feedback_embed(result), view=None)
     if result.next_question is not None:
         await interaction.followup.send(
             embed=question_embed(result.next_question), view=question_view(result.next_question), ephemeral=True

@@ -81,6 +81,7 @@ class AttemptSummary:
 
 @dataclass(frozen=True, slots=True)
 class AnswerResult:
+    question_text: str  # the question answered, as asked (all of it, every line)
     correct: bool
     explanation: str
     right_options: list[str]
@@ -361,6 +362,7 @@ async def answer(
         assert following is not None
         next_card = _card(attempt, following, revision.title, quiz_settings, number=answered_count + 1)
     return AnswerResult(
+        question_text=question.text,
         correct=correct,
         explanation=question.explanation,
         right_options=[question.options[index] for index in question.answer],

@@ -222,3 +222,15 @@ async def test_ten_starts_at_once_make_one_attempt_that_every_start_resumes(quiz
     assert len({(card.attempt_id, card.question_id, tuple(card.options)) for card in cards}) == 1  # type: ignore[union-attr]
     async with quiz_course.session_scope() as session:
         assert await session.scalar(select(func.count()).select_from(QuizAttempt)) == 1
+
+
+async def test_the_answer_carries_the_whole_question_it_answers(database: Database, settings: Settings) -> None:
+    await seed_people(database)
+    asked = "What does this print?\n\n```python\nprint(1 + 1)\n```"
+    question = QuestionSpec(type="MULTIPLE_CHOICE", text=asked, options=("2", "11"), answer=0)
+    await import_course(database, replace_item(tiny_package(), "check", questions=(question,)))
+    await enroll(database, ALICE, "TINY")
+
+    result = await answer(database, await start(database), 0, settings)
+
+    assert result.question_text == asked and result.correct
