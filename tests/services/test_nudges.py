@@ -300,8 +300,15 @@ async def test_deadline_nudges_stop_when_reminders_are_off_or_paused_or_the_flag
     assert await compose(database, claimed) == "deadline nudges turned off"
 
 
-async def test_a_cohort_without_an_end_or_already_ended_nudges_nobody(database: Database) -> None:
-    await students_with_reminders(database)  # no end date
+async def test_a_cohort_that_has_ended_is_not_nudged_about_even_when_catching_up(database: Database) -> None:
+    await students_with_reminders(database, cohort_ends=COHORT_ENDS)
+
+    assert await plan_deadlines(database, COHORT_ENDS + TICK, since=NOTICE_AT - TICK) == 0  # the bot was down
+    assert await outbox_keys(database) == []
+
+
+async def test_a_cohort_without_an_end_date_costs_one_statement_and_nudges_nobody(database: Database) -> None:
+    await students_with_reminders(database)
     assert await plan_deadlines(database, NOTICE_AT) == 0
     async with database.session_scope() as session:
         with counted_statements(database) as statements:
