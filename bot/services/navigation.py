@@ -102,6 +102,15 @@ def _outline(course_id: int):  # type: ignore[no-untyped-def]
     )
 
 
+def _own_progress(outline, enrollment: ActiveEnrollment, user_id: int):  # type: ignore[no-untyped-def]
+    """Join condition: the student's progress row for each outline item, in their cohort."""
+    return and_(
+        ContentProgress.item_id == outline.c.item_id,
+        ContentProgress.offering_id == enrollment.offering_id,
+        ContentProgress.user_id == user_id,
+    )
+
+
 def _current_item(enrollment: ActiveEnrollment, user_id: int):  # type: ignore[no-untyped-def]
     """Where the student is: the item they opened last, as a one-row CTE (no row before their first move)."""
     return (
@@ -160,14 +169,7 @@ async def move(
                 current_kind.label("current_kind"),
             )
             .join(ContentRevision, ContentRevision.id == outline.c.revision_id)
-            .outerjoin(
-                ContentProgress,
-                and_(
-                    ContentProgress.item_id == outline.c.item_id,
-                    ContentProgress.offering_id == enrollment.offering_id,
-                    ContentProgress.user_id == user_id,
-                ),
-            )
+            .outerjoin(ContentProgress, _own_progress(outline, enrollment, user_id))
             .where(target)
         )
     ).first()
@@ -371,14 +373,7 @@ async def course_progress_of(session: AsyncSession, enrollment: ActiveEnrollment
             func.count(ContentProgress.completed_at),
             func.min(outline.c.position).label("first"),
         )
-        .outerjoin(
-            ContentProgress,
-            and_(
-                ContentProgress.item_id == outline.c.item_id,
-                ContentProgress.offering_id == enrollment.offering_id,
-                ContentProgress.user_id == user_id,
-            ),
-        )
+        .outerjoin(ContentProgress, _own_progress(outline, enrollment, user_id))
         .group_by(outline.c.module_id, outline.c.module_title)  # by module: two may share a title
         .order_by("first")
     )
@@ -440,14 +435,7 @@ async def study_position(session: AsyncSession, enrollment: ActiveEnrollment, *,
                 (outline.c.item_id == current).label("is_current"),
             )
             .join(ContentRevision, ContentRevision.id == outline.c.revision_id)
-            .outerjoin(
-                ContentProgress,
-                and_(
-                    ContentProgress.item_id == outline.c.item_id,
-                    ContentProgress.offering_id == enrollment.offering_id,
-                    ContentProgress.user_id == user_id,
-                ),
-            )
+            .outerjoin(ContentProgress, _own_progress(outline, enrollment, user_id))
             .order_by(outline.c.position)
         )
     ).all()
