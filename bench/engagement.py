@@ -23,12 +23,12 @@ from sqlalchemy import func, select, text
 from bench._harness import Figure, StatementCounter, fresh_database, percentile
 from bot.app import CourseBot
 from bot.config import load_settings
-from bot.sandbox import DiscordSandbox
-from bot.sandbox.harness import DEFAULT_GUILD_ID
 from bot.services import content, leaderboard, tenancy
 from bot.services.coursepack import CohortSpec, CoursePackage, ModuleSpec, QuestionSpec, QuizSpec
 from db.models import QuestionAnswer
 from db.session import Database
+from sandbox import DiscordSandbox
+from sandbox.harness import DEFAULT_GUILD_ID
 
 BENCH = "engagement"
 GUILD = 1

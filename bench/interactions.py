@@ -12,7 +12,7 @@ from pathlib import Path
 from bench._harness import Figure, fresh_database, percentile
 from bot.app import CourseBot
 from bot.config import load_settings
-from bot.sandbox import DiscordSandbox
+from sandbox import DiscordSandbox
 
 ZONES = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC"]
 

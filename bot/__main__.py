@@ -130,7 +130,7 @@ async def sync_commands(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def console(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.sandbox.console import run_console
+    from sandbox.console import run_console
 
     return await run_console(settings, acting_as=args.acting_as, sample=None if args.no_sample else SAMPLE_COURSE)
 

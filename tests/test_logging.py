@@ -16,11 +16,11 @@ from bot import logs
 from bot.app import CourseBot
 from bot.config import LoggingSettings, Settings
 from bot.logs import WIRE_LOGGERS, configure_logging, redact
-from bot.sandbox import DiscordSandbox, payloads
-from bot.sandbox.gateway import FakeGateway
-from bot.sandbox.harness import GENERAL_CHANNEL_ID, OWNER_ID, add_default_guild
-from bot.sandbox.http import FakeDiscordHTTP
 from db.session import Database
+from sandbox import DiscordSandbox, payloads
+from sandbox.gateway import FakeGateway
+from sandbox.harness import GENERAL_CHANNEL_ID, OWNER_ID, add_default_guild
+from sandbox.http import FakeDiscordHTTP
 
 API_KEY = "sk-test-KNOWN"
 UNSHAPED_API_KEY = "KNOWN-azure-0f1e2d3c4b5a"  # no recognisable shape: only knowing it is an api_key option hides it

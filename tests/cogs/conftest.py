@@ -10,8 +10,8 @@ import pytest
 from bot.app import CourseBot
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.sandbox import DiscordSandbox
 from db.session import Database
+from sandbox import DiscordSandbox
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday morning
 

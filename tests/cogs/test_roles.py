@@ -11,9 +11,9 @@ import discord
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox import DiscordSandbox, payloads
 from db.models import AuditLog, CourseOffering
 from db.session import Database
+from sandbox import DiscordSandbox, payloads
 
 SAMPLE = Path(__file__).resolve().parent.parent.parent / "content" / "python-basics"
 ROLE_CHANGES = "/guilds/*/members/*/roles/*"

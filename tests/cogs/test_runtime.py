@@ -10,12 +10,12 @@ from discord.ext import commands
 from sqlalchemy import select
 
 from bot.errors import CourseError
-from bot.sandbox import DiscordSandbox
 from cogs._checks import require_level, required_level
 from cogs._views import Paginator
 from cogs.errors import user_message
 from db.models import AuditLog, Guild, MemberRole, User
 from db.session import Database
+from sandbox import DiscordSandbox
 
 
 def all_commands(sandbox: DiscordSandbox) -> list[app_commands.Command]:  # type: ignore[type-arg]

@@ -18,8 +18,6 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.config import Settings, load_settings
-from bot.sandbox import DiscordSandbox, Reply
-from bot.sandbox.messages import PostedMessage
 from bot.scheduler import end_idle_tutor_sessions
 from bot.tutor.secrets import SecretBox
 from bot.tutor.tutor import CHECK_UNDERSTANDING_REQUEST, QUIZ_IN_PROGRESS_NOTE
@@ -40,6 +38,8 @@ from db.models import (
     SourceMode,
 )
 from db.session import Database
+from sandbox import DiscordSandbox, Reply
+from sandbox.messages import PostedMessage
 from tests.cogs.test_courses import import_sample
 from tests.fakes.openai_server import CHAT_PATH, FakeOpenAIServer, Fault
 

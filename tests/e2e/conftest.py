@@ -12,9 +12,9 @@ import pytest
 from bot.app import CourseBot
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.sandbox import DiscordSandbox
-from bot.sandbox.console import Console, first_start
 from db.session import Database
+from sandbox import DiscordSandbox
+from sandbox.console import Console, first_start
 
 SAMPLE = Path(__file__).resolve().parent.parent.parent / "content" / "python-basics"
 BUTTON = re.compile(r"\[(\d+): ([^\]]+)\]")

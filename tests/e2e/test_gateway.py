@@ -9,11 +9,11 @@ import pytest
 
 from bot.app import CourseBot
 from bot.config import Settings
-from bot.sandbox import payloads
-from bot.sandbox.gateway import IDENTIFY, FakeGateway
-from bot.sandbox.harness import GENERAL_CHANNEL_ID, STUDENT_ID, add_default_guild
-from bot.sandbox.http import FakeDiscordHTTP
 from db.session import Database
+from sandbox import payloads
+from sandbox.gateway import IDENTIFY, FakeGateway
+from sandbox.harness import GENERAL_CHANNEL_ID, STUDENT_ID, add_default_guild
+from sandbox.http import FakeDiscordHTTP
 
 
 async def test_coursebot_connects_and_answers_a_slash_command(

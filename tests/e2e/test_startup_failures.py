@@ -13,9 +13,9 @@ from pydantic import SecretStr
 
 from bot.__main__ import run_bot
 from bot.config import Settings
-from bot.sandbox.gateway import FakeGateway
-from bot.sandbox.harness import add_default_guild
-from bot.sandbox.http import FakeDiscordHTTP
+from sandbox.gateway import FakeGateway
+from sandbox.harness import add_default_guild
+from sandbox.http import FakeDiscordHTTP
 
 RUN = argparse.Namespace()
 

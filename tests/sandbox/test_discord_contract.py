@@ -17,7 +17,7 @@ from discord.http import HTTPClient, Route, handle_message_parameters
 from discord.state import AutoShardedConnectionState, ConnectionState
 from discord.webhook.async_ import AsyncWebhookAdapter
 
-from bot.sandbox.http import http_error
+from sandbox.http import http_error
 
 PARSERS_USED = (
     "READY",
@@ -44,30 +44,30 @@ def test_discord_py_is_the_version_the_sandbox_was_written_for() -> None:
 
 
 def test_http_client_request_is_patchable_with_the_same_signature() -> None:
-    assert "request" in HTTPClient.__dict__, "HTTPClient.request moved; bot/sandbox/http.py patches it on the class"
+    assert "request" in HTTPClient.__dict__, "HTTPClient.request moved; sandbox/http.py patches it on the class"
     params = parameters(HTTPClient.request)
     assert list(params)[:2] == ["self", "route"], "HTTPClient.request(self, route, ...) changed"
     assert params["files"].kind is params["form"].kind is inspect.Parameter.KEYWORD_ONLY, (
-        "HTTPClient.request no longer takes files=/form= keywords; bot/sandbox/http.py reads multipart from form="
+        "HTTPClient.request no longer takes files=/form= keywords; sandbox/http.py reads multipart from form="
     )
     assert any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()), (
-        "HTTPClient.request lost **kwargs (json=, params=, reason=); bot/sandbox/http.py reads them from there"
+        "HTTPClient.request lost **kwargs (json=, params=, reason=); sandbox/http.py reads them from there"
     )
 
 
 def test_http_client_fetches_cdn_files_through_one_method() -> None:
     assert list(parameters(HTTPClient.get_from_cdn)) == ["self", "url"], (
-        "HTTPClient.get_from_cdn(self, url) changed; bot/sandbox/http.py serves Attachment.read() through it"
+        "HTTPClient.get_from_cdn(self, url) changed; sandbox/http.py serves Attachment.read() through it"
     )
 
 
 def test_webhook_adapter_request_is_patchable_with_the_same_signature() -> None:
-    assert "request" in AsyncWebhookAdapter.__dict__, "AsyncWebhookAdapter.request moved (bot/sandbox/http.py)"
+    assert "request" in AsyncWebhookAdapter.__dict__, "AsyncWebhookAdapter.request moved (sandbox/http.py)"
     params = parameters(AsyncWebhookAdapter.request)
     assert list(params)[:3] == ["self", "route", "session"], "AsyncWebhookAdapter.request(self, route, session)"
     for keyword in ("payload", "multipart", "params", "reason", "files"):
         assert params[keyword].kind is inspect.Parameter.KEYWORD_ONLY, (
-            f"AsyncWebhookAdapter.request lost {keyword}=; bot/sandbox/http.py forwards it"
+            f"AsyncWebhookAdapter.request lost {keyword}=; sandbox/http.py forwards it"
         )
 
 
@@ -80,16 +80,16 @@ def test_routes_expose_method_template_and_url() -> None:
 def test_uploads_are_sent_as_payload_json_plus_file_parts() -> None:
     params = handle_message_parameters(content="hi", file=discord.File(io.BytesIO(b"x"), filename="a.txt"))
     names = [part["name"] for part in params.multipart or []]
-    assert names == ["payload_json", "files[0]"], f"multipart layout changed to {names} (bot/sandbox/http.py)"
+    assert names == ["payload_json", "files[0]"], f"multipart layout changed to {names} (sandbox/http.py)"
     assert params.multipart is not None and params.multipart[1]["filename"] == "a.txt"
 
 
 def test_connection_state_has_the_parsers_the_sandbox_feeds() -> None:
     client = discord.Client(intents=discord.Intents.default())
     state = client._connection
-    assert isinstance(state, ConnectionState), "Client._connection is gone (bot/sandbox/harness.py feeds it)"
+    assert isinstance(state, ConnectionState), "Client._connection is gone (sandbox/harness.py feeds it)"
     missing = [event for event in PARSERS_USED if event not in state.parsers]
-    assert not missing, f"ConnectionState.parsers lacks {missing} (bot/sandbox/harness.py and gateway.py)"
+    assert not missing, f"ConnectionState.parsers lacks {missing} (sandbox/harness.py and gateway.py)"
     assert isinstance(state.guild_ready_timeout, float), "ConnectionState.guild_ready_timeout is gone (harness.py)"
 
 
@@ -116,13 +116,13 @@ def test_plain_clients_connect_to_the_class_default_gateway() -> None:
     assert isinstance(DiscordWebSocket.DEFAULT_GATEWAY, yarl.URL)
     source = inspect.getsource(DiscordWebSocket.from_client)
     assert "cls.DEFAULT_GATEWAY" in source, (
-        "DiscordWebSocket.from_client no longer falls back to DEFAULT_GATEWAY; bot/sandbox/gateway.py points it"
+        "DiscordWebSocket.from_client no longer falls back to DEFAULT_GATEWAY; sandbox/gateway.py points it"
     )
 
 
 def test_gateway_compression_is_one_the_fake_gateway_understands() -> None:
     kind = discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE
-    assert kind in ("zlib-stream", "zstd-stream"), f"discord.py now asks for {kind} (bot/sandbox/gateway.py)"
+    assert kind in ("zlib-stream", "zstd-stream"), f"discord.py now asks for {kind} (sandbox/gateway.py)"
 
 
 def test_intents_can_be_rebuilt_from_their_value() -> None:
@@ -144,7 +144,7 @@ def test_commands_render_the_schema_discord_holds() -> None:
         "required": True,
         "min_value": 1,
         "max_value": 5,
-    }, "Command.to_dict(tree) output changed (bot/sandbox/options.py builds options from it)"
+    }, "Command.to_dict(tree) output changed (sandbox/options.py builds options from it)"
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import discord
 import pytest
 from discord.ext import commands
 
-from bot.sandbox import payloads
-from bot.sandbox.gateway import HEARTBEAT, IDENTIFY, FakeGateway
-from bot.sandbox.harness import GENERAL_CHANNEL_ID, STUDENT_ID, add_default_guild
-from bot.sandbox.http import FakeDiscordHTTP
+from sandbox import payloads
+from sandbox.gateway import HEARTBEAT, IDENTIFY, FakeGateway
+from sandbox.harness import GENERAL_CHANNEL_ID, STUDENT_ID, add_default_guild
+from sandbox.http import FakeDiscordHTTP
 
 
 def ping_bot(base: type[commands.Bot]) -> commands.Bot:

@@ -12,9 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 
-from bot.sandbox.errors import NoResponse, OptionRejected, SandboxError
-from bot.sandbox.harness import INSTRUCTOR_ROLE_ID, DiscordSandbox
-from bot.sandbox.http import FakeDiscordHTTP
+from sandbox.errors import NoResponse, OptionRejected, SandboxError
+from sandbox.harness import INSTRUCTOR_ROLE_ID, DiscordSandbox
+from sandbox.http import FakeDiscordHTTP
 
 COURSES = ["PY101", "PY201", "JS101"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from discord import app_commands
 
-from bot.sandbox import payloads
-from bot.sandbox.errors import OptionRejected
-from bot.sandbox.http import FakeDiscordHTTP
+from sandbox import payloads
+from sandbox.errors import OptionRejected
+from sandbox.http import FakeDiscordHTTP
 
 Json = dict[str, Any]
 

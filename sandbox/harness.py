@@ -24,12 +24,12 @@ import discord
 from discord import app_commands
 from discord.state import AutoShardedConnectionState
 
-from bot.sandbox import payloads
-from bot.sandbox.errors import CommandHidden, NoResponse, OptionRejected, SandboxError, SandboxTimeout
-from bot.sandbox.gateway import delivered_with
-from bot.sandbox.http import FakeDiscordHTTP, InteractionRecord, RecordedCall
-from bot.sandbox.messages import ComponentInfo, PostedMessage, RecordedFile
-from bot.sandbox.options import OptionBuilder
+from sandbox import payloads
+from sandbox.errors import CommandHidden, NoResponse, OptionRejected, SandboxError, SandboxTimeout
+from sandbox.gateway import delivered_with
+from sandbox.http import FakeDiscordHTTP, InteractionRecord, RecordedCall
+from sandbox.messages import ComponentInfo, PostedMessage, RecordedFile
+from sandbox.options import OptionBuilder
 
 Json = dict[str, Any]
 UserLike = Mapping[str, Any] | int | str | discord.abc.Snowflake

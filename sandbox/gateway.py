@@ -25,8 +25,8 @@ import yarl
 from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
 
-from bot.sandbox import payloads
-from bot.sandbox.http import FakeDiscordHTTP
+from sandbox import payloads
+from sandbox.http import FakeDiscordHTTP
 
 Json = dict[str, Any]
 

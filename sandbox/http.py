@@ -28,8 +28,8 @@ import discord
 from discord.http import HTTPClient, Route
 from discord.webhook.async_ import AsyncWebhookAdapter
 
-from bot.sandbox import payloads
-from bot.sandbox.messages import EPHEMERAL, LOADING, PostedMessage, RecordedFile
+from sandbox import payloads
+from sandbox.messages import EPHEMERAL, LOADING, PostedMessage, RecordedFile
 
 Json = dict[str, Any]
 EventSink = Callable[[str, Json], None]

@@ -4,9 +4,9 @@
 `gateway.FakeGateway` a websocket gateway for end-to-end runs, and `payloads` builds gateway payloads.
 """
 
-from bot.sandbox.errors import CommandHidden, NoResponse, OptionRejected, SandboxError, SandboxTimeout
-from bot.sandbox.harness import DiscordSandbox, Reply
-from bot.sandbox.http import FakeDiscordHTTP, RecordedCall
+from sandbox.errors import CommandHidden, NoResponse, OptionRejected, SandboxError, SandboxTimeout
+from sandbox.harness import DiscordSandbox, Reply
+from sandbox.http import FakeDiscordHTTP, RecordedCall
 
 __all__ = [
     "CommandHidden",

@@ -29,11 +29,11 @@ from discord import AppCommandOptionType, app_commands
 from bot.app import CourseBot
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.sandbox.errors import CommandHidden, SandboxError
-from bot.sandbox.harness import DM_CHANNEL, DiscordSandbox, Reply
-from bot.sandbox.messages import PostedMessage
 from bot.scheduler import run_due_jobs
 from bot.services import courses, tenancy
+from sandbox.errors import CommandHidden, SandboxError
+from sandbox.harness import DM_CHANNEL, DiscordSandbox, Reply
+from sandbox.messages import PostedMessage
 
 HELP = """\
 Commands:
