@@ -12,7 +12,7 @@ $(BIN)/coursebot: pyproject.toml
 	touch $(BIN)/coursebot
 
 test: $(BIN)/coursebot
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3
 
 lint: $(BIN)/coursebot
 	$(BIN)/ruff check .

@@ -32,8 +32,10 @@ from bot.config import Settings
 from bot.scheduler import run_due_jobs
 from bot.services import courses, tenancy
 from sandbox.errors import CommandHidden, SandboxError
-from sandbox.harness import DM_CHANNEL, DiscordSandbox, Reply
+from sandbox.harness import DiscordSandbox
 from sandbox.messages import PostedMessage
+from sandbox.reply import Reply
+from sandbox.world import DM_CHANNEL
 
 HELP = """\
 Commands:
@@ -230,6 +232,10 @@ class Console:
         for message in answers:
             self.write(self._numbered(message, counter))
 
+    def skip_sent_so_far(self) -> None:
+        """Start showing what the bot sends on its own from now on."""
+        self._calls_seen = len(self.sandbox.http.calls)
+
     async def _catch_up(self) -> None:
         """Before a line: move a followed clock by the real time that passed, run the jobs that came due, and show
         what the bot sent on its own since the last line (a reminder that came while you read)."""
@@ -361,6 +367,10 @@ async def first_start(console: Console, bot: CourseBot, sample: Path | None) -> 
         quiet.acting_as = "instructor"
         await quiet.handle(f"/teach course import package:@{sample} publish:true")
         console.write(f"(imported the sample course from {sample})")
+    # The import goes on indexing for the tutor after it answers: let it finish here, so its last edit is not
+    # shown under the first command typed, and start the console's own record after these quiet steps.
+    await console.sandbox.finish_handlers()
+    console.skip_sent_so_far()
 
 
 def command_names(bot: CourseBot) -> set[str]:

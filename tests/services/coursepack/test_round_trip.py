@@ -180,14 +180,14 @@ def packages(draw: st.DrawFn) -> CoursePackage:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(package=packages())
 def test_any_package_survives_a_write_and_load_as_a_folder(package: CoursePackage) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         assert load_package(write_package(package, Path(scratch) / "out")) == package
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(package=packages())
 def test_any_package_survives_a_write_and_load_as_a_zip(package: CoursePackage) -> None:
     with tempfile.TemporaryDirectory() as scratch:
