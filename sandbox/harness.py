@@ -239,13 +239,13 @@ class DiscordSandbox(SandboxDriver):
         await self._settle(tasks, label=event)
         return self.http.calls[start:]
 
-    async def finish_handlers(self, timeout: float | None = None) -> bool:
+    async def finish_handlers(self) -> bool:
         """Wait until every handler the bot is still running has finished (an answered command that goes on working,
-        like an import that indexes for the tutor afterwards); False if some still run after `timeout` seconds
+        like an import that indexes for the tutor afterwards); False if some still run after the sandbox's timeout
         (they may be waiting for the user)."""
         pending = {t for t in self._handler_tasks if not t.done()}
         if pending:
-            await asyncio.wait(pending, timeout=self.timeout if timeout is None else timeout)
+            await asyncio.wait(pending, timeout=self.timeout)
         return all(t.done() for t in pending)
 
     async def _settle(
