@@ -58,11 +58,15 @@ async def enroll_students(database: Database, *, students: int, courses: int) ->
         await session.execute(
             insert(CourseEnrollment),
             [
-                {"user_id": user, "offering_id": offering_of[f"C{user % courses}"], "status": EnrollmentStatus.ACTIVE,
-                 "enrolled_at": NOW - timedelta(days=1)}
+                {
+                    "user_id": user,
+                    "offering_id": offering_of[f"C{user % courses}"],
+                    "status": EnrollmentStatus.ACTIVE,
+                    "enrolled_at": NOW - timedelta(days=1),
+                }
                 for user in range(1, students + 1)
             ],
-        )  # fmt: skip
+        )
     return {user: f"C{user % courses}" for user in range(1, students + 1)}
 
 

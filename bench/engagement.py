@@ -245,9 +245,13 @@ async def answer_burst_figures(backend: str, *, presses: int) -> AsyncIterator[F
         async with database.session_scope() as session:
             await tenancy.remember_guild(session, guild_id=DEFAULT_GUILD_ID, name="Bench")
             await content.import_package(
-                session, guild_id=DEFAULT_GUILD_ID, actor_id=1, package=BURST_PACKAGE, publish=True,
+                session,
+                guild_id=DEFAULT_GUILD_ID,
+                actor_id=1,
+                package=BURST_PACKAGE,
+                publish=True,
                 now=datetime.now(UTC),
-            )  # fmt: skip
+            )
         # Frozen as `coursebot run` does (what start-up creates is left out of garbage collection).
         sandbox = DiscordSandbox(CourseBot(settings, database=database, freeze_heap=True), timeout=300.0)
         await sandbox.start()

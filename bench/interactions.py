@@ -1,5 +1,5 @@
 """Concurrent slash commands through the offline Discord: acknowledgements per second, time to first
-response, peak memory. Each interaction is a real `/profile timezone:` (parse, check, one DB write)."""
+response, peak memory. Each interaction is a real `/profile timezone zone:` (parse, check, one DB write)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
 async def timed_slash(sandbox: DiscordSandbox, member: dict[str, object], zone: str) -> float:
     started = time.perf_counter()
-    await sandbox.slash("profile", user=member, timezone=zone)
+    await sandbox.slash("profile timezone", user=member, zone=zone)
     return time.perf_counter() - started
 
 

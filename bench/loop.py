@@ -25,7 +25,7 @@ from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.services import content, courses
 from bot.services.coursepack import CohortSpec, CoursePackage, LessonSpec, ModuleSpec
-from bot.tutor import tutor
+from bot.tutor import materials
 from db.models import Guild, IndexingStatus, User
 from db.session import Database
 
@@ -117,17 +117,25 @@ async def add_course(database: Database, *, lesson: str) -> None:
 
 async def publish_course(database: Database, settings: Settings) -> None:
     async with database.session_scope() as session:
-        await courses.set_published(session, guild_id=GUILD, actor_id=INSTRUCTOR, code="BIG", published=True)
+        await courses.set_published(session, guild_id=GUILD, actor_id=INSTRUCTOR, code="BIG", published=True, now=NOW)
         course_id = (await courses.live_course(session, guild_id=GUILD, code="BIG")).id
-    report = await tutor.index_published_lessons(database, course_id=course_id, settings=settings, clock=SystemClock())
+    report = await materials.index_published_lessons(
+        database, course_id=course_id, settings=settings, clock=SystemClock()
+    )
     assert report.ready == 1, report
 
 
 async def upload_material(database: Database, settings: Settings, data: bytes) -> None:
     async with database.session_scope() as session:
         course_id = (await courses.live_course(session, guild_id=GUILD, code="BIG")).id
-    material = await tutor.upload_material(
-        database, course_id=course_id, uploader_id=INSTRUCTOR, filename="notes.md", data=data, title=None,
-        settings=settings, clock=SystemClock(),
-    )  # fmt: skip
+    material = await materials.upload_material(
+        database,
+        course_id=course_id,
+        uploader_id=INSTRUCTOR,
+        filename="notes.md",
+        data=data,
+        title=None,
+        settings=settings,
+        clock=SystemClock(),
+    )
     assert material.status is IndexingStatus.READY, material.failure_reason

@@ -1,20 +1,22 @@
 """Study reminders at scale: 100k students' reminder preferences over 50 time zones, ~2,000 due each minute.
 
 Figures, on each backend, all measured in the same run as their floor (a primary-key read in its own unit of
-work, p99):
+work, and the tick's row work in bare SQL, p99):
 
 - the planner tick (`reminders.plan_due`, its transaction included) when ~2,000 reminders are due in the minute,
   p50/p99 over the ticks, and SQL statements per planned reminder (an executemany counts as one statement, as
-  the driver sends it: the outbox insert goes in pages of 1,000 rows, the update of the instants in one call);
+  the driver sends it);
 - the outbox path without Discord (database side only: `claim_due` 200 at a time, then `mark_sent` per row in its
   own unit of work, 5 at a time, as the bot's sender does after each send): statements per sent reminder and
   sends per second;
 - duplicates: two senders draining at once, and a sender that "crashes" after claiming (never reports), followed
   by `fail_interrupted` and a second sender: rows claimed twice must be 0;
-- lateness: the planner runs at the minute and senders drain (the simulated clock moves with real time); the
-  latest claim, and the latest reported send, after its due instant. Database only, and again with every send
-  held to Discord's global limit of 50 requests per second (one request per reminder: a DM channel already
-  open), to show which side bounds it; and with the sender run as config.toml schedules it (200 rows every 30 s);
+- lateness without Discord: the planner runs at the minute and senders drain (the simulated clock moves with real
+  time); the latest claim, and the latest reported send, after its due instant;
+- the bot itself with Discord (`discord_minute`): the real planner and sender jobs (`bot.scheduler`, on their
+  schedule) and the real delivery (`Remind.deliver`) against the offline Discord (`sandbox`), every request held
+  to Discord's global limit of 50 requests per second: how late the last of the minute's ~2,000 reminders is,
+  Discord requests per reminder, and reminders sent twice;
 - the streak-at-risk planner (`nudges.plan_streak_nudges`) at the minute one offset's zones reach 20:00.
 
 Ticks don't need resetting: each tick's ~2,000 preferences are due in their own minute (T0 + k minutes), so the
@@ -31,44 +33,102 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal, select, text, update
 
 from bench._harness import Figure, StatementCounter, fresh_database, percentile
+from bot import scheduler
+from bot.app import CourseBot
 from bot.clock import local_date, next_local_occurrence
+from bot.config import load_settings
 from bot.services import nudges, outbox, reminders
 from bot.services.outbox import Claimed
 from db.base import UTCDateTime
-from db.models import Course, Guild, Notification, NotificationStatus, ReminderPreference, Streak, User
+from db.models import (
+    Course,
+    CourseEnrollment,
+    CourseOffering,
+    EnrollmentStatus,
+    Guild,
+    Notification,
+    NotificationStatus,
+    ReminderPreference,
+    Streak,
+    User,
+)
 from db.session import Database
+from sandbox import DiscordSandbox, payloads
+from sandbox.harness import DEFAULT_GUILD_ID
+from sandbox.http import FakeDiscordHTTP
 
 BENCH = "reminders"
-GUILD = 1
+GUILD = DEFAULT_GUILD_ID  # the offline Discord's server, so the bot's deliveries find their members there
+CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 COURSES = 10
 ZONES = (
-    "UTC", "Europe/London", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Warsaw",
-    "Europe/Athens", "Europe/Kyiv", "Europe/Istanbul", "Europe/Moscow", "Africa/Cairo", "Africa/Lagos",
-    "Africa/Nairobi", "Africa/Johannesburg", "Asia/Dubai", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata",
-    "Asia/Kathmandu", "Asia/Dhaka", "Asia/Bangkok", "Asia/Jakarta", "Asia/Singapore", "Asia/Shanghai",
-    "Asia/Manila", "Asia/Seoul", "Asia/Tokyo", "Australia/Perth", "Australia/Adelaide", "Australia/Sydney",
-    "Australia/Brisbane", "Pacific/Auckland", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles",
-    "America/Vancouver", "America/Denver", "America/Phoenix", "America/Chicago", "America/Mexico_City",
-    "America/New_York", "America/Toronto", "America/Bogota", "America/Lima", "America/Caracas", "America/Santiago",
-    "America/Sao_Paulo", "America/Argentina/Buenos_Aires", "Atlantic/Azores",
-)  # fmt: skip
+    "UTC",
+    "Europe/London",
+    "Europe/Lisbon",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Madrid",
+    "Europe/Warsaw",
+    "Europe/Athens",
+    "Europe/Kyiv",
+    "Europe/Istanbul",
+    "Europe/Moscow",
+    "Africa/Cairo",
+    "Africa/Lagos",
+    "Africa/Nairobi",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Tehran",
+    "Asia/Karachi",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Asia/Dhaka",
+    "Asia/Bangkok",
+    "Asia/Jakarta",
+    "Asia/Singapore",
+    "Asia/Shanghai",
+    "Asia/Manila",
+    "Asia/Seoul",
+    "Asia/Tokyo",
+    "Australia/Perth",
+    "Australia/Adelaide",
+    "Australia/Sydney",
+    "Australia/Brisbane",
+    "Pacific/Auckland",
+    "Pacific/Honolulu",
+    "America/Anchorage",
+    "America/Los_Angeles",
+    "America/Vancouver",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Chicago",
+    "America/Mexico_City",
+    "America/New_York",
+    "America/Toronto",
+    "America/Bogota",
+    "America/Lima",
+    "America/Caracas",
+    "America/Santiago",
+    "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires",
+    "Atlantic/Azores",
+)
 # Monday 2026-11-23 06:00 UTC; tick k is the minute T0 + k.
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 TIMED_TICKS = 20  # planner latency; their rows then feed the sender figures
 LIVE_TICKS = 3  # planner each minute with senders draining, database only
-PACED_TICKS = 1  # the same, sends paced at Discord's global limit
-SCHEDULED_TICKS = 1  # the same, one sender run of CLAIM_BATCH rows every SEND_EVERY (simulated time)
-# As config.toml ships them: [reminders] claim_batch_size, send_concurrency; [scheduler] send_every_seconds.
+DISCORD_TICKS = 1  # the bot's own jobs, delivering to the offline Discord
+# As config.toml ships them: [reminders] claim_batch_size, send_concurrency.
 CLAIM_BATCH = 200
 SEND_CONCURRENCY = 5
-SEND_EVERY = timedelta(seconds=30)
-DISCORD_REQUESTS_PER_SECOND = 50
+DISCORD_REQUESTS_PER_SECOND = 50  # Discord's global limit per bot
 FLOOR_READS = 2000
 STREAK_AT = wall_time(20, 0)
 WEEKDAY_MASKS = (127, 127, 127, 31, 0b1010101)  # most every day; some weekdays; some mon/wed/fri/sun
@@ -85,7 +145,11 @@ class Sizes:
 
     @property
     def ticks(self) -> int:
-        return TIMED_TICKS + LIVE_TICKS + PACED_TICKS + SCHEDULED_TICKS
+        return TIMED_TICKS + LIVE_TICKS + DISCORD_TICKS
+
+    def due_in(self, tick: int) -> range:
+        """The students whose reminder is due in the minute of `tick`."""
+        return range(tick * self.due_per_tick + 1, (tick + 1) * self.due_per_tick + 1)
 
 
 def tick_at(k: int) -> datetime:
@@ -113,18 +177,32 @@ def preference_rows(sizes: Sizes) -> tuple[list[dict[str, object]], list[dict[st
             at = wall_time(rng.randrange(24), rng.randrange(60))
             day, fire_at = next_local_occurrence(end, at=at, weekdays=reminders.from_bitmask(weekdays), time_zone=zone)
             last_planned = day - timedelta(days=1)
-        users.append({"id": user_id, "display_name": f"s{user_id}", "locale": "en-US", "time_zone": zone,
-                      "preferences": {}})  # fmt: skip
+        users.append(
+            {"id": user_id, "display_name": f"s{user_id}", "locale": "en-US", "time_zone": zone, "preferences": {}}
+        )
         preferences.append(
-            {"guild_id": GUILD, "user_id": user_id, "course_id": 1 + user_id % COURSES, "local_time": at,
-             "weekdays": weekdays, "next_fire_at": fire_at, "last_planned_day": last_planned}
-        )  # fmt: skip
+            {
+                "guild_id": GUILD,
+                "user_id": user_id,
+                "course_id": 1 + user_id % COURSES,
+                "local_time": at,
+                "weekdays": weekdays,
+                "next_fire_at": fire_at,
+                "last_planned_day": last_planned,
+            }
+        )
         if user_id % 3 == 0:
             yesterday = local_date(tick_at(0), zone) - timedelta(days=1)
             streak_rows.append(
-                {"user_id": user_id, "current": 3 + user_id % 20, "longest": 30, "last_activity_date": yesterday,
-                 "total_active_days": 30, "freezes_available": 0}
-            )  # fmt: skip
+                {
+                    "user_id": user_id,
+                    "current": 3 + user_id % 20,
+                    "longest": 30,
+                    "last_activity_date": yesterday,
+                    "total_active_days": 30,
+                    "freezes_available": 0,
+                }
+            )
     return users, preferences, streak_rows
 
 
@@ -136,7 +214,19 @@ async def fill(database: Database, sizes: Sizes) -> None:
         session.add_all(
             Course(guild_id=GUILD, code=f"C{n}", title=f"Course {n}", is_published=True) for n in range(1, COURSES + 1)
         )
-    for table, rows in ((User, users), (ReminderPreference, preferences), (Streak, streak_rows)):
+        session.add_all(CourseOffering(course_id=n, term_name="Open") for n in range(1, COURSES + 1))
+    # Only the students the bot delivers to need an enrollment (a reminder of a course left is skipped).
+    enrollments = [
+        {"user_id": user_id, "offering_id": 1 + user_id % COURSES, "status": EnrollmentStatus.ACTIVE}
+        for tick in range(TIMED_TICKS + LIVE_TICKS, sizes.ticks)
+        for user_id in sizes.due_in(tick)
+    ]
+    for table, rows in (
+        (User, users),
+        (ReminderPreference, preferences),
+        (Streak, streak_rows),
+        (CourseEnrollment, enrollments),
+    ):
         for start in range(0, len(rows), 10_000):
             async with database.session_scope() as session:
                 await session.execute(insert(table), rows[start : start + 10_000])
@@ -272,8 +362,13 @@ async def sender_figures(database: Database, backend: str) -> AsyncIterator[Figu
         sender(database, clock=lambda: tick_at(3)), sender(database, clock=lambda: tick_at(3))
     )
     elapsed = time.perf_counter() - started
-    yield Figure(BENCH, backend, "sends_per_second_two_senders_db_only", round((len(first) + len(second)) / elapsed, 1),
-                 "sends/s")  # fmt: skip
+    yield Figure(
+        BENCH,
+        backend,
+        "sends_per_second_two_senders_db_only",
+        round((len(first) + len(second)) / elapsed, 1),
+        "sends/s",
+    )
     yield Figure(BENCH, backend, "two_senders_claimed_by_both", len(set(first) & set(second)), "rows")
 
     # A sender claims a batch and dies before reporting any of it; later the sweep marks those FAILED and
@@ -332,47 +427,102 @@ async def lateness_figures(database: Database, backend: str) -> AsyncIterator[Fi
     yield Figure(BENCH, backend, "max_lateness_claimed_db_only", round(claimed, 3), "s")
     yield Figure(BENCH, backend, "max_lateness_sent_db_only", round(sent, 3), "s")
 
-    pace = asyncio.Lock()
 
-    async def paced_send(_claimed: Claimed) -> None:
-        async with pace:  # one global bucket shared by the senders, as Discord's limit is per bot
-            await asyncio.sleep(1 / DISCORD_REQUESTS_PER_SECOND)
+class WallClock:
+    """The bot's clock in `discord_minute`: an instant set by the benchmark, then moving with the wall clock."""
 
-    paced = range(live.stop, live.stop + PACED_TICKS)
-    claimed, sent = await live_minutes(database, paced, senders=senders, send=paced_send)
-    rate = DISCORD_REQUESTS_PER_SECOND
-    yield Figure(BENCH, backend, f"max_lateness_claimed_at_{rate}_sends_per_s_simulated", round(claimed, 1), "s")
-    yield Figure(BENCH, backend, f"max_lateness_sent_at_{rate}_sends_per_s_simulated", round(sent, 1), "s")
+    def __init__(self, start: datetime) -> None:
+        self.set(start)
 
-    scheduled = range(paced.stop, paced.stop + SCHEDULED_TICKS)
-    sent = await scheduled_minute(database, scheduled.start)
-    yield Figure(BENCH, backend, "max_lateness_sent_with_shipped_schedule_simulated", round(sent, 1), "s")
+    def set(self, start: datetime) -> None:
+        self._start, self._started = start, time.perf_counter()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.perf_counter() - self._started)
 
 
-async def scheduled_minute(database: Database, k: int) -> float:
-    """The planner at the minute, then the sender as the bot schedules it: one run of CLAIM_BATCH rows every
-    SEND_EVERY of simulated time (runs don't overlap: `max_instances=1`). Database only. Returns the latest
-    reported send after its due instant, in seconds."""
+def hold_to_global_limit(http: FakeDiscordHTTP, per_second: int) -> None:
+    """Every request to the offline Discord waits for its turn under a global limit of `per_second`, as
+    discord.py waits out Discord's 429s; the offline Discord answers at once otherwise."""
+    handle, interval, next_turn = http.handle, 1 / per_second, 0.0
+
+    async def in_turn(*args: object, **kwargs: object) -> object:
+        nonlocal next_turn
+        loop = asyncio.get_running_loop()
+        turn = max(loop.time(), next_turn)
+        next_turn = turn + interval
+        await asyncio.sleep(turn - loop.time())
+        return await handle(*args, **kwargs)
+
+    http.handle = in_turn  # type: ignore[method-assign]
+
+
+async def discord_minute(database: Database, backend: str, sizes: Sizes) -> AsyncIterator[Figure]:
+    """The bot at the minute `k`, as `bot.scheduler.install_jobs` schedules its jobs (PLAN_BEFORE_THE_MINUTE
+    before the minute the planner, on the minute and every `send_every_seconds` after it the sender; a run still
+    going when the next is due makes that one skip, as APScheduler's max_instances=1 does), each reminder
+    delivered by `Remind.deliver` to the offline Discord, held to Discord's global limit. Real time throughout."""
+    k = TIMED_TICKS + LIVE_TICKS
+    settings = load_settings(CONFIG)
+    clock = WallClock(tick_at(k))
+    bot = CourseBot(settings, database=database, clock=clock)
+    sandbox = DiscordSandbox(bot, timeout=60.0)
+    await sandbox.start()
+    try:
+        bot.scheduler.pause()  # the benchmark runs the jobs on the bot's clock
+        for user_id in sizes.due_in(k):
+            sandbox.http.add_member(GUILD, payloads.member(payloads.user(f"s{user_id}", id=user_id)))
+        hold_to_global_limit(sandbox.http, DISCORD_REQUESTS_PER_SECOND)
+        calls_before = len(sandbox.http.calls)
+        clock.set(tick_at(k) - scheduler.PLAN_BEFORE_THE_MINUTE)
+        await scheduler.plan_reminders(bot)
+        every, run_at = timedelta(seconds=settings.scheduler.send_every_seconds), tick_at(k)
+        while await due_rows(database, k):
+            await asyncio.sleep(max(0.0, (run_at - clock.now()).total_seconds()))
+            await scheduler.send_notifications(bot)
+            while run_at <= clock.now():
+                run_at += every
+        calls = sandbox.http.calls[calls_before:]
+        sandbox.assert_no_errors()
+    finally:
+        await sandbox.close()
     async with database.session_scope() as session:
-        await reminders.plan_due(session, now=tick_at(k))
-    run, finished = 0, tick_at(k)
-    while True:
-        run_at = max(tick_at(k) + run * SEND_EVERY, finished)
-        started = time.perf_counter()
-
-        def clock(run_at: datetime = run_at, started: float = started) -> datetime:
-            return run_at + timedelta(seconds=time.perf_counter() - started)
-
-        if not await sender(database, clock=clock, runs=1):
-            break
-        finished, run = clock(), run + 1
-    async with database.session_scope() as session:
-        latest = await session.scalar(
-            select(func.max(Notification.sent_at)).where(
-                Notification.due_at >= tick_at(k), Notification.due_at < tick_at(k + 1)
+        rows = (
+            await session.execute(
+                select(Notification.due_at, Notification.sent_at, Notification.attempts).where(
+                    Notification.due_at >= tick_at(k), Notification.due_at < tick_at(k + 1)
+                )
             )
+        ).all()
+    late = [(sent_at - due_at).total_seconds() for due_at, sent_at, _ in rows if sent_at is not None]
+    messages = [call.path for call in calls if call.method == "POST" and call.path.endswith("/messages")]
+    # The floor: the time Discord's limit alone takes to let this minute's requests through.
+    floor = len(calls) / DISCORD_REQUESTS_PER_SECOND
+    per_second = f"at_{DISCORD_REQUESTS_PER_SECOND}_requests_per_s"
+    yield Figure(BENCH, backend, "discord_reminders_due", len(rows), "reminders")
+    yield Figure(BENCH, backend, "discord_reminders_sent", len(late), "reminders")
+    yield Figure(BENCH, backend, "discord_requests_per_reminder", round(len(calls) / max(len(late), 1), 2), "requests")
+    yield Figure(BENCH, backend, f"discord_sent_lateness_p50_{per_second}", round(percentile(late, 50), 1), "s")
+    yield Figure(BENCH, backend, f"discord_sent_lateness_max_{per_second}", round(max(late), 1), "s")
+    yield Figure(BENCH, backend, f"discord_rate_limit_floor_{per_second}", round(floor, 1), "s")
+    yield Figure(BENCH, backend, "discord_sent_lateness_max_over_floor", round(max(late) / floor, 2), "x")
+    yield Figure(BENCH, backend, "discord_reminders_sent_twice", len(messages) - len(set(messages)), "reminders")
+    yield Figure(BENCH, backend, "discord_rows_claimed_more_than_once", sum(a > 1 for *_, a in rows), "rows")
+
+
+async def due_rows(database: Database, k: int) -> int:
+    """Outbox rows of minute `k` not sent, skipped or failed yet."""
+    async with database.session_scope() as session:
+        return (
+            await session.scalar(
+                select(func.count()).where(
+                    Notification.due_at >= tick_at(k),
+                    Notification.due_at < tick_at(k + 1),
+                    Notification.status.in_([NotificationStatus.PENDING, NotificationStatus.SENDING]),
+                )
+            )
+            or 0
         )
-    return (latest - tick_at(k)).total_seconds() if latest else 0.0
 
 
 async def streak_figures(database: Database, backend: str, floor_p99: float) -> AsyncIterator[Figure]:
@@ -411,6 +561,8 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
             async for figure in sender_figures(database, name):
                 yield figure
             async for figure in lateness_figures(database, name):
+                yield figure
+            async for figure in discord_minute(database, name, sizes):
                 yield figure
             async for figure in streak_figures(database, name, floor["floor_pk_read_p99"]):
                 yield figure

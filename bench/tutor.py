@@ -35,7 +35,9 @@ from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.services import content
 from bot.services.coursepack import CohortSpec, CoursePackage, LessonSpec, ModuleSpec
-from bot.tutor import retrieval, tutor
+from bot.tutor import retrieval
+from bot.tutor.materials import index_published_lessons
+from bot.tutor.turn import Turn
 from bot.tutor.tutor import SessionPlan, Tutor
 from db.models import ContentItem, Course, Guild, Material, MaterialChunk, User
 from db.models.tutor import EMBEDDING_DIMENSIONS
@@ -191,9 +193,14 @@ async def keyword_search(database: Database, *, chunks: int, queries: int) -> As
         for n in range(start, min(chunks, start + 5_000)):
             course_id, material_id = places[n % len(places)]
             rows.append(
-                {"material_id": material_id, "course_id": course_id, "chunk_index": n, "content": words_for(rng),
-                 "token_count": 40}
-            )  # fmt: skip
+                {
+                    "material_id": material_id,
+                    "course_id": course_id,
+                    "chunk_index": n,
+                    "content": words_for(rng),
+                    "token_count": 40,
+                }
+            )
         async with database.session_scope() as session:
             await session.execute(insert(MaterialChunk), rows)
     yield Figure(BENCH, "sqlite", "insert_with_fts", round(time.perf_counter() - started, 1), "s")
@@ -237,7 +244,7 @@ async def lesson_to_tutor(database: Database, settings: Settings) -> SessionPlan
         course_id = await session.scalar(select(Course.id).where(Course.code == "TUTOR1"))
         item_id = await session.scalar(select(ContentItem.id).where(ContentItem.slug == "loops"))
     assert course_id is not None and item_id is not None
-    await tutor.index_published_lessons(database, course_id=course_id, settings=settings, clock=SystemClock())
+    await index_published_lessons(database, course_id=course_id, settings=settings, clock=SystemClock())
     return SessionPlan(GUILD, 0, course_id, "TUTOR1", item_id, "Loops", existing=None)  # user_id: per student
 
 
@@ -260,7 +267,7 @@ async def take_turns(service: Tutor, plan: SessionPlan, student: int, rng: rando
     return answers, cached
 
 
-async def finish(turn: tutor.Turn) -> int:
+async def finish(turn: Turn) -> int:
     async for _ in turn.deltas():
         pass
     return (await turn.finish()).id

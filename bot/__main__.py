@@ -193,9 +193,13 @@ async def course_import(settings: Settings, args: argparse.Namespace) -> int:
         async with database.session_scope() as session:
             await tenancy.remember_guild(session, guild_id=args.guild, name=f"guild {args.guild}")
             summary = await content.import_package(
-                session, guild_id=args.guild, actor_id=0, package=package, publish=args.publish,
+                session,
+                guild_id=args.guild,
+                actor_id=0,
+                package=package,
+                publish=args.publish,
                 now=SystemClock().now(),
-            )  # fmt: skip
+            )
     except PackageInvalid as invalid:
         print(invalid, file=sys.stderr)
         return 1
@@ -203,8 +207,10 @@ async def course_import(settings: Settings, args: argparse.Namespace) -> int:
         await database.dispose()
     verb = "Created" if summary.created else "Updated"
     state = "published" if summary.published else "as drafts"
-    print(f"{verb} {summary.code}: {summary.new_revisions} new revision(s), {summary.unchanged} unchanged, "
-          f"{summary.removed} removed ({state}).")  # fmt: skip
+    print(
+        f"{verb} {summary.code}: {summary.new_revisions} new revision(s), {summary.unchanged} unchanged, "
+        f"{summary.removed} removed ({state})."
+    )
     return 0
 
 
@@ -225,6 +231,94 @@ async def course_export(settings: Settings, args: argparse.Namespace) -> int:
         await database.dispose()
     written = (write_zip if args.out.suffix == ".zip" else write_package)(package, args.out)
     print(f"Wrote {package.code} to {written}.")
+    return 0
+
+
+async def privacy_delete(settings: Settings, args: argparse.Namespace) -> int:
+    """Erase people by Discord id, as `/profile delete` does for oneself; rerunning finishes an interrupted one."""
+    from bot.clock import SystemClock
+    from bot.services import privacy
+    from db.session import Database
+
+    database = Database.from_url(settings.database.url)
+    try:
+        await migrate.ensure_current(database.engine, auto_migrate=settings.database.auto_migrate)
+        for user_id in args.user_ids:
+            erased = await privacy.erase_user(
+                database,
+                user_id=user_id,
+                requested_by="operator",
+                now=SystemClock().now(),
+                batch_size=settings.privacy.batch_size,
+            )
+            if not erased.found:
+                print(f"{user_id}: nothing stored.")
+            elif erased.finished:
+                print(f"{user_id}: erased ({sum(erased.changed.values())} row(s) deleted or detached).")
+            else:
+                async with database.session_scope() as session:
+                    left = await privacy.rows_naming(session, user_id=user_id)
+                print(f"{user_id}: still written to ({left}); the bot's privacy job finishes it.", file=sys.stderr)
+    finally:
+        await database.dispose()
+    return 0
+
+
+async def privacy_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write everything stored about one person as JSON (the `/profile export` format), audited."""
+    from bot.clock import SystemClock
+    from bot.services import privacy
+    from db.session import Database
+
+    database = Database.from_url(settings.database.url)
+    try:
+        async with database.session_scope() as session:
+            document = await privacy.export_data(
+                session,
+                user_id=args.user_id,
+                requested_by="operator",
+                guild_id=None,
+                now=SystemClock().now(),
+                settings=settings.privacy,
+            )
+    finally:
+        await database.dispose()
+    args.out.write_bytes(document)
+    print(f"Wrote the data of {args.user_id} to {args.out}.")
+    return 0
+
+
+async def privacy_purge_guild(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete a server's data now, without waiting for the grace period (run it once the bot has left it)."""
+    from bot.services import privacy
+    from db.session import Database
+
+    database = Database.from_url(settings.database.url)
+    try:
+        await migrate.ensure_current(database.engine, auto_migrate=settings.database.auto_migrate)
+        removed = await privacy.purge_guild(
+            database, guild_id=args.guild_id, reason="operator", batch_size=settings.privacy.batch_size
+        )
+    finally:
+        await database.dispose()
+    print(f"Purged server {args.guild_id}: {sum(removed.values())} row(s) deleted.")
+    return 0
+
+
+async def privacy_erased(settings: Settings, args: argparse.Namespace) -> int:
+    """The Discord ids of the tombstones, one per line: the erasures to apply again after restoring a backup."""
+    from bot.services import privacy
+    from db.session import Database
+
+    database = Database.from_url(settings.database.url)
+    try:
+        async with database.session_scope() as session:
+            tombstones = await privacy.erased_ids(session)
+    finally:
+        await database.dispose()
+    for user_id, requested_at, finished_at in tombstones:
+        state = f"finished {finished_at:%Y-%m-%d %H:%M}" if finished_at else "unfinished"
+        print(f"{user_id}\t# requested {requested_at:%Y-%m-%d %H:%M} UTC, {state}")
     return 0
 
 
@@ -262,6 +356,22 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("out", type=Path)
     exporting.add_argument("--guild", type=int, required=True, help="the Discord server id")
     exporting.set_defaults(handler=course_export)
+
+    privacy = commands.add_parser("privacy", help="a person's data and a server's: see docs/privacy.md")
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    deleting = privacy_commands.add_parser("delete", help="erase everything about people, by Discord user id")
+    deleting.add_argument("user_ids", type=int, nargs="+", metavar="USER_ID")
+    deleting.set_defaults(handler=privacy_delete)
+    handing_out = privacy_commands.add_parser("export", help="write everything about one person as JSON")
+    handing_out.add_argument("user_id", type=int, metavar="USER_ID")
+    handing_out.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+    handing_out.set_defaults(handler=privacy_export)
+    purging = privacy_commands.add_parser("purge-guild", help="delete a server's data now (after the bot left it)")
+    purging.add_argument("guild_id", type=int, metavar="GUILD_ID")
+    purging.set_defaults(handler=privacy_purge_guild)
+    privacy_commands.add_parser(
+        "erased", help="the ids erased recently: apply them again (`privacy delete`) after restoring a backup"
+    ).set_defaults(handler=privacy_erased)
     return parser
 
 

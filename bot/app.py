@@ -247,6 +247,11 @@ class CourseBot(commands.AutoShardedBot):
         if interaction.guild is not None:
             self._known_guilds.add(interaction.guild.id)
 
+    def forget_seen(self) -> None:
+        """Write every row `remember` skips again, at its next interaction: an erasure or a purge deleted some."""
+        self._remembered = RecentlySeen(REMEMBERED_MEMBERS)
+        self._known_guilds = RecentlySeen(REMEMBERED_GUILDS)
+
     async def on_guild_available(self, guild: discord.Guild) -> None:
         try:
             async with self.db.session_scope() as session:

@@ -73,6 +73,8 @@ class TutorSettings(Section):
     daily_token_budget: int = Field(200_000, ge=0)
     inactivity_minutes: int = Field(60, ge=1)
     max_open_threads: int = Field(200, ge=1, le=1000)
+    # One tutor answer from the model, the SDK's retries included, ends within this many seconds.
+    answer_deadline_seconds: float = Field(60.0, gt=0, le=600)
 
 
 class XPSettings(Section):
@@ -94,8 +96,9 @@ class LeaderboardSettings(Section):
 class SchedulerSettings(Section):
     reminders_every_minutes: int = Field(1, ge=1)
     send_every_seconds: int = Field(30, ge=1)
-    analytics_every_minutes: int = Field(60, ge=1)
+    quiz_sweep_every_minutes: int = Field(60, ge=1)
     tutor_inactivity_every_minutes: int = Field(10, ge=1)
+    privacy_every_minutes: int = Field(60, ge=1)
 
 
 # "HH:MM-HH:MM" (may wrap past midnight), or empty for none; parsed by `bot.services.reminders.parse_quiet_hours`.
@@ -108,6 +111,19 @@ class ReminderSettings(Section):
     retry_delay_seconds: int = Field(60, ge=1)
     streak_nudge_hour: int = Field(20, ge=0, le=23)
     default_quiet_hours: str = Field("", pattern=QUIET_HOURS_PATTERN)
+
+
+class PrivacySettings(Section):
+    """How long what is no longer needed is kept; docs/privacy.md explains each."""
+
+    # The streak calendar reads the last 28 days of activity: a shorter window would blank it.
+    activity_days: int = Field(365, ge=30)
+    tutor_conversation_days: int = Field(180, ge=1)
+    notification_days: int = Field(30, ge=1)
+    guild_grace_days: int = Field(30, ge=0)
+    tombstone_days: int = Field(35, ge=1)
+    export_every_hours: int = Field(24, ge=0)
+    batch_size: int = Field(500, ge=1, le=10_000)
 
 
 class Settings(BaseSettings):
@@ -125,6 +141,7 @@ class Settings(BaseSettings):
     leaderboard: LeaderboardSettings = LeaderboardSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     reminders: ReminderSettings = ReminderSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))

@@ -2,6 +2,27 @@
 
 Services raise these; the one error handler in `cogs/errors.py` turns them into an ephemeral embed.
 Anything that is not a `CourseError` is a bug and is reported with an error id instead.
+
+The errors shared across services live here. An error only one module raises lives beside it, and is
+listed here so that this is the one place to see them all (`tests/test_errors.py` keeps the list whole):
+
+- here: NotFound, NotEnrolled, LessonInAnotherCourse, InvalidInput, InvalidOption, AlreadyEnrolled,
+  EnrollmentClosed, PrerequisitesMissing, PrerequisiteCycle, NothingToRead, QuizUnavailable, NotYourQuiz,
+  AttemptFinished, AlreadyAnswered, NotAnOption, RoleNotGrantable, RoleMappedTwice, DatabaseUnavailable
+- `bot.services.courses`: DuplicateCourse
+- `bot.services.profiles`: UnknownTimeZone
+- `bot.services.reminders`: BadReminderTime, BadReminderDays, BadQuietHours
+- `bot.services.privacy.export`: ExportTooSoon
+- `bot.services.coursepack`: PackageInvalid (every problem of a package, with file and line)
+- `bot.tutor.errors`: LLMError, LLMUnavailable, LLMTooSlow, LLMRateLimited, LLMBadResponse,
+  EmbeddingsNotConfigured, MessageTooLong
+- `bot.tutor.sessions`: NotATutorThread, NotYourThread, TooManyOpenSessions, ThreadHasSession, SessionEnded,
+  TutorRateLimited, TokenBudgetExhausted, NotTheAsker
+- `bot.tutor.tutor`: AlreadyAnsweredAgain, NotALesson
+- `bot.tutor.secrets`: SecretKeyMissing, SecretKeyInvalid, SecretUnreadable
+- `bot.tutor.prompts`: PromptNotFound, PromptCompositionError
+- `bot.tutor.materials`: MaterialUnreadable
+- `cogs.tutor`: AnswerInProgress
 """
 
 from __future__ import annotations
@@ -33,11 +54,6 @@ class LessonInAnotherCourse(CourseError):
                 f"`{lesson}` is a lesson of {course_code}, which you are not enrolled in. "
                 f"Join with `/course enroll course:{course_code}` first."
             )
-
-
-class PermissionDenied(CourseError):
-    def __init__(self, needed: str) -> None:
-        super().__init__(f"This needs the {needed.lower()} role. Ask a server admin if you think you should have it.")
 
 
 class InvalidInput(CourseError):

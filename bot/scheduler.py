@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from bot.services import nudges, outbox, quizzes, reminders
+from bot.services import nudges, outbox, privacy, quizzes, reminders
 from bot.services.outbox import Claimed
-from bot.tutor import tutor
+from bot.tutor import sessions
 
 if TYPE_CHECKING:
     from bot.app import CourseBot
@@ -25,8 +25,14 @@ UNKNOWN_KIND_DELAY = timedelta(minutes=5)
 # How far back nudge planning looks on a process's first run, or after the clock jumped: a nudge later than
 # this is not worth sending.
 NUDGE_CATCH_UP = timedelta(hours=2)
+# Reminders fall on whole minutes, so the jobs serving them keep to the minute: the planner runs this long before
+# each minute (planning its interval ahead), the sender on the minute, so a reminder leaves as its minute starts.
+PLAN_BEFORE_THE_MINUTE = timedelta(seconds=10)
+ON_THE_MINUTE = datetime(2026, 1, 1, tzinfo=UTC)  # any past whole minute: interval jobs count their runs from it
 # Per bot: the instant nudges were planned up to (the next window starts there).
 _nudges_planned_until: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
+# Per bot: when the privacy maintenance last ran (erasures finished since then make the bot forget whom it saw).
+_privacy_maintained_at: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
 
 
 async def abandon_stale_quiz_attempts(bot: CourseBot) -> None:
@@ -39,16 +45,18 @@ async def abandon_stale_quiz_attempts(bot: CourseBot) -> None:
 async def end_idle_tutor_sessions(bot: CourseBot) -> None:
     """End tutor sessions idle for `tutor.inactivity_minutes`; the tutor cog archives their threads."""
     idle_for = timedelta(minutes=bot.settings.tutor.inactivity_minutes)
-    ended = await tutor.end_idle_sessions(bot.db, idle_for=idle_for, now=bot.clock.now())
+    ended = await sessions.end_idle_sessions(bot.db, idle_for=idle_for, now=bot.clock.now())
     if ended:
         log.info("Ended %d idle tutor session(s)", len(ended))
         bot.dispatch("tutor_sessions_ended", ended)
 
 
 async def plan_reminders(bot: CourseBot) -> None:
-    """Turn the study reminders whose time has come into outbox rows (once per local day)."""
+    """Turn the study reminders due before the planner's next run into outbox rows (once per local day), each due
+    at its own instant, so the sender sends it as its minute starts, not a planner run later."""
+    ahead = timedelta(minutes=bot.settings.scheduler.reminders_every_minutes)
     async with bot.db.session_scope() as session:
-        planned = await reminders.plan_due(session, now=bot.clock.now())
+        planned = await reminders.plan_due(session, now=bot.clock.now() + ahead)
     if planned:
         log.info("Planned %d reminder(s)", planned)
 
@@ -70,44 +78,82 @@ async def plan_nudges(bot: CourseBot) -> None:
 
 
 async def send_notifications(bot: CourseBot) -> None:
-    """Claim the due outbox rows and hand each to the sender registered for its kind, a few at a time.
+    """Send what is due: claim due outbox rows and hand each to the sender registered for its kind,
+    `reminders.send_concurrency` at a time, batch after batch while rows are due and this run has time before the
+    next one (`scheduler.send_every_seconds`), so a backlog drains run after run and two runs never overlap. After
+    the first batch, a batch is what the run can still send at the pace of the previous one.
 
     Each sender does its own Discord I/O outside any transaction and reports the outcome; one row failing (a
-    rate limit, an outage, a bug) never stops the others.
+    rate limit, an outage, a bug) never stops the others. A rate limit or an outage puts the row back, due a
+    little later (`Remind.deliver`); it is never dropped for it. Every row claimed is handed to its sender, even
+    when the run's time is up: the time only decides whether to claim more.
     """
-    now = bot.clock.now()
+    loop, settings = asyncio.get_running_loop(), bot.settings.reminders
+    run_ends = loop.time() + bot.settings.scheduler.send_every_seconds
     async with bot.db.session_scope() as session:
-        interrupted = await outbox.fail_interrupted(session, now=now, older_than=INTERRUPTED_AFTER)
+        interrupted = await outbox.fail_interrupted(session, now=bot.clock.now(), older_than=INTERRUPTED_AFTER)
     if interrupted:
         log.warning("%d notification(s) were interrupted mid-send; marked failed, not sent again", interrupted)
-    async with bot.db.session_scope() as session:
-        claimed = await outbox.claim_due(session, now=now, limit=bot.settings.reminders.claim_batch_size)
-    if not claimed:
-        return
-    gate = asyncio.Semaphore(bot.settings.reminders.send_concurrency)
+    gate = asyncio.Semaphore(settings.send_concurrency)
+    limit, handled = settings.claim_batch_size, 0
+    while limit > 0:
+        batch_started = loop.time()
+        async with bot.db.session_scope() as session:
+            claimed = await outbox.claim_due(session, now=bot.clock.now(), limit=limit)
+        await asyncio.gather(*(_send(bot, notification, gate) for notification in claimed))
+        handled += len(claimed)
+        if len(claimed) < limit:
+            break  # nothing more is due
+        per_second = len(claimed) / max(loop.time() - batch_started, 0.001)
+        # Keep one round of sends in hand: a batch that ends as the next run starts would make it skip its turn.
+        time_left = run_ends - loop.time() - settings.send_concurrency / per_second
+        limit = min(settings.claim_batch_size, int(per_second * time_left))
+    if handled:
+        log.info("Handled %d notification(s)", handled)
 
-    async def send(notification: Claimed) -> None:
-        sender = bot.notification_senders.get(notification.kind)
-        async with gate:
-            try:
-                if sender is None:
-                    async with bot.db.session_scope() as session:
-                        await outbox.retry(
-                            session, notification, error=f"no sender for {notification.kind} in this process",
-                            now=bot.clock.now(), delay=UNKNOWN_KIND_DELAY,
-                        )  # fmt: skip
-                    return
-                await sender(notification)
-            except Exception:
-                # The row stays SENDING; `fail_interrupted` marks it failed later without sending it twice.
-                log.exception("Sending notification %d (%s) failed", notification.id, notification.kind)
 
-    await asyncio.gather(*(send(notification) for notification in claimed))
-    log.info("Handled %d notification(s)", len(claimed))
+async def _send(bot: CourseBot, notification: Claimed, gate: asyncio.Semaphore) -> None:
+    sender = bot.notification_senders.get(notification.kind)
+    async with gate:
+        try:
+            if sender is None:
+                async with bot.db.session_scope() as session:
+                    await outbox.retry(
+                        session,
+                        notification,
+                        error=f"no sender for {notification.kind} in this process",
+                        now=bot.clock.now(),
+                        delay=UNKNOWN_KIND_DELAY,
+                    )
+                return
+            await sender(notification)
+        except Exception:
+            # The row stays SENDING; `fail_interrupted` marks it failed later without sending it twice.
+            log.exception("Sending notification %d (%s) failed", notification.id, notification.kind)
+
+
+async def maintain_privacy(bot: CourseBot) -> None:
+    """Purge the servers whose grace period ended, finish interrupted erasures and delete what outlived its
+    retention (`[privacy]`), a batch per unit of work, one process at a time. After an erasure (here, by a member,
+    or by the operator's CLI) the bot forgets whom it saw, so an erased member's next command writes their row."""
+    now = bot.clock.now()
+    every = timedelta(minutes=bot.settings.scheduler.privacy_every_minutes)
+    since = _privacy_maintained_at.get(bot, now - every)
+    done = await privacy.maintain(bot.db, settings=bot.settings.privacy, now=now, erased_since=since)
+    _privacy_maintained_at[bot] = now
+    if done.erased_since or done.purged_guilds:
+        bot.forget_seen()
+    if done.purged_guilds or done.erasures or done.retention:
+        log.info(
+            "Privacy: purged %d server(s), finished %d erasure(s), deleted past retention %s",
+            len(done.purged_guilds),
+            sum(erasure.finished for erasure in done.erasures),
+            done.retention or "nothing",
+        )
 
 
 # What became due when time moved: the console runs these in order after `clock +1d`.
-DUE_JOBS = (plan_reminders, plan_nudges, send_notifications)
+DUE_JOBS = (plan_reminders, plan_nudges, send_notifications, maintain_privacy)
 
 
 async def run_due_jobs(bot: CourseBot) -> None:
@@ -118,22 +164,64 @@ async def run_due_jobs(bot: CourseBot) -> None:
 def install_jobs(bot: CourseBot) -> None:
     """Register every periodic job on the bot's scheduler (started by `setup_hook`)."""
     bot.scheduler.add_job(
-        abandon_stale_quiz_attempts, "interval", minutes=60, args=[bot], id="quiz.abandon_stale",
-        replace_existing=True, coalesce=True, max_instances=1,
-    )  # fmt: skip
+        abandon_stale_quiz_attempts,
+        "interval",
+        minutes=bot.settings.scheduler.quiz_sweep_every_minutes,
+        args=[bot],
+        id="quiz.abandon_stale",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     bot.scheduler.add_job(
-        end_idle_tutor_sessions, "interval", minutes=bot.settings.scheduler.tutor_inactivity_every_minutes,
-        args=[bot], id="tutor.end_idle", replace_existing=True, coalesce=True, max_instances=1,
-    )  # fmt: skip
+        end_idle_tutor_sessions,
+        "interval",
+        minutes=bot.settings.scheduler.tutor_inactivity_every_minutes,
+        args=[bot],
+        id="tutor.end_idle",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     bot.scheduler.add_job(
-        plan_reminders, "interval", minutes=bot.settings.scheduler.reminders_every_minutes, args=[bot],
-        id="reminders.plan", replace_existing=True, coalesce=True, max_instances=1,
-    )  # fmt: skip
+        plan_reminders,
+        "interval",
+        minutes=bot.settings.scheduler.reminders_every_minutes,
+        args=[bot],
+        start_date=ON_THE_MINUTE - PLAN_BEFORE_THE_MINUTE,
+        id="reminders.plan",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     bot.scheduler.add_job(
-        plan_nudges, "interval", minutes=bot.settings.scheduler.reminders_every_minutes, args=[bot],
-        id="nudges.plan", replace_existing=True, coalesce=True, max_instances=1,
-    )  # fmt: skip
+        plan_nudges,
+        "interval",
+        minutes=bot.settings.scheduler.reminders_every_minutes,
+        args=[bot],
+        id="nudges.plan",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
     bot.scheduler.add_job(
-        send_notifications, "interval", seconds=bot.settings.scheduler.send_every_seconds, args=[bot],
-        id="outbox.send", replace_existing=True, coalesce=True, max_instances=1,
-    )  # fmt: skip
+        send_notifications,
+        "interval",
+        seconds=bot.settings.scheduler.send_every_seconds,
+        args=[bot],
+        start_date=ON_THE_MINUTE,
+        id="outbox.send",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+    bot.scheduler.add_job(
+        maintain_privacy,
+        "interval",
+        minutes=bot.settings.scheduler.privacy_every_minutes,
+        args=[bot],
+        id="privacy.maintain",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )

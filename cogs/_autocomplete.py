@@ -1,29 +1,36 @@
 """Autocomplete for course, lesson and quiz options. Each reads what the member may pick, and never fails
-loudly: a broken suggestion list must not stop someone from typing the value by hand."""
+loudly: a broken suggestion list must not stop someone from typing the value by hand.
+
+`matching` turns (value, label) pairs into the choices Discord shows for what was typed; `/admin`'s own
+autocompletes use it too."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
 
 from bot.errors import CourseError
 from bot.services import courses, navigation, quizzes
-from cogs._ui import AUTOCOMPLETE_CHOICES_MAX, CHOICE_NAME_MAX, clip
+from cogs._limits import AUTOCOMPLETE_CHOICES_MAX, CHOICE_NAME_MAX
+from cogs._ui import clip
 
 if TYPE_CHECKING:
     from bot.app import CourseBot
 
 log = logging.getLogger(__name__)
 Choices = list[app_commands.Choice[str]]
+Value = TypeVar("Value", str, int)
 
 
-def _matching(pairs: list[tuple[str, str]], typed: str) -> Choices:
-    """(value, label) pairs whose value or label contains what was typed, as Discord choices."""
+def matching(pairs: Sequence[tuple[Value, str]], typed: str) -> list[app_commands.Choice[Value]]:
+    """(value, label) pairs whose value or label contains what was typed, as Discord choices: the first ones,
+    as many as Discord shows."""
     needle = typed.strip().lower()
-    found = [(value, label) for value, label in pairs if needle in value.lower() or needle in label.lower()]
+    found = [(value, label) for value, label in pairs if needle in str(value).lower() or needle in label.lower()]
     return [
         app_commands.Choice(name=clip(label, CHOICE_NAME_MAX), value=value)
         for value, label in found[:AUTOCOMPLETE_CHOICES_MAX]
@@ -42,7 +49,7 @@ async def _course_pairs(interaction: discord.Interaction, *, include_unpublished
 
 
 async def published_courses(interaction: discord.Interaction, current: str) -> Choices:
-    return _matching(await _course_pairs(interaction, include_unpublished=False), current)
+    return matching(await _course_pairs(interaction, include_unpublished=False), current)
 
 
 async def courses_you_take(interaction: discord.Interaction, current: str) -> Choices:
@@ -51,13 +58,13 @@ async def courses_you_take(interaction: discord.Interaction, current: str) -> Ch
         return []
     async with bot.db.session_scope() as session:
         listed = await courses.list_courses(session, guild_id=interaction.guild_id, user_id=interaction.user.id)
-    return _matching(
+    return matching(
         [(course.code, f"{course.code} · {course.title}") for course in listed if course.enrollment_status], current
     )
 
 
 async def courses_you_teach(interaction: discord.Interaction, current: str) -> Choices:
-    return _matching(await _course_pairs(interaction, include_unpublished=True), current)
+    return matching(await _course_pairs(interaction, include_unpublished=True), current)
 
 
 async def lessons_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
@@ -72,7 +79,7 @@ async def lessons_of_your_course(interaction: discord.Interaction, current: str)
             )
     except CourseError:
         return []  # not enrolled yet: nothing to suggest
-    return _matching(outline, current)
+    return matching(outline, current)
 
 
 async def quiz_titles_choices(interaction: discord.Interaction, current: str) -> Choices:
@@ -87,4 +94,4 @@ async def quiz_titles_choices(interaction: discord.Interaction, current: str) ->
             )
     except CourseError:
         return []
-    return _matching(found, current)
+    return matching(found, current)

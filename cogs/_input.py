@@ -21,11 +21,10 @@ from discord.enums import AppCommandOptionType
 
 from bot.errors import InvalidOption
 from bot.services.plaintext import describe_character, unsafe_character
+from cogs._limits import NUMBER_OPTION_MAX
 
 # Names, codes and other one-line values: an option with longer text declares its own `Range`.
 DEFAULT_MAX_LENGTH = 100
-# What Discord accepts in an integer or number option at all.
-DISCORD_NUMBER_LIMIT = 2**53
 # Our ids and Discord's snowflakes are signed 64-bit (BIGINT on PostgreSQL, INTEGER on SQLite), and start at 1:
 # 0 names nothing, and still matches a custom_id template's `\d+`.
 ID_MAX = 2**63 - 1
@@ -65,8 +64,8 @@ def check_option(parameter: app_commands.Parameter, value: object) -> None:
         if len(value) < shortest:
             raise InvalidOption(name, f"needs at least {shortest:,} characters.")
     elif parameter.type in _NUMBERS and isinstance(value, int | float) and not isinstance(value, bool):
-        low = parameter.min_value if parameter.min_value is not None else -DISCORD_NUMBER_LIMIT
-        high = parameter.max_value if parameter.max_value is not None else DISCORD_NUMBER_LIMIT
+        low = parameter.min_value if parameter.min_value is not None else -NUMBER_OPTION_MAX
+        high = parameter.max_value if parameter.max_value is not None else NUMBER_OPTION_MAX
         if not math.isfinite(value) or not low <= value <= high:
             raise InvalidOption(name, f"must be between {low:,} and {high:,}.")
 

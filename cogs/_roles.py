@@ -92,9 +92,12 @@ async def grant_problem(bot: CourseBot, guild: discord.Guild, role_id: int) -> s
     async with bot.db.session_scope() as session:
         config = await tenancy.guild_config(session, guild.id)
     return grantable_problem(
-        role, bot_member=guild.me, actor=None, mapped_role_ids=permissions.mapped_role_ids(config),
+        role,
+        bot_member=guild.me,
+        actor=None,
+        mapped_role_ids=permissions.mapped_role_ids(config),
         actor_is_admin=False,
-    )  # fmt: skip
+    )
 
 
 async def cohort_role_problems(interaction: discord.Interaction, role_ids: Iterable[int]) -> dict[int, str]:
@@ -109,9 +112,12 @@ async def cohort_role_problems(interaction: discord.Interaction, role_ids: Itera
     async with bot.db.session_scope() as session:
         config = await tenancy.guild_config(session, guild.id)
         level = await permissions.member_level(
-            session, guild_id=guild.id, user_id=actor.id, role_ids=[role.id for role in actor.roles],
+            session,
+            guild_id=guild.id,
+            user_id=actor.id,
+            role_ids=[role.id for role in actor.roles],
             manages_guild=actor.guild_permissions.manage_guild,
-        )  # fmt: skip
+        )
     mapped, actor_is_admin = permissions.mapped_role_ids(config), permissions.at_least(level, MemberRole.ADMIN)
     problems = {}
     for role_id in wanted:

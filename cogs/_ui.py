@@ -1,6 +1,7 @@
-"""Shared Discord rendering: every Discord limit in one place, embed builders, owner-only views.
+"""Shared Discord rendering: embed builders, colours, progress bars, and one way to reply.
 
-Nothing here decides anything; it only shapes what services returned so Discord accepts it.
+Nothing here decides anything; it only shapes what services returned so Discord accepts it (its limits are in
+`cogs._limits`).
 """
 
 from __future__ import annotations
@@ -9,20 +10,14 @@ from collections.abc import Sequence
 
 import discord
 
-# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
-MESSAGE_MAX = 2000
-EMBED_TITLE_MAX = 256
-EMBED_DESCRIPTION_MAX = 4096
-EMBED_FIELDS_MAX = 25
-EMBED_FIELD_NAME_MAX = 256
-EMBED_FIELD_VALUE_MAX = 1024
-EMBED_FOOTER_MAX = 2048
-EMBED_TOTAL_MAX = 6000
-CUSTOM_ID_MAX = 100
-BUTTONS_PER_ROW = 5
-ROWS_MAX = 5
-AUTOCOMPLETE_CHOICES_MAX = 25
-CHOICE_NAME_MAX = 100
+from cogs._limits import (
+    EMBED_DESCRIPTION_MAX,
+    EMBED_FIELD_NAME_MAX,
+    EMBED_FIELD_VALUE_MAX,
+    EMBED_FIELDS_MAX,
+    EMBED_TITLE_MAX,
+    EMBED_TOTAL_MAX,
+)
 
 BRAND = discord.Colour.blurple()
 SUCCESS = discord.Colour.green()

@@ -1,14 +1,65 @@
-"""Views that answer only the person they were made for, report errors centrally, and tidy up on timeout."""
+"""Buttons and views: persistent buttons that survive a restart, and views that answer only the person they were
+made for, report errors centrally, and tidy up on timeout."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import re
+from typing import Annotated, Any, Self, get_origin, get_type_hints
 
 import discord
 
+from cogs._input import custom_id_number
+from cogs._limits import CUSTOM_ID_MAX
 from cogs._ui import embed, error_embed, send
 from cogs.errors import report
+
+DatabaseId = Annotated[int, custom_id_number]
+"""A `PersistentButton` argument read from its custom_id as an id to look up (see `custom_id_number`)."""
+
+
+class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button that keeps working after a restart: its custom_id carries everything a press needs.
+
+    A subclass gives a `template` with a named group for each argument of its `__init__`, and a `handle`. A press
+    is rebuilt by `from_custom_id`: each group becomes the argument of its name, read as the argument is annotated
+    (`int`, `str` or `DatabaseId`), and a `label` argument without a group gets the pressed button's label.
+    Errors go to the one error handler (a DynamicItem's view has no `on_error` of ours). The base's own template
+    matches nothing: only subclasses are registered.
+    """
+
+    def __init__(self, button: discord.ui.Button[Any]) -> None:
+        if button.custom_id is not None and len(button.custom_id) > CUSTOM_ID_MAX:
+            raise ValueError(
+                f"custom_id {button.custom_id!r} has {len(button.custom_id)} characters; Discord takes {CUSTOM_ID_MAX}"
+            )
+        super().__init__(button)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> Self:
+        annotations = get_type_hints(cls.__init__, include_extras=True)
+        arguments = {name: _read(annotations[name], text) for name, text in match.groupdict().items()}
+        if "label" in annotations and "label" not in arguments:
+            arguments["label"] = item.label or "?"
+        return cls(**arguments)
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        try:
+            await self.handle(interaction)
+        except Exception as error:  # the one handler answers the user and logs what is unexpected
+            await report(interaction, error)
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
+
+def _read(annotation: Any, text: str) -> Any:
+    """`text` as `annotation` says: `Annotated[int, read]` through `read`, a plain type (`int`, `str`) by calling it."""
+    if get_origin(annotation) is Annotated:
+        return annotation.__metadata__[0](text)
+    return annotation(text)
 
 
 class OwnedView(discord.ui.View):

@@ -13,18 +13,18 @@ from bot.app import CourseBot
 from bot.clock import local_date, local_instant
 from bot.errors import CourseError
 from bot.services import audit, courses, outbox, permissions, reminders, tenancy, xp
-from bot.tutor import backends, cache, prompts, tutor
-from bot.tutor.guardrails import split_for_discord
+from bot.tutor import backends, cache, prompts
 from bot.tutor.secrets import SecretBox
-from cogs._autocomplete import Choices, courses_you_teach
+from cogs._autocomplete import Choices, courses_you_teach, matching
 from cogs._checks import is_bot_operator, require_bot_operator, require_level
-from cogs._ui import EMBED_DESCRIPTION_MAX, add_fields, clip, embed, send, success_embed
+from cogs._limits import EMBED_DESCRIPTION_MAX, MODAL_TITLE_MAX, STRING_OPTION_MAX, TEXT_INPUT_MAX
+from cogs._text import split_for_discord
+from cogs._ui import add_fields, clip, embed, send, success_embed
 from cogs._views import Paginator, confirm
 from cogs.errors import report
 from db.models import MemberRole, ModelPurpose
 
 AUDIT_PAGE_SIZE = 10
-PROMPT_TEXT_MAX = 4000  # a modal's text input holds at most this much
 
 
 def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
@@ -44,13 +44,6 @@ def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
     ]
 
 
-def _matching(pairs: list[tuple[int | str, str]], typed: str) -> list[app_commands.Choice[Any]]:
-    needle = typed.strip().lower()
-    return [
-        app_commands.Choice(name=clip(label, 100), value=value) for value, label in pairs if needle in label.lower()
-    ][:25]
-
-
 # Autocomplete runs no command checks: these suggest the operator's settings to the operator only.
 async def backend_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
     bot: CourseBot = interaction.client  # type: ignore[assignment]
@@ -58,7 +51,7 @@ async def backend_choices(interaction: discord.Interaction, current: str) -> lis
         return []
     async with bot.db.session_scope() as session:
         listed = await backends.list_backends(session)
-    return _matching([(backend.id, f"{backend.name} · {backend.base_url}") for backend in listed], current)
+    return matching([(backend.id, f"{backend.name} · {backend.base_url}") for backend in listed], current)
 
 
 async def model_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
@@ -67,7 +60,7 @@ async def model_choices(interaction: discord.Interaction, current: str) -> list[
         return []
     async with bot.db.session_scope() as session:
         listed = await backends.list_backends(session)
-    return _matching(
+    return matching(
         [
             (model.id, f"{backend.name} · {model.model} ({model.purpose.value.lower()})")
             for backend in listed
@@ -83,7 +76,7 @@ async def prompt_names(interaction: discord.Interaction, current: str) -> Choice
         return []
     async with bot.db.session_scope() as session:
         names = await prompts.list_names(session)
-    return _matching([(name, name) for name in names], current)
+    return matching([(name, name) for name in names], current)
 
 
 def describe_backend(backend: backends.BackendSummary) -> tuple[str, str]:
@@ -103,13 +96,13 @@ class PromptEditor(discord.ui.Modal):
     """The text of a new prompt version; the version is created when the form is sent."""
 
     text: discord.ui.TextInput[PromptEditor] = discord.ui.TextInput(
-        label="Prompt text", style=discord.TextStyle.paragraph, max_length=PROMPT_TEXT_MAX
+        label="Prompt text", style=discord.TextStyle.paragraph, max_length=TEXT_INPUT_MAX
     )
 
     def __init__(self, bot: CourseBot, *, name: str, labels: list[str], message: str | None, current: str) -> None:
-        super().__init__(title=clip(f"New version of {name}", 45))
+        super().__init__(title=clip(f"New version of {name}", MODAL_TITLE_MAX))
         self.bot, self.name, self.labels, self.message = bot, name, labels, message
-        if len(current) <= PROMPT_TEXT_MAX:
+        if len(current) <= TEXT_INPUT_MAX:
             self.text.default = current
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -124,9 +117,14 @@ async def create_prompt_version(
 ) -> None:
     async with bot.db.session_scope() as session:
         created = await prompts.create_version(
-            session, name=name, text=text, labels=labels, commit_message=message, actor_id=interaction.user.id,
+            session,
+            name=name,
+            text=text,
+            labels=labels,
+            commit_message=message,
+            actor_id=interaction.user.id,
             guild_id=interaction.guild_id,
-        )  # fmt: skip
+        )
     await send(
         interaction,
         embed=success_embed(
@@ -265,19 +263,21 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     ) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
-            await tenancy.remember_user(
-                session, user_id=user.id, display_name=user.display_name, locale=None, seen_at=self.bot.clock.now()
+            adjusted = await xp.adjust(
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                user_id=user.id,
+                display_name=user.display_name,
+                amount=amount,
+                reason=reason,
+                now=self.bot.clock.now(),
+                request_id=str(interaction.id),
             )
-            guild_zone, _ = await tenancy.time_zones(session, guild_id=interaction.guild_id, user_id=user.id)
-            await xp.adjust(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, user_id=user.id, amount=amount,
-                reason=reason, day=local_date(self.bot.clock.now(), guild_zone), request_id=str(interaction.id),
-            )  # fmt: skip
-            total = await xp.total(session, guild_id=interaction.guild_id, user_id=user.id)
         await interaction.response.send_message(
             embed=success_embed(
                 f"{'Gave' if amount > 0 else 'Took'} {abs(amount)} XP",
-                f"{user.mention} now has {total} XP. Reason: {reason}",
+                f"{user.mention} now has {adjusted.total} XP. Reason: {reason}",
             ),
             ephemeral=True,
         )
@@ -302,9 +302,15 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         secrets = SecretBox.from_key(self.bot.settings.secret_key)
         async with self.bot.db.session_scope() as session:
             added = await backends.add_backend(
-                session, name=name, provider=provider, base_url=base_url, api_key=api_key, secrets=secrets,
-                actor_id=interaction.user.id, guild_id=interaction.guild_id,
-            )  # fmt: skip
+                session,
+                name=name,
+                provider=provider,
+                base_url=base_url,
+                api_key=api_key,
+                secrets=secrets,
+                actor_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+            )
         key = "Its API key is stored encrypted." if added.has_api_key else "No API key stored."
         await send(
             interaction,
@@ -335,9 +341,15 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     ) -> None:
         async with self.bot.db.session_scope() as session:
             added = await backends.add_model(
-                session, backend_id=backend, model=model, purpose=purpose, embedding_dimensions=dimensions,
-                make_default=default, actor_id=interaction.user.id, guild_id=interaction.guild_id,
-            )  # fmt: skip
+                session,
+                backend_id=backend,
+                model=model,
+                purpose=purpose,
+                embedding_dimensions=dimensions,
+                make_default=default,
+                actor_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+            )
         state = "It is now the default." if added.is_default else "Make it the default with `/admin llm default`."
         await send(interaction, embed=success_embed(f"Added {added.model} for {purpose.value.lower()}", state))
 
@@ -362,7 +374,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         async with self.bot.db.session_scope() as session:
             listed = await backends.list_backends(session)
             try:
-                chat = await tutor.model_connection(session, self.bot.settings, ModelPurpose.CHAT)
+                chat = await backends.model_connection(session, self.bot.settings, ModelPurpose.CHAT)
             except CourseError as problem:  # e.g. a key stored under another COURSEBOT_SECRET_KEY
                 in_use = str(problem)
             else:
@@ -419,7 +431,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         name: app_commands.Range[str, 1, 255] = prompts.TUTOR_SYSTEM_PROMPT,
         labels: app_commands.Range[str, 1, 200] | None = None,
         message: app_commands.Range[str, 1, 500] | None = None,
-        text: app_commands.Range[str, 1, 6000] | None = None,
+        text: app_commands.Range[str, 1, STRING_OPTION_MAX] | None = None,
     ) -> None:
         if text is not None:
             await create_prompt_version(self.bot, interaction, name, text, parse_labels(labels), message)
@@ -444,9 +456,13 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     ) -> None:
         async with self.bot.db.session_scope() as session:
             labelled = await prompts.set_label(
-                session, name=name, version=version, label=label, actor_id=interaction.user.id,
+                session,
+                name=name,
+                version=version,
+                label=label,
+                actor_id=interaction.user.id,
                 guild_id=interaction.guild_id,
-            )  # fmt: skip
+            )
         await send(interaction, embed=success_embed(f"{label} → {labelled.name} v{labelled.version}"))
 
     @cache_group.command(name="stats", description="How much of a course's tutor answers come from the cache")

@@ -10,13 +10,19 @@ from discord.ext import commands
 
 from bot.app import CourseBot
 from bot.services import audit, courses, enrollment, navigation, tenancy
-from bot.tutor.guardrails import strip_mentions
 from cogs._autocomplete import courses_you_take, published_courses
+from cogs._limits import EMBED_FIELD_VALUE_MAX
 from cogs._roles import grant_problem
-from cogs._ui import EMBED_FIELD_VALUE_MAX, add_fields, clip, embed, progress_bar, success_embed
+from cogs._text import strip_mentions
+from cogs._ui import add_fields, clip, embed, progress_bar, success_embed
 from db.models import EnrollmentStatus
 
 log = logging.getLogger(__name__)
+
+# How much of a course's description each command shows: a line in `/course list`, and in `/course info` the start,
+# leaving room for the fields in the embed.
+LISTED_DESCRIPTION_CHARS = 300
+INFO_DESCRIPTION_CHARS = 2000
 
 STATUS_LABEL = {
     EnrollmentStatus.ACTIVE: "enrolled",
@@ -55,9 +61,14 @@ async def change_role(
         log.warning("Refused to %s role %s for user %s: %s", "add" if add else "remove", role_id, user_id, refused)
     async with bot.db.session_scope() as session:
         await audit.record(
-            session, guild_id=guild.id, actor_id=bot.user.id if bot.user else 0, action=action,
-            target_type="member", target_ids=[user_id], meta={"role_id": role_id, "course": course_code, "reason": why},
-        )  # fmt: skip
+            session,
+            guild_id=guild.id,
+            actor_id=bot.user.id if bot.user else 0,
+            action=action,
+            target_type="member",
+            target_ids=[user_id],
+            meta={"role_id": role_id, "course": course_code, "reason": why},
+        )
         config = await tenancy.guild_config(session, guild.id)
     channel = guild.get_channel(config.announcement_channel_id) if config.announcement_channel_id else None
     if isinstance(channel, discord.TextChannel):
@@ -87,7 +98,8 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
             (
                 f"{course.code} · {course.title}"
                 + (f" — {STATUS_LABEL[course.enrollment_status]}" if course.enrollment_status else ""),
-                clip(strip_mentions(course.description) or "—", 300) + f"\n*{course.level.title()}*",
+                clip(strip_mentions(course.description) or "—", LISTED_DESCRIPTION_CHARS)
+                + f"\n*{course.level.title()}*",
             )
             for course in listed
         ]
@@ -118,9 +130,8 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
                 or "none open",
             ),
         ]
-        reply = add_fields(
-            embed(f"{details.code} · {details.title}", clip(strip_mentions(details.description), 2000)), fields
-        )
+        about = clip(strip_mentions(details.description), INFO_DESCRIPTION_CHARS)
+        reply = add_fields(embed(f"{details.code} · {details.title}", about), fields)
         await interaction.response.send_message(embed=reply, ephemeral=True)
 
     @app_commands.command(description="Join a course")
@@ -153,9 +164,13 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
         await interaction.response.send_message(embed=reply, ephemeral=True)
         if result.role_id:
             problem = await change_role(
-                self.bot, interaction, user_id=interaction.user.id, role_id=result.role_id, add=True,
+                self.bot,
+                interaction,
+                user_id=interaction.user.id,
+                role_id=result.role_id,
+                add=True,
                 course_code=result.course_code,
-            )  # fmt: skip
+            )
             if problem:
                 await interaction.followup.send(problem, ephemeral=True)
 
@@ -180,9 +195,13 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
                 if user_id is None:
                     continue
                 problem = await change_role(
-                    self.bot, interaction, user_id=user_id, role_id=result.role_id, add=add,
+                    self.bot,
+                    interaction,
+                    user_id=user_id,
+                    role_id=result.role_id,
+                    add=add,
                     course_code=result.course_code,
-                )  # fmt: skip
+                )
                 if problem and user_id == interaction.user.id:
                     await interaction.followup.send(problem, ephemeral=True)
 

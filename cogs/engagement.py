@@ -9,8 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.clock import local_date
-from bot.services import courses, leaderboard, streaks, tenancy
+from bot.services import courses, leaderboard, streaks
 from cogs._autocomplete import published_courses
 from cogs._ui import embed
 from cogs._views import Paginator
@@ -33,15 +32,14 @@ class Engagement(commands.Cog):
     @app_commands.command(description="Your daily study streak and the last four weeks")
     async def streak(self, interaction: discord.Interaction) -> None:
         async with self.bot.db.session_scope() as session:
-            _, user_zone = await tenancy.time_zones(session, guild_id=None, user_id=interaction.user.id)
-            today = local_date(self.bot.clock.now(), user_zone)
-            view = await streaks.streak_view(session, user_id=interaction.user.id, today_local=today)
+            shown = await streaks.streak_today(session, user_id=interaction.user.id, now=self.bot.clock.now())
+        view = shown.view
         flame = "🔥" if view.current else "·"
         reply = embed(
             f"{flame} {view.current}-day streak",
             f"{calendar(view.last_28_days)}\n\nLongest: **{view.longest}** days · active days: "
             f"**{view.total_active_days}** · freezes: **{view.freezes_available}** 🧊\n"
-            f"Days follow your time zone ({user_zone}); change it with `/profile timezone:`.",
+            f"Days follow your time zone ({shown.time_zone}); change it with `/profile timezone zone:`.",
         )
         await interaction.response.send_message(embed=reply, ephemeral=True)
 
@@ -58,23 +56,21 @@ class Engagement(commands.Cog):
         assert interaction.guild_id is not None
         page_size = self.bot.settings.leaderboard.page_size
         async with self.bot.db.session_scope() as session:
-            course_id = None
-            if course:
-                course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=course)).id
-            guild_zone, _ = await tenancy.time_zones(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id
-            )
-            board = await leaderboard.top(
-                session, guild_id=interaction.guild_id, course_id=course_id, period=period,
-                today=local_date(self.bot.clock.now(), guild_zone), limit=page_size * PAGES,
+            board = await leaderboard.board(
+                session,
+                guild_id=interaction.guild_id,
+                course_code=course,
+                period=period,
+                now=self.bot.clock.now(),
+                limit=page_size * PAGES,
                 viewer_id=interaction.user.id,
-            )  # fmt: skip
+            )
         scope = courses.normalise_code(course) if course else "this server"
         title = f"Leaderboard · {scope} · {PERIOD_NAMES[period]}"
         you = (
             f"You: **#{board.viewer.rank}** with {board.viewer.xp} XP"
             if board.viewer
-            else "You have no XP here yet (or you hid yourself with `/profile leaderboard:off`)."
+            else "You have no XP here yet (or you hid yourself with `/profile leaderboard visible:off`)."
         )
         if not board.entries:
             await interaction.response.send_message(embed=embed(title, f"No XP earned yet.\n\n{you}"), ephemeral=True)

@@ -1,5 +1,8 @@
 """The one error handler: every failed command, button or modal ends here and gets a clear, private answer.
 
+`describe` decides the answer and logs; `report` gives it to an interaction, `report_in_thread` to a message
+posted in a thread (the tutor's).
+
 This module is loaded as an extension (its `setup` wires `tree.on_error`), and discord.py executes
 extensions afresh: so it defines no class that other modules import — `MissingLevel` lives in
 `cogs._checks`, where it is raised.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import discord
@@ -61,9 +65,9 @@ ERROR_MESSAGES: list[tuple[type[BaseException], Callable[[BaseException], str]]]
 
 def user_message(error: BaseException) -> str | None:
     """What to tell the user about `error`, or None when it is unexpected (a bug)."""
-    for error_type, describe in ERROR_MESSAGES:
+    for error_type, message_for in ERROR_MESSAGES:
         if isinstance(error, error_type):
-            return describe(error)
+            return message_for(error)
     if is_database_fault(error):
         return str(DatabaseUnavailable())
     return None
@@ -80,38 +84,41 @@ def unwrap(error: BaseException) -> BaseException:
             return error
 
 
-async def report(interaction: discord.Interaction, error: BaseException) -> None:
-    """Answer the interaction privately with what went wrong; log the unexpected with its context."""
+def describe(error: BaseException, *, context: str) -> discord.Embed:
+    """What to show the user about `error`, logged as the module docstring says; `context` says, for the log,
+    what failed for whom (e.g. "quiz start (guild 1, user 2)")."""
     error = unwrap(error)
-    message = user_message(error)
-    command = interaction.command.qualified_name if interaction.command else (interaction.data or {}).get("custom_id")
     if is_database_fault(error):
         # Not a bug, and many users hit it at once: a line each for the operator, no traceback.
-        log.warning(
-            "Database not answering in %s (guild %s, user %s): %s",
-            command, interaction.guild_id, interaction.user.id, repr(error),
-        )  # fmt: skip
-    if message is None:
-        error_id = secrets.token_hex(4)
-        log.error(
-            "Unexpected error %s in %s (guild %s, user %s)",
-            error_id,
-            command,
-            interaction.guild_id,
-            interaction.user.id,
-            exc_info=error,
-        )
-        embed = error_embed(
-            f"Something went wrong on our side. Nothing you did was lost. If it keeps happening, tell an admin "
-            f"the error id `{error_id}`.",
-            title="Unexpected error",
-        )
-    else:
-        embed = error_embed(message)
+        log.warning("Database not answering in %s: %r", context, error)
+    message = user_message(error)
+    if message is not None:
+        return error_embed(message)
+    error_id = secrets.token_hex(4)
+    log.error("Unexpected error %s in %s", error_id, context, exc_info=error)
+    return error_embed(
+        "Something went wrong on our side. Nothing you did was lost. If it keeps happening, tell an admin "
+        f"the error id `{error_id}`.",
+        title="Unexpected error",
+    )
+
+
+async def report(interaction: discord.Interaction, error: BaseException) -> None:
+    """Answer the interaction privately with what went wrong (see `describe`)."""
+    command = interaction.command.qualified_name if interaction.command else (interaction.data or {}).get("custom_id")
+    embed = describe(error, context=f"{command} (guild {interaction.guild_id}, user {interaction.user.id})")
     try:
         await send(interaction, embed=embed)
     except discord.HTTPException:
         log.warning("Could not deliver an error message to user %s (interaction expired?)", interaction.user.id)
+
+
+async def report_in_thread(message: discord.Message, error: BaseException) -> None:
+    """`report` for a message posted in a thread, which has no interaction to answer: the reply says it."""
+    guild_id = message.guild.id if message.guild else None
+    embed = describe(error, context=f"thread {message.channel.id} (guild {guild_id}, user {message.author.id})")
+    with suppress(discord.HTTPException):  # the thread may be gone or locked: nobody is left to tell
+        await message.reply(embed=embed, mention_author=False)
 
 
 async def setup(bot: CourseBot) -> None:

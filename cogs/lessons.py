@@ -9,9 +9,10 @@ from discord.ext import commands
 from bot.app import CourseBot
 from bot.services import navigation
 from bot.services.navigation import CourseEnd, LessonPage, Move
-from bot.tutor.guardrails import split_for_discord, strip_mentions
 from cogs._autocomplete import courses_you_take, lessons_of_your_course
-from cogs._ui import EMBED_DESCRIPTION_MAX, embed, send, success_embed
+from cogs._limits import EMBED_DESCRIPTION_MAX
+from cogs._text import split_for_discord, strip_mentions
+from cogs._ui import embed, send, success_embed
 from cogs._views import Paginator
 from db.models import ContentKind
 

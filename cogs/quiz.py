@@ -1,6 +1,6 @@
 """`/quiz …` and the quiz's answer buttons.
 
-Buttons are `DynamicItem`s whose custom_id carries everything needed (`quiz:{attempt}:{question}:{option}`),
+Buttons are `PersistentButton`s whose custom_id carries everything needed (`quiz:{attempt}:{question}:{option}`),
 so a question posted before a restart still answers after it. Multi-select questions toggle options on
 the message itself (a chosen option's button turns green) and read them back on Submit.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -19,12 +18,11 @@ from bot.app import CourseBot
 from bot.errors import CourseError
 from bot.services import quizzes
 from bot.services.quizzes import AnswerResult, AttemptSummary, QuestionCard
-from bot.tutor.guardrails import strip_mentions
 from cogs._autocomplete import courses_you_take, quiz_titles_choices
-from cogs._input import custom_id_number
-from cogs._ui import BUTTONS_PER_ROW, FAILURE, SUCCESS, add_fields, clip, embed
-from cogs._views import Paginator
-from cogs.errors import report
+from cogs._limits import BUTTONS_PER_ROW
+from cogs._text import strip_mentions
+from cogs._ui import FAILURE, SUCCESS, add_fields, clip, embed
+from cogs._views import DatabaseId, Paginator, PersistentButton
 from db.models import QuestionType
 
 LETTERS = string.ascii_uppercase
@@ -90,9 +88,14 @@ async def record_answer(interaction: discord.Interaction, *, attempt: int, quest
     await interaction.response.defer()
     async with bot.db.session_scope() as session:
         result = await quizzes.answer(
-            session, attempt_id=attempt, question_id=question, choice=choice, user_id=interaction.user.id,
-            now=bot.clock.now(), settings=bot.settings,
-        )  # fmt: skip
+            session,
+            attempt_id=attempt,
+            question_id=question,
+            choice=choice,
+            user_id=interaction.user.id,
+            now=bot.clock.now(),
+            settings=bot.settings,
+        )
     await interaction.edit_original_response(embed=feedback_embed(result), view=None)
     if result.next_question is not None:
         await interaction.followup.send(
@@ -102,21 +105,8 @@ async def record_answer(interaction: discord.Interaction, *, attempt: int, quest
         await interaction.followup.send(embed=summary_embed(result.finished), ephemeral=True)
 
 
-class QuizButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"quiz:unused"):
-    """Shared behaviour: errors go to the one error handler (DynamicItem views have no on_error of ours)."""
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        try:
-            await self.handle(interaction)
-        except Exception as error:  # the one handler answers the user and logs what is unexpected
-            await report(interaction, error)
-
-    async def handle(self, interaction: discord.Interaction) -> None:
-        raise NotImplementedError
-
-
-class AnswerButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):(?P<option>\d+)"):
-    def __init__(self, attempt: int, question: int, option: int, label: str) -> None:
+class AnswerButton(PersistentButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):(?P<option>\d+)"):
+    def __init__(self, attempt: DatabaseId, question: DatabaseId, option: int, label: str) -> None:
         super().__init__(
             discord.ui.Button(
                 label=label, style=discord.ButtonStyle.primary, custom_id=f"quiz:{attempt}:{question}:{option}"
@@ -124,32 +114,20 @@ class AnswerButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+
         )
         self.attempt, self.question, self.option = attempt, question, option
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> AnswerButton:
-        attempt, question = custom_id_number(match["attempt"]), custom_id_number(match["question"])
-        return cls(attempt, question, int(match["option"]), item.label or "?")
-
     async def handle(self, interaction: discord.Interaction) -> None:
         await record_answer(interaction, attempt=self.attempt, question=self.question, choice=[self.option])
 
 
-class ToggleButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):t(?P<option>\d+)"):
-    def __init__(self, attempt: int, question: int, option: int, label: str, chosen: bool = False) -> None:
+class ToggleButton(PersistentButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):t(?P<option>\d+)"):
+    def __init__(
+        self, attempt: DatabaseId, question: DatabaseId, option: int, label: str, chosen: bool = False
+    ) -> None:
         super().__init__(
             discord.ui.Button(
                 label=label, style=CHOSEN if chosen else NOT_CHOSEN, custom_id=f"quiz:{attempt}:{question}:t{option}"
             )
         )
         self.attempt, self.question, self.option = attempt, question, option
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> ToggleButton:
-        attempt, question = custom_id_number(match["attempt"]), custom_id_number(match["question"])
-        return cls(attempt, question, int(match["option"]), item.label or "?")
 
     async def handle(self, interaction: discord.Interaction) -> None:
         """Flip this option on the message; nothing is recorded until Submit."""
@@ -161,7 +139,7 @@ class ToggleButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+
                 chosen = button.style is CHOSEN
                 if button.custom_id == self.item.custom_id:
                     chosen = not chosen
-                item: QuizButton = ToggleButton(
+                item: PersistentButton = ToggleButton(
                     self.attempt, self.question, int(toggle["option"]), button.label or "?", chosen
                 )
             else:
@@ -171,20 +149,14 @@ class ToggleButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+
         await interaction.response.edit_message(view=view)
 
 
-class SubmitButton(QuizButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):submit"):
-    def __init__(self, attempt: int, question: int) -> None:
+class SubmitButton(PersistentButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):submit"):
+    def __init__(self, attempt: DatabaseId, question: DatabaseId) -> None:
         super().__init__(
             discord.ui.Button(
                 label="Submit", style=discord.ButtonStyle.primary, custom_id=f"quiz:{attempt}:{question}:submit"
             )
         )
         self.attempt, self.question = attempt, question
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> SubmitButton:
-        return cls(custom_id_number(match["attempt"]), custom_id_number(match["question"]))
 
     async def handle(self, interaction: discord.Interaction) -> None:
         assert interaction.message is not None
@@ -224,9 +196,13 @@ class Quiz(commands.GroupCog, group_name="quiz", group_description="Test what yo
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             card = await quizzes.start(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course,
-                quiz_slug=quiz, now=self.bot.clock.now(),
-            )  # fmt: skip
+                session,
+                guild_id=interaction.guild_id,
+                user_id=interaction.user.id,
+                course_code=course,
+                quiz_slug=quiz,
+                now=self.bot.clock.now(),
+            )
         await interaction.response.send_message(embed=question_embed(card), view=question_view(card), ephemeral=True)
 
     @app_commands.command(description="Review your latest finished quiz, question by question")

@@ -34,12 +34,12 @@ from bot.services.navigation import CourseEnd
 from bot.services.nudges import NudgeMessage
 from bot.services.outbox import Claimed
 from bot.services.reminders import ReminderMessage, ReminderOverview, ReminderView
-from bot.tutor.guardrails import strip_mentions
 from cogs._autocomplete import Choices, courses_you_take
-from cogs._input import NO_SUCH_ID, custom_id_number
+from cogs._input import NO_SUCH_ID
+from cogs._limits import AUTOCOMPLETE_CHOICES_MAX
+from cogs._text import strip_mentions
 from cogs._ui import clip, embed, error_embed, progress_bar, send, success_embed
-from cogs._views import Paginator
-from cogs.errors import report
+from cogs._views import DatabaseId, Paginator, PersistentButton
 from cogs.lessons import lesson_pages
 from db.models import NotificationKind
 from db.session import is_database_fault
@@ -51,44 +51,33 @@ UNKNOWN_MEMBER = 10007
 DMS_CLOSED = 50007
 COURSE_CODE = re.compile(COURSE_CODE_PATTERN)
 UTC_HINT = (
-    "You haven't set a time zone, so **UTC** is assumed. Set yours with `/profile timezone:` "
+    "You haven't set a time zone, so **UTC** is assumed. Set yours with `/profile timezone zone:` "
     "(e.g. `Europe/Paris`); your reminders follow it."
 )
 
 
 async def day_choices(interaction: discord.Interaction, current: str) -> Choices:
-    return [app_commands.Choice(name=days, value=days) for days in reminders.suggest_days(current)]
+    suggested = reminders.suggest_days(current, limit=AUTOCOMPLETE_CHOICES_MAX)
+    return [app_commands.Choice(name=days, value=days) for days in suggested]
 
 
 # -- the Continue button ---------------------------------------------------------------------------------------
 
 
-class ContinueButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"remind:go:(?P<guild>\d+):(?P<course>.+)"
-):
+class ContinueButton(PersistentButton, template=r"remind:go:(?P<guild_id>\d+):(?P<course_code>.+)"):
     """Opens where the student left off in a course. Sent in DMs, so the guild rides in the custom_id; whoever
     presses it sees their own place (an ephemeral answer), and a forged id finds nothing."""
 
-    def __init__(self, guild_id: int, course_code: str) -> None:
+    def __init__(self, guild_id: DatabaseId, course_code: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Continue", emoji="▶", style=discord.ButtonStyle.primary,
+                label="Continue",
+                emoji="▶",
+                style=discord.ButtonStyle.primary,
                 custom_id=f"remind:go:{guild_id}:{course_code}",
             )
-        )  # fmt: skip
+        )
         self.guild_id, self.course_code = guild_id, course_code
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> ContinueButton:
-        return cls(custom_id_number(match["guild"][:25]), match["course"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        try:
-            await self.handle(interaction)
-        except Exception as error:  # the one handler answers the user and logs what is unexpected
-            await report(interaction, error)
 
     async def handle(self, interaction: discord.Interaction) -> None:
         if self.guild_id == NO_SUCH_ID or not COURSE_CODE.fullmatch(self.course_code):
@@ -96,9 +85,14 @@ class ContinueButton(
         bot: CourseBot = interaction.client  # type: ignore[assignment]
         async with bot.db.session_scope() as session:
             page = await navigation.move(
-                session, guild_id=self.guild_id, user_id=interaction.user.id, course_code=self.course_code,
-                to="resume", now=bot.clock.now(), settings=bot.settings,
-            )  # fmt: skip
+                session,
+                guild_id=self.guild_id,
+                user_id=interaction.user.id,
+                course_code=self.course_code,
+                to="resume",
+                now=bot.clock.now(),
+                settings=bot.settings,
+            )
         if isinstance(page, CourseEnd):  # `resume` stays on an item; kept for the type's sake
             await send(interaction, embed=success_embed(f"End of {page.course_code}"))
             return
@@ -235,7 +229,7 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
 
     @app_commands.command(description="Get a study reminder at a time of your day")
     @app_commands.describe(
-        time="Your local time, 24-hour HH:MM, e.g. 09:00 (your zone: /profile timezone:)",
+        time="Your local time, 24-hour HH:MM, e.g. 09:00 (your zone: /profile timezone zone:)",
         days="every day (default), weekdays, weekends, or days such as mon,wed,fri",
         course="Which course (default: your latest)",
         quiet="Your quiet hours, e.g. 22:00-07:00 (nothing is sent in them); off, or default for the server's",
@@ -253,13 +247,21 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
         at, chosen_days = reminders.parse_time(time), reminders.parse_days(days)
         async with self.bot.db.session_scope() as session:
             view = await reminders.set_reminder(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course, at=at,
-                days=chosen_days, now=self.bot.clock.now(), quiet=quiet,
-            )  # fmt: skip
+                session,
+                guild_id=interaction.guild_id,
+                user_id=interaction.user.id,
+                course_code=course,
+                at=at,
+                days=chosen_days,
+                now=self.bot.clock.now(),
+                quiet=quiet,
+            )
             found = await reminders.overview(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id,
+                session,
+                guild_id=interaction.guild_id,
+                user_id=interaction.user.id,
                 default_quiet=self.bot.settings.reminders.default_quiet_hours,
-            )  # fmt: skip
+            )
         self.untold.discard((interaction.guild_id, interaction.user.id))
         lines = [
             f"**{view.course_code}** at **{at:%H:%M}** {reminders.describe_days(chosen_days)}.",
@@ -296,9 +298,11 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             found = await reminders.overview(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id,
+                session,
+                guild_id=interaction.guild_id,
+                user_id=interaction.user.id,
                 default_quiet=self.bot.settings.reminders.default_quiet_hours,
-            )  # fmt: skip
+            )
         self.untold.discard((interaction.guild_id, interaction.user.id))
         if found.reminders:
             body = [describe_reminder(view) for view in found.reminders]
@@ -342,9 +346,12 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
         """What to send, or why not (one unit of work, no Discord I/O)."""
         settings = self.bot.settings.reminders
         if claimed.user_id is not None and await reminders.in_quiet_hours(
-            session, user_id=claimed.user_id, guild_id=claimed.guild_id, now=self.bot.clock.now(),
+            session,
+            user_id=claimed.user_id,
+            guild_id=claimed.guild_id,
+            now=self.bot.clock.now(),
             default=settings.default_quiet_hours,
-        ):  # fmt: skip
+        ):
             return "quiet hours"
         if claimed.kind is NotificationKind.REMINDER:
             composed: ReminderMessage | NudgeMessage | str = await reminders.compose(session, claimed)

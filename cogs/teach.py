@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import tempfile
-from pathlib import Path
+from collections.abc import Sequence
 
 import discord
 from discord import app_commands
@@ -14,12 +13,14 @@ from discord.ext import commands
 from bot.app import CourseBot
 from bot.errors import InvalidInput, RoleNotGrantable
 from bot.services import audit, content, courses
-from bot.services.coursepack import DEFAULT_LIMITS, CoursePackage, load_zip_bytes, write_zip
+from bot.services.coursepack import DEFAULT_LIMITS, Problem, load_zip_report, size_text, zip_bytes
+from bot.services.coursepack.loader import PackageReport
 from bot.spreadsheets import csv_bytes
-from bot.tutor import materials, tutor
+from bot.tutor import materials
 from bot.tutor.materials import MaterialRecord
 from cogs._autocomplete import courses_you_teach
 from cogs._checks import require_level
+from cogs._limits import EMBED_FIELD_VALUE_MAX
 from cogs._roles import check_package_roles, cohort_role_problems
 from cogs._ui import add_fields, clip, embed, error_embed, send, success_embed
 from cogs._views import Paginator, confirm
@@ -35,16 +36,19 @@ STATUS_ICONS = {
 }
 
 
-def read_package(filename: str, data: bytes) -> CoursePackage:
+def read_package(filename: str, data: bytes) -> PackageReport:
     """Load an uploaded package (a .zip) from memory; PackageInvalid, naming the uploaded file, if it is broken."""
     if not filename.lower().endswith(".zip"):
         raise InvalidInput("Upload the course package as a `.zip` of the course folder (see docs/course-format.md).")
-    return load_zip_bytes(filename, data)
+    return load_zip_report(filename, data)
 
 
-def package_zip(package: CoursePackage) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="coursebot-export-") as folder:
-        return write_zip(package, Path(folder) / f"{package.code.lower()}.zip").read_bytes()
+def warnings_text(warnings: Sequence[Problem], *, shown: int = 5) -> str:
+    """What was read in the closest form Coursebot has, by file and line, as one embed field."""
+    lines = [f"• {clip(str(warning), 200)}" for warning in warnings[:shown]]
+    if len(warnings) > shown:
+        lines.append(f"…and {len(warnings) - shown} more: run `coursebot course validate` on the folder to see all.")
+    return clip("\n".join(lines), EMBED_FIELD_VALUE_MAX)
 
 
 def material_line(material: MaterialRecord) -> str:
@@ -87,9 +91,14 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             created = await courses.create_course(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=code, title=title,
-                description=description, level=level,
-            )  # fmt: skip
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                code=code,
+                title=title,
+                description=description,
+                level=level,
+            )
         await interaction.response.send_message(
             embed=success_embed(
                 f"Created {created.code}", "It is unpublished. Import content with `/teach course import`."
@@ -105,15 +114,23 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     ) -> None:
         assert interaction.guild_id is not None
         if package.size > DEFAULT_LIMITS.max_total_bytes:
-            raise InvalidInput(f"That file is {package.size // 1_000_000} MB; a course package may be at most 50 MB.")
+            raise InvalidInput(
+                f"That file is {size_text(package.size)}; a course package may be at most "
+                f"{size_text(DEFAULT_LIMITS.max_total_bytes)}."
+            )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        parsed = await asyncio.to_thread(read_package, package.filename, await package.read())
+        report = await asyncio.to_thread(read_package, package.filename, await package.read())
+        parsed = report.package
         await check_package_roles(interaction, parsed)
         async with self.bot.db.session_scope() as session:
             summary = await content.import_package(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, package=parsed,
-                publish=publish, now=self.bot.clock.now(),
-            )  # fmt: skip
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                package=parsed,
+                publish=publish,
+                now=self.bot.clock.now(),
+            )
             course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=summary.code)).id
         state = "published" if publish else "saved as drafts: publish with `/teach course publish`"
         reply = success_embed(
@@ -121,6 +138,8 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             f"{summary.new_revisions} new revision(s), {summary.unchanged} unchanged, "
             f"{summary.removed} removed, {summary.question_sets_replaced} quiz(zes) with new questions; {state}.",
         )
+        if report.warnings:
+            reply.add_field(name=f"Read with {len(report.warnings)} warning(s)", value=warnings_text(report.warnings))
         if publish:
             reply.add_field(name="Tutor", value="Indexing the published lessons…")
         await send(interaction, embed=reply)
@@ -129,7 +148,7 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
 
     async def _index_for_tutor(self, interaction: discord.Interaction, course_id: int, reply: discord.Embed) -> None:
         """After a publish has been committed and answered: index the published lessons, then say how it went."""
-        report = await tutor.index_published_lessons(
+        report = await materials.index_published_lessons(
             self.bot.db, course_id=course_id, settings=self.bot.settings, clock=self.bot.clock
         )
         status = f"{report.ready} lesson(s) ready for the tutor to cite."
@@ -147,10 +166,15 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             package = await content.export_package(session, guild_id=interaction.guild_id, code=course)
             found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
             await audit.record(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, action="course.export",
-                target_type="course", target_ids=[found.id], meta={"code": found.code},
-            )  # fmt: skip
-        data = await asyncio.to_thread(package_zip, package)
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                action="course.export",
+                target_type="course",
+                target_ids=[found.id],
+                meta={"code": found.code},
+            )
+        data = await asyncio.to_thread(zip_bytes, package)
         await interaction.response.send_message(
             embed=embed(f"{package.code} package", "Edit it and bring it back with `/teach course import`."),
             file=discord.File(io.BytesIO(data), filename=f"{package.code.lower()}.zip"),
@@ -164,7 +188,12 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             count = await courses.set_published(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, published=True
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                code=course,
+                published=True,
+                now=self.bot.clock.now(),
             )
             course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=course)).id
         reply = success_embed(f"Published {courses.normalise_code(course)}", f"{count} draft revision(s) went live.")
@@ -179,7 +208,12 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             await courses.set_published(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, published=False
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                code=course,
+                published=False,
+                now=self.bot.clock.now(),
             )
         await interaction.response.send_message(
             embed=success_embed(f"Unpublished {courses.normalise_code(course)}", "Students no longer see it."),
@@ -207,9 +241,12 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             return
         async with self.bot.db.session_scope() as session:
             await courses.delete_course(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=found.code,
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                code=found.code,
                 now=self.bot.clock.now(),
-            )  # fmt: skip
+            )
         await pressed.response.edit_message(embed=success_embed(f"Deleted {found.code}"), view=None)
 
     @cohort.command(name="create", description="Open a new run of a course")
@@ -237,9 +274,16 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             raise RoleNotGrantable(role.name, problems[role.id])
         async with self.bot.db.session_scope() as session:
             cohort = await courses.create_cohort(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, term_name=term,
-                visibility=visibility, invite_code=invite, capacity=capacity, role_id=role.id if role else None,
-            )  # fmt: skip
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                code=course,
+                term_name=term,
+                visibility=visibility,
+                invite_code=invite,
+                capacity=capacity,
+                role_id=role.id if role else None,
+            )
         seats = f", {cohort.capacity} seats" if cohort.capacity else ""
         await interaction.response.send_message(
             embed=success_embed(f"Cohort {cohort.term_name} is open", f"{cohort.visibility.value.lower()}{seats}."),
@@ -250,9 +294,13 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             await courses.set_cohort_open(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, code=course, term_name=term,
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                code=course,
+                term_name=term,
                 is_open=is_open,
-            )  # fmt: skip
+            )
         state = "takes enrollments again" if is_open else "no longer takes enrollments"
         await interaction.response.send_message(embed=success_embed(f"{term} {state}"), ephemeral=True)
 
@@ -282,9 +330,14 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
             # Members' names and progress leave the bot here: record who took them.
             await audit.record(
-                session, guild_id=interaction.guild_id, actor_id=interaction.user.id, action="course.roster",
-                target_type="course", target_ids=[found.id], meta={"code": found.code, "members": len(entries)},
-            )  # fmt: skip
+                session,
+                guild_id=interaction.guild_id,
+                actor_id=interaction.user.id,
+                action="course.roster",
+                target_type="course",
+                target_ids=[found.id],
+                meta={"code": found.code, "members": len(entries)},
+            )
         code = courses.normalise_code(course)
         if not entries:
             await interaction.response.send_message(
@@ -302,11 +355,17 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         table = csv_bytes(
             ["user_id", "display_name", "cohort", "status", "enrolled_at", "completed_items"],
             [
-                [entry.user_id, entry.display_name, entry.term_name, entry.status.value,
-                 entry.enrolled_at.isoformat(), entry.completed_items]
+                [
+                    entry.user_id,
+                    entry.display_name,
+                    entry.term_name,
+                    entry.status.value,
+                    entry.enrolled_at.isoformat(),
+                    entry.completed_items,
+                ]
                 for entry in entries
             ],
-        )  # fmt: skip
+        )
         attachment = discord.File(io.BytesIO(table), filename=f"{code.lower()}-roster.csv")
         await Paginator(pages, owner_id=interaction.user.id).start(interaction, file=attachment)
 
@@ -323,15 +382,24 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     ) -> None:
         assert interaction.guild_id is not None
         materials.file_type_for(file.filename)
-        if file.size > tutor.MAX_UPLOAD_BYTES:
-            raise InvalidInput(f"That file is {file.size // 1_000_000} MB; a material may be at most 25 MB.")
+        if file.size > materials.MAX_UPLOAD_BYTES:
+            raise InvalidInput(
+                f"That file is {file.size / 1e6:.1f} MB; "
+                f"a material may be at most {materials.MAX_UPLOAD_BYTES / 1e6:g} MB."
+            )
         async with self.bot.db.session_scope() as session:
             found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        material = await tutor.upload_material(
-            self.bot.db, course_id=found.id, uploader_id=interaction.user.id, filename=file.filename,
-            data=await file.read(), title=title, settings=self.bot.settings, clock=self.bot.clock,
-        )  # fmt: skip
+        material = await materials.upload_material(
+            self.bot.db,
+            course_id=found.id,
+            uploader_id=interaction.user.id,
+            filename=file.filename,
+            data=await file.read(),
+            title=title,
+            settings=self.bot.settings,
+            clock=self.bot.clock,
+        )
         await send(interaction, embed=upload_result(material, found.code))
 
     @materials_group.command(name="list", description="The files and lessons the tutor can cite, with their status")

@@ -2,7 +2,7 @@
 
 Only the session's student is answered in a thread; anyone else, and every bot, is ignored. One answer is
 produced at a time per thread. Each answer ends with its sources and 👍/👎 buttons, plus branch buttons when
-a model wrote it; a failed answer gets a Retry button. All buttons are `DynamicItem`s whose custom_id carries
+a model wrote it; a failed answer gets a Retry button. All buttons are `PersistentButton`s whose custom_id carries
 what they need, so they keep working after a restart.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import secrets
 import weakref
 from collections.abc import Sequence
 from contextlib import aclosing, suppress
@@ -24,13 +22,16 @@ from discord.ext import commands
 from bot.app import CourseBot
 from bot.errors import CourseError
 from bot.services.plaintext import without_unsafe_characters
-from bot.tutor.guardrails import EDIT_INTERVAL_SECONDS, StreamThrottle, split_for_discord, strip_mentions
-from bot.tutor.sessions import TutorSession
-from bot.tutor.tutor import Answer, NotYourThread, Source, Turn, Tutor
+from bot.tutor.answers import Answer, Source
+from bot.tutor.sessions import NotYourThread, TutorSession
+from bot.tutor.turn import Turn
+from bot.tutor.tutor import Tutor
 from cogs._autocomplete import courses_you_take, lessons_of_your_course
-from cogs._input import custom_id_number
-from cogs._ui import BUTTONS_PER_ROW, EMBED_DESCRIPTION_MAX, clip, embed, error_embed, success_embed
-from cogs.errors import report, user_message
+from cogs._limits import BUTTON_LABEL_MAX, BUTTONS_PER_ROW, EMBED_DESCRIPTION_MAX, THREAD_NAME_MAX
+from cogs._text import EDIT_INTERVAL_SECONDS, StreamThrottle, split_for_discord, strip_mentions
+from cogs._ui import clip, embed, success_embed
+from cogs._views import DatabaseId, PersistentButton
+from cogs.errors import report_in_thread
 from db.models import GenerationStatus, SessionEndReason
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ PLACEHOLDER = "✍️ …"
 NO_ANSWER = "*(The tutor's answer was empty. Ask again in other words.)*"
 STILL_ANSWERING = "⏳ Still answering your previous message. Send this one again when the answer is done."
 CHECK_UNDERSTANDING_LABEL = "Check my understanding"
-THREAD_NAME_MAX = 100
 AUTO_ARCHIVE_MINUTES = 1440
 CUT_OFF = " …"
 NO_THREADS = (
@@ -154,21 +154,8 @@ def thread_of(interaction: discord.Interaction) -> discord.Thread:
     return interaction.channel
 
 
-class TutorButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"tutor:unused"):
-    """Shared behaviour: errors go to the one error handler (DynamicItem views have no on_error of ours)."""
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        try:
-            await self.handle(interaction)
-        except Exception as error:  # the one handler answers the user and logs what is unexpected
-            await report(interaction, error)
-
-    async def handle(self, interaction: discord.Interaction) -> None:
-        raise NotImplementedError
-
-
-class FeedbackButton(TutorButton, template=r"tutor:fb:(?P<message>\d+):(?P<rating>[+-]1)"):
-    def __init__(self, message: int, rating: int) -> None:
+class FeedbackButton(PersistentButton, template=r"tutor:fb:(?P<message>\d+):(?P<rating>[+-]1)"):
+    def __init__(self, message: DatabaseId, rating: int) -> None:
         super().__init__(
             discord.ui.Button(
                 emoji="👍" if rating > 0 else "👎",
@@ -178,12 +165,6 @@ class FeedbackButton(TutorButton, template=r"tutor:fb:(?P<message>\d+):(?P<ratin
         )
         self.message, self.rating = message, rating
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> FeedbackButton:
-        return cls(custom_id_number(match["message"]), int(match["rating"]))
-
     async def handle(self, interaction: discord.Interaction) -> None:
         await tutor_cog(interaction).tutor.rate(
             message_id=self.message, user_id=interaction.user.id, rating=self.rating
@@ -192,23 +173,19 @@ class FeedbackButton(TutorButton, template=r"tutor:fb:(?P<message>\d+):(?P<ratin
         await interaction.response.send_message(thanks, ephemeral=True)
 
 
-class BranchButton(TutorButton, template=r"tutor:br:(?P<answer>\d+):(?P<option>\d+|check)"):
+class BranchButton(PersistentButton, template=r"tutor:br:(?P<answer>\d+):(?P<option>\d+|check)"):
     """A follow-up the tutor offered. The label is what the student sends; `check` is the fixed
     "check my understanding" branch."""
 
-    def __init__(self, answer: int, option: str, label: str) -> None:
+    def __init__(self, answer: DatabaseId, option: str, label: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label=clip(label, 80), style=discord.ButtonStyle.primary, custom_id=f"tutor:br:{answer}:{option}"
+                label=clip(label, BUTTON_LABEL_MAX),
+                style=discord.ButtonStyle.primary,
+                custom_id=f"tutor:br:{answer}:{option}",
             )
         )
         self.answer, self.option, self.label = answer, option, label
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> BranchButton:
-        return cls(custom_id_number(match["answer"]), match["option"], item.label or CHECK_UNDERSTANDING_LABEL)
 
     async def handle(self, interaction: discord.Interaction) -> None:
         cog, thread = tutor_cog(interaction), thread_of(interaction)
@@ -224,23 +201,19 @@ class BranchButton(TutorButton, template=r"tutor:br:(?P<answer>\d+):(?P<option>\
             await cog.deliver(thread, turn)
 
 
-class RetryButton(TutorButton, template=r"tutor:retry:(?P<answer>\d+):(?P<user_message>\d+)"):
+class RetryButton(PersistentButton, template=r"tutor:retry:(?P<answer>\d+):(?P<user_message>\d+)"):
     """Answer again the student message (0: the greeting) whose answer failed."""
 
-    def __init__(self, answer: int, user_message: int) -> None:
+    def __init__(self, answer: DatabaseId, user_message: DatabaseId) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Retry", emoji="🔁", style=discord.ButtonStyle.primary,
+                label="Retry",
+                emoji="🔁",
+                style=discord.ButtonStyle.primary,
                 custom_id=f"tutor:retry:{answer}:{user_message}",
             )
-        )  # fmt: skip
+        )
         self.answer, self.user_message = answer, user_message
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> RetryButton:
-        return cls(custom_id_number(match["answer"]), custom_id_number(match["user_message"]))
 
     async def handle(self, interaction: discord.Interaction) -> None:
         cog, thread = tutor_cog(interaction), thread_of(interaction)
@@ -367,11 +340,12 @@ class TutorThreads(
         ended = await self.tutor.end(session_id=session.id, reason=SessionEndReason.USER)
         await interaction.response.send_message(
             embed=success_embed(
-                "Tutor session ended", "The thread is archived and locked; you can still read it. "
+                "Tutor session ended",
+                "The thread is archived and locked; you can still read it. "
                 "Start a new one any time with `/tutor start`.",
             ),
             ephemeral=not in_thread,
-        )  # fmt: skip
+        )
         await self.archive(ended)
 
     # -- events -----------------------------------------------------------------------------------------------
@@ -398,16 +372,7 @@ class TutorThreads(
                 )
                 await self.deliver(thread, turn)
         except Exception as error:  # the student is told, in the thread; bugs are logged with an id
-            await self._tell(message, error)
-
-    async def _tell(self, message: discord.Message, error: Exception) -> None:
-        text = user_message(error)
-        if text is None:
-            error_id = secrets.token_hex(4)
-            log.error("Unexpected error %s answering in tutor thread %s", error_id, message.channel.id, exc_info=error)
-            text = f"Something went wrong on our side. If it keeps happening, tell an admin the error id `{error_id}`."
-        with suppress(discord.HTTPException):
-            await message.reply(embed=error_embed(text), mention_author=False)
+            await report_in_thread(message, error)
 
     @commands.Cog.listener()
     async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
@@ -442,17 +407,22 @@ class TutorThreads(
         """A private thread, else a public one; `CourseError` when the channel allows neither."""
         try:
             thread = await channel.create_thread(
-                name=name, type=discord.ChannelType.private_thread, invitable=False,
-                auto_archive_duration=AUTO_ARCHIVE_MINUTES, reason="Tutor session",
-            )  # fmt: skip
+                name=name,
+                type=discord.ChannelType.private_thread,
+                invitable=False,
+                auto_archive_duration=AUTO_ARCHIVE_MINUTES,
+                reason="Tutor session",
+            )
             return thread, True
         except discord.HTTPException as refused:
             log.info("Private thread refused in channel %s (HTTP %s); trying a public one", channel.id, refused.status)
         try:
             thread = await channel.create_thread(
-                name=name, type=discord.ChannelType.public_thread, auto_archive_duration=AUTO_ARCHIVE_MINUTES,
+                name=name,
+                type=discord.ChannelType.public_thread,
+                auto_archive_duration=AUTO_ARCHIVE_MINUTES,
                 reason="Tutor session",
-            )  # fmt: skip
+            )
             return thread, False
         except discord.HTTPException:
             raise CourseError(NO_THREADS) from None

@@ -358,8 +358,11 @@ async def first_start(console: Console, bot: CourseBot, sample: Path | None) -> 
     the bot's own commands (so they are audited like any other change)."""
     async with bot.db.session_scope() as session:
         config = await tenancy.guild_config(session, int(console.sandbox.guild["id"]))
-        has_courses = bool(await courses.list_courses(session, guild_id=int(console.sandbox.guild["id"]),
-                                                      user_id=0, include_unpublished=True))  # fmt: skip
+        has_courses = bool(
+            await courses.list_courses(
+                session, guild_id=int(console.sandbox.guild["id"]), user_id=0, include_unpublished=True
+            )
+        )
     quiet = Console(console.sandbox, acting_as="admin", write=lambda _: None)
     if config.instructor_role_id is None:
         await quiet.handle(f"/admin setup instructor_role:{console.sandbox.instructor_role['id']}")

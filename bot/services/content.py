@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit, courses
+from bot.services import audit, courses, nudges
 from bot.services.coursepack import (
     CohortSpec,
     ConceptDependency,
@@ -128,6 +128,7 @@ async def import_package(
         select(Course).where(Course.guild_id == guild_id, Course.code == package.code, Course.deleted_at.is_(None))
     )
     created = course is None
+    was_live = course is not None and course.is_published
     if course is None:
         course = Course(guild_id=guild_id, code=package.code, title=package.title, created_by=actor_id)
         session.add(course)
@@ -141,17 +142,30 @@ async def import_package(
     await _import_prerequisites(session, course, package)
     await _import_cohorts(session, course, package.cohorts)
     concept_ids = await _import_concepts(session, course, package.concepts)
-    visibility = RevisionVisibility.PUBLISHED if publish else RevisionVisibility.DRAFT
-    counts = await _import_modules_and_items(session, course, package, concept_ids, visibility, actor_id, now)
+    counts = await _import_modules_and_items(session, course, package, concept_ids, actor_id, now)
     if publish:
         course.is_published = True
-        await courses.publish_latest_drafts(session, course_id=course.id)
+        published_items = await courses.publish_latest_drafts(session, course_id=course.id, now=now)
+        if was_live and published_items:  # a live course's new lessons are announced; a new course's are not
+            await nudges.plan_announcement(
+                session, guild_id=guild_id, course_id=course.id, item_ids=published_items, actor_id=actor_id, now=now
+            )
     summary = ImportSummary(package.code, created, *counts, published=publish)
     await audit.record(
-        session, guild_id=guild_id, actor_id=actor_id, action="course.import", target_type="course",
-        target_ids=[course.id], meta={"code": package.code, "created": created, "new_revisions": summary.new_revisions,
-                                      "removed": summary.removed, "published": publish},
-    )  # fmt: skip
+        session,
+        guild_id=guild_id,
+        actor_id=actor_id,
+        action="course.import",
+        target_type="course",
+        target_ids=[course.id],
+        meta={
+            "code": package.code,
+            "created": created,
+            "new_revisions": summary.new_revisions,
+            "removed": summary.removed,
+            "published": publish,
+        },
+    )
     return summary
 
 
@@ -287,11 +301,11 @@ async def _import_modules_and_items(
     course: Course,
     package: CoursePackage,
     concept_ids: dict[str, int],
-    visibility: RevisionVisibility,
     actor_id: int,
     now: datetime,
 ) -> tuple[int, int, int, int]:
-    """Returns (new revisions, unchanged items, removed items and modules, question sets replaced)."""
+    """Write a DRAFT revision of every new or changed item and module (`import_package` publishes them when
+    asked). Returns (new revisions, unchanged items, removed items and modules, question sets replaced)."""
     modules = {
         module.slug: module for module in await session.scalars(select(Module).where(Module.course_id == course.id))
     }
@@ -333,7 +347,7 @@ async def _import_modules_and_items(
                     version=(newest.version + 1) if newest else 1,
                     title=module_spec.title,
                     summary=module_spec.summary,
-                    visibility=visibility,
+                    visibility=RevisionVisibility.DRAFT,
                     created_by=actor_id,
                 )
             )
@@ -368,8 +382,7 @@ async def _import_modules_and_items(
                     data=wanted.data,
                     learning_objectives=wanted.objectives,
                     estimated_duration_seconds=wanted.estimated_seconds,
-                    visibility=visibility,
-                    published_at=now if visibility is RevisionVisibility.PUBLISHED else None,
+                    visibility=RevisionVisibility.DRAFT,
                     created_by=actor_id,
                 )
             )

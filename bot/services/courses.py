@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput, NotFound, PrerequisiteCycle
-from bot.services import audit
+from bot.services import audit, nudges, published
 from bot.services.coursepack.model import COURSE_CODE_PATTERN
 from db.models import (
     ContentItem,
@@ -154,15 +154,7 @@ async def course_details(
         .where(Module.course_id == course.id, Module.deleted_at.is_(None), Module.parent_id.is_not(None))
         .order_by(Module.sequence_index)
     )
-    lesson_count = await session.scalar(
-        select(func.count(func.distinct(ContentItem.id)))
-        .join(ContentRevision, ContentRevision.item_id == ContentItem.id)
-        .where(
-            ContentItem.course_id == course.id,
-            ContentItem.deleted_at.is_(None),
-            ContentRevision.visibility == RevisionVisibility.PUBLISHED,
-        )
-    )
+    lesson_count = await session.scalar(select(func.count()).select_from(published.items(course.id).subquery()))
     return CourseDetails(
         code=course.code,
         title=course.title,
@@ -238,40 +230,61 @@ async def create_course(
     else:
         raise DuplicateCourse(code)
     course = Course(
-        guild_id=guild_id, code=code, title=title.strip()[:200], description=description, level=level,
+        guild_id=guild_id,
+        code=code,
+        title=title.strip()[:200],
+        description=description,
+        level=level,
         created_by=actor_id,
-    )  # fmt: skip
+    )
     session.add(course)
     await session.flush()
     root = Module(course_id=course.id, module_type=ModuleType.COURSE_ROOT, slug=ROOT_SLUG, sequence_index=0, depth=0)
     session.add_all([root, CourseOffering(course_id=course.id, term_name=DEFAULT_COHORT)])
     await audit.record(
-        session, guild_id=guild_id, actor_id=actor_id, action="course.create", target_type="course",
-        target_ids=[course.id], meta={"code": code},
-    )  # fmt: skip
+        session,
+        guild_id=guild_id,
+        actor_id=actor_id,
+        action="course.create",
+        target_type="course",
+        target_ids=[course.id],
+        meta={"code": code},
+    )
     return course
 
 
-async def set_published(session: AsyncSession, *, guild_id: int, actor_id: int, code: str, published: bool) -> int:
+async def set_published(
+    session: AsyncSession, *, guild_id: int, actor_id: int, code: str, published: bool, now: datetime
+) -> int:
     """Publish (every item's newest draft becomes what students see) or unpublish a course.
 
+    Publishing a course that is already live announces the items it newly published in the guild's announcement
+    channel (`nudges.plan_announcement`); a course going live announces nothing item by item.
     Returns how many revisions were published (0 when unpublishing).
     """
     course = await live_course(session, guild_id=guild_id, code=code)
+    was_live = course.is_published
     course.is_published = published
-    published_count = 0
-    if published:
-        published_count = await publish_latest_drafts(session, course_id=course.id)
+    published_items = await publish_latest_drafts(session, course_id=course.id, now=now) if published else []
     await audit.record(
-        session, guild_id=guild_id, actor_id=actor_id, action="course.publish" if published else "course.unpublish",
-        target_type="course", target_ids=[course.id], meta={"code": course.code, "revisions": published_count},
-    )  # fmt: skip
-    return published_count
+        session,
+        guild_id=guild_id,
+        actor_id=actor_id,
+        action="course.publish" if published else "course.unpublish",
+        target_type="course",
+        target_ids=[course.id],
+        meta={"code": course.code, "revisions": len(published_items)},
+    )
+    if was_live and published_items:
+        await nudges.plan_announcement(
+            session, guild_id=guild_id, course_id=course.id, item_ids=published_items, actor_id=actor_id, now=now
+        )
+    return len(published_items)
 
 
-async def publish_latest_drafts(session: AsyncSession, *, course_id: int) -> int:
-    """Mark the newest revision of each item and module PUBLISHED where it is still a draft."""
-    now = func.now()
+async def publish_latest_drafts(session: AsyncSession, *, course_id: int, now: datetime) -> list[int]:
+    """Mark the newest revision of each item and module PUBLISHED where it is still a draft; returns the ids of
+    the items whose revision was published."""
     newest_item_revision = (
         select(func.max(ContentRevision.version))
         .where(ContentRevision.item_id == ContentItem.id)
@@ -287,12 +300,14 @@ async def publish_latest_drafts(session: AsyncSession, *, course_id: int) -> int
             ContentRevision.visibility == RevisionVisibility.DRAFT,
         )
     )
-    result = await session.execute(
+    published_items = await session.scalars(
         update(ContentRevision)
         .where(ContentRevision.id.in_(drafts))
         .values(visibility=RevisionVisibility.PUBLISHED, published_at=now)
+        .returning(ContentRevision.item_id)
         .execution_options(synchronize_session=False)
     )
+    item_ids = sorted(published_items)
     newest_module_revision = (
         select(func.max(ModuleRevision.version))
         .where(ModuleRevision.module_id == Module.id)
@@ -314,7 +329,7 @@ async def publish_latest_drafts(session: AsyncSession, *, course_id: int) -> int
         .values(visibility=RevisionVisibility.PUBLISHED)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return item_ids
 
 
 async def refuse_prerequisite_cycle(
@@ -357,9 +372,14 @@ async def delete_course(session: AsyncSession, *, guild_id: int, actor_id: int, 
     course = await live_course(session, guild_id=guild_id, code=code)
     course.deleted_at, course.deleted_by, course.is_published = now, actor_id, False
     await audit.record(
-        session, guild_id=guild_id, actor_id=actor_id, action="course.delete", target_type="course",
-        target_ids=[course.id], meta={"code": course.code},
-    )  # fmt: skip
+        session,
+        guild_id=guild_id,
+        actor_id=actor_id,
+        action="course.delete",
+        target_type="course",
+        target_ids=[course.id],
+        meta={"code": course.code},
+    )
 
 
 async def invite_code_taken(session: AsyncSession, *, guild_id: int, invite_code: str) -> bool:
@@ -420,9 +440,14 @@ async def create_cohort(
     session.add(offering)
     await session.flush()
     await audit.record(
-        session, guild_id=guild_id, actor_id=actor_id, action="cohort.create", target_type="cohort",
-        target_ids=[offering.id], meta={"course": course.code, "term": term_name, "visibility": visibility.value},
-    )  # fmt: skip
+        session,
+        guild_id=guild_id,
+        actor_id=actor_id,
+        action="cohort.create",
+        target_type="cohort",
+        target_ids=[offering.id],
+        meta={"course": course.code, "term": term_name, "visibility": visibility.value},
+    )
     return CohortSummary(term_name, visibility, True, enrollment_start, enrollment_end, capacity, 0, 0, role_id)
 
 
@@ -437,9 +462,14 @@ async def set_cohort_open(
         raise NotFound("cohort", term_name)
     offering.is_open = is_open
     await audit.record(
-        session, guild_id=guild_id, actor_id=actor_id, action="cohort.open" if is_open else "cohort.close",
-        target_type="cohort", target_ids=[offering.id], meta={"course": course.code, "term": term_name},
-    )  # fmt: skip
+        session,
+        guild_id=guild_id,
+        actor_id=actor_id,
+        action="cohort.open" if is_open else "cohort.close",
+        target_type="cohort",
+        target_ids=[offering.id],
+        meta={"course": course.code, "term": term_name},
+    )
 
 
 @dataclass(frozen=True, slots=True)

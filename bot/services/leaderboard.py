@@ -1,5 +1,8 @@
 """Leaderboards: XP ranked per guild or per course, over this week, this month or all time.
 
+`board` is the board a member asks for at an instant (the week and month follow the guild's calendar);
+`top` is the same board for a given guild-local date.
+
 Ranking is "competition ranking": members with the same XP share a rank and the next rank skips (1, 1, 3).
 Members with the same XP are listed by user id, so a page never reshuffles between calls. Members without
 XP in the period are not on the board; members who opted out (`set_leaderboard_visibility`) are neither
@@ -16,8 +19,9 @@ within that sum.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import (
@@ -38,6 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import local_date
+from bot.services import courses, tenancy
 from db.models import Course, CourseMemberStats, MemberStats, User, XPDaily, XPLevel
 
 Period = Literal["week", "month", "all"]
@@ -70,6 +76,33 @@ def period_start(period: Period, today: date) -> date | None:
     if period == "month":
         return today.replace(day=1)
     return None
+
+
+async def board(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    course_code: str | None,
+    period: Period,
+    now: datetime,
+    limit: int,
+    viewer_id: int,
+) -> Board:
+    """The first `limit` entries of the board a member asks for at `now`: the guild's, or that of its live course
+    `course_code` (NotFound if there is none), over the period containing the guild's local date at `now`."""
+    course_id = None
+    if course_code:
+        course_id = (await courses.live_course(session, guild_id=guild_id, code=course_code)).id
+    guild_zone, _ = await tenancy.time_zones(session, guild_id=guild_id, user_id=viewer_id)
+    return await top(
+        session,
+        guild_id=guild_id,
+        course_id=course_id,
+        period=period,
+        today=local_date(now, guild_zone),
+        limit=limit,
+        viewer_id=viewer_id,
+    )
 
 
 async def top(
@@ -138,6 +171,11 @@ async def set_leaderboard_visibility(session: AsyncSession, *, user_id: int, vis
         raise LookupError(f"user {user_id} was never seen")
     preferences = {key: value for key, value in user.preferences.items() if key != PREFERENCE}
     user.preferences = preferences if visible else {**preferences, PREFERENCE: HIDDEN}
+
+
+def shown_on_boards(preferences: Mapping[str, object]) -> bool:
+    """Whether a user with these stored preferences is listed on leaderboards."""
+    return preferences.get(PREFERENCE) != HIDDEN
 
 
 def _hidden_from_boards(dialect: str) -> TextClause:

@@ -1,7 +1,7 @@
 """Moving through a course: next, previous, a named lesson, or back where you left off; and progress.
 
-The course outline is every live item with a PUBLISHED revision, in module order then item order;
-students always read an item's newest published revision. Opening an item records it as the
+The course outline is the course's published items (`published.items`: live items, each as its newest
+published revision) in module order then item order. Opening an item records it as the
 student's position; moving on with `next` marks the lesson left behind as completed (a quiz is completed
 by passing it). Each move costs three statements: the enrollment, the target page together with where the
 student is, and one progress upsert.
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import local_date
 from bot.config import Settings
 from bot.errors import LessonInAnotherCourse, NotEnrolled, NotFound, NothingToRead
-from bot.services import streaks, tenancy, xp
+from bot.services import published, streaks, tenancy, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
     ContentItem,
@@ -66,13 +66,7 @@ class CourseEnd:
 
 
 def _outline(course_id: int):  # type: ignore[no-untyped-def]
-    """The published outline of a course as a subquery: item, its newest published revision, position."""
-    newest_published = (
-        select(func.max(ContentRevision.version))
-        .where(ContentRevision.item_id == ContentItem.id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
-        .correlate(ContentItem)
-        .scalar_subquery()
-    )
+    """The published outline of a course as a CTE: item, its newest published revision, module, position."""
     module_title = (
         select(ModuleRevision.title)
         .where(ModuleRevision.module_id == Module.id, ModuleRevision.visibility == RevisionVisibility.PUBLISHED)
@@ -82,7 +76,8 @@ def _outline(course_id: int):  # type: ignore[no-untyped-def]
         .scalar_subquery()
     )
     return (
-        select(
+        published.items(course_id)
+        .with_only_columns(
             ContentItem.id.label("item_id"),
             ContentItem.slug,
             ContentItem.kind,
@@ -92,12 +87,6 @@ def _outline(course_id: int):  # type: ignore[no-untyped-def]
             func.row_number().over(order_by=(Module.sequence_index, ContentItem.sequence_index)).label("position"),
             func.count().over().label("total"),
         )
-        .join(Module, Module.id == ContentItem.module_id)
-        .join(
-            ContentRevision,
-            and_(ContentRevision.item_id == ContentItem.id, ContentRevision.version == newest_published),
-        )
-        .where(ContentItem.course_id == course_id, ContentItem.deleted_at.is_(None), Module.deleted_at.is_(None))
         .cte("outline")
     )
 
@@ -228,14 +217,24 @@ async def _reward_lesson(
         return 0
     guild_zone, user_zone = await tenancy.time_zones(session, guild_id=guild_id, user_id=user_id)
     award = await xp.award(
-        session, guild_id=guild_id, user_id=user_id, course_id=enrollment.course_id,
-        amount=settings.xp.lesson_completed, action="lesson_completed", source_key=f"lesson:{user_id}:{item_id}",
+        session,
+        guild_id=guild_id,
+        user_id=user_id,
+        course_id=enrollment.course_id,
+        amount=settings.xp.lesson_completed,
+        action="lesson_completed",
+        source_key=f"lesson:{user_id}:{item_id}",
         day=local_date(now, guild_zone),
-    )  # fmt: skip
+    )
     await streaks.record_activity(
-        session, user_id=user_id, at=now, time_zone=user_zone, rules=settings.streaks,
-        milestones=settings.xp.streak_milestones, guild_id=guild_id,
-    )  # fmt: skip
+        session,
+        user_id=user_id,
+        at=now,
+        time_zone=user_zone,
+        rules=settings.streaks,
+        milestones=settings.xp.streak_milestones,
+        guild_id=guild_id,
+    )
     return award.amount
 
 
@@ -283,9 +282,14 @@ _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def _record_progress(
-    session: AsyncSession, enrollment: ActiveEnrollment, *, user_id: int, opened: int | None, completed: int | None,
+    session: AsyncSession,
+    enrollment: ActiveEnrollment,
+    *,
+    user_id: int,
+    opened: int | None,
+    completed: int | None,
     now: datetime,
-) -> None:  # fmt: skip
+) -> None:
     """One upsert: the opened item becomes the position; the item left behind (if any) is completed."""
     base = {"user_id": user_id, "offering_id": enrollment.offering_id, "first_opened_at": now}
     rows = []
@@ -404,6 +408,36 @@ async def outline_titles(
         .order_by(outline.c.position)
     )
     return [(slug, title) for slug, title in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedLesson:
+    item_id: int
+    title: str  # of its newest published revision
+
+
+async def last_opened_lesson(
+    session: AsyncSession, enrollment: ActiveEnrollment, *, user_id: int
+) -> OpenedLesson | None:
+    """The published lesson (never a quiz) the student opened last in the course; None before they open one."""
+    row = (
+        await session.execute(
+            published.items(enrollment.course_id)
+            .with_only_columns(ContentItem.id, ContentRevision.title)
+            .join(
+                ContentProgress,
+                and_(
+                    ContentProgress.item_id == ContentItem.id,
+                    ContentProgress.offering_id == enrollment.offering_id,
+                    ContentProgress.user_id == user_id,
+                ),
+            )
+            .where(ContentItem.kind != ContentKind.QUIZ, ContentProgress.last_opened_at > _LONG_AGO)
+            .order_by(ContentProgress.last_opened_at.desc(), ContentProgress.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return OpenedLesson(row.id, row.title) if row is not None else None
 
 
 @dataclass(frozen=True, slots=True)

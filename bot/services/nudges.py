@@ -7,16 +7,16 @@ says how things stand then, or is skipped.
 Students' nudges follow their reminders: a student without a `reminder_preferences` row for the course, or whose
 reminders are paused (`paused_reason` set), gets none; the flags `streak_nudges` and `deadline_nudges` turn each
 kind off. Announcements go to the guild's announcement channel, one post per published revision, never to each
-student and never with a mention.
+student and never with a mention; they are planned when an instructor publishes new revisions of a course that is
+already live (`courses.set_published`, or a re-import with publish), not when a course first goes live.
 
 What each planner reads follows what is due, not how many students there are:
 
 - `plan_streak_nudges` first works out, in Python, the zones whose local nudge time (say 20:00) fell in the
   window since the last tick: at any instant that is the handful of zones sharing one UTC offset. It then reads
   only the students of those zones (`users.time_zone IN (...)`) who hold a live streak of 3+ days, a nudge flag
-  and an unpaused reminder. One read and one insert per tick, however many students live elsewhere. The read
-  follows those zones' students only with an index on `users.time_zone`; until a revision adds one, the database
-  finds them by scanning `users` (about 35 ms at 100k users on PostgreSQL, in the `reminders` benchmark).
+  and an unpaused reminder (`users.time_zone` is indexed). One read and one insert per tick, however many
+  students live elsewhere.
 - `plan_deadline_nudges` reads the cohorts whose notice instant (`ends_at` - 3 days) fell in the window (a scan
   of cohorts, which are few), then the active students of just those cohorts with their progress.
 """
@@ -33,7 +33,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_instant
-from bot.services import audit, outbox, streaks, tenancy
+from bot.services import audit, outbox, published, streaks, tenancy
 from db.models import (
     ContentItem,
     ContentKind,
@@ -43,7 +43,6 @@ from db.models import (
     CourseEnrollment,
     CourseOffering,
     EnrollmentStatus,
-    Module,
     NotificationKind,
     ReminderPreference,
     RevisionVisibility,
@@ -155,19 +154,10 @@ async def plan_streak_nudges(
 
 
 def _published_items(course_ids: Iterable[int]):  # type: ignore[no-untyped-def]
-    """Every live item with a published revision in these courses: what 100 % progress is measured against."""
+    """Every published item of these courses: what 100 % progress is measured against."""
     return (
-        select(ContentItem.id, ContentItem.course_id)
-        .join(Module, Module.id == ContentItem.module_id)
-        .where(
-            ContentItem.course_id.in_(sorted(course_ids)),
-            ContentItem.deleted_at.is_(None),
-            Module.deleted_at.is_(None),
-            exists().where(
-                ContentRevision.item_id == ContentItem.id,
-                ContentRevision.visibility == RevisionVisibility.PUBLISHED,
-            ),
-        )
+        published.items(*sorted(course_ids))
+        .with_only_columns(ContentItem.id, ContentItem.course_id)
         .cte("published_items")
     )
 
@@ -291,10 +281,14 @@ async def plan_announcement(
     announced = await outbox.enqueue(session, planned)
     if announced:
         await audit.record(
-            session, guild_id=guild_id, actor_id=actor_id, action="course.announce", target_type="content_item",
-            target_ids=[row.id for row in rows], meta={"course_id": course_id, "channel_id": channel_id,
-                                                       "revisions": [row.version for row in rows]},
-        )  # fmt: skip
+            session,
+            guild_id=guild_id,
+            actor_id=actor_id,
+            action="course.announce",
+            target_type="content_item",
+            target_ids=[row.id for row in rows],
+            meta={"course_id": course_id, "channel_id": channel_id, "revisions": [row.version for row in rows]},
+        )
     return announced
 
 

@@ -14,16 +14,29 @@ split the work without waiting on each other; SQLite (one process, one writer) i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Insert,
+    Text,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Notification, NotificationKind, NotificationStatus
-from db.session import dialect_insert
 
 MAX_ATTEMPTS = 3
 ERROR_CHARS = 500
@@ -58,8 +71,32 @@ class Claimed:
     attempts: int
 
 
+# The columns a planner fills, as PostgreSQL reads them from the JSON document `enqueue` sends.
+PLANNED_COLUMNS = {
+    "dedupe_key": Text,
+    "kind": Text,
+    "guild_id": BigInteger,
+    "user_id": BigInteger,
+    "course_id": BigInteger,
+    "channel_id": BigInteger,
+    "payload": postgresql.JSONB,
+    "due_at": DateTime(timezone=True),
+}
+
+
 async def enqueue(session: AsyncSession, planned: Iterable[Planned]) -> int:
-    """Insert the planned rows in one statement, skipping any whose dedupe key exists; returns how many are new."""
+    """Insert the planned rows in one statement, skipping any whose dedupe key exists; returns how many are new.
+
+    PostgreSQL gets every row in one JSON document (`INSERT ... SELECT FROM json_to_recordset(...)`): one call of
+    the JSON encoder here, one parse there, and a statement whose text and plan are the same for 1 row or 5,000.
+    SQLite, in-process, takes the rows as an executemany."""
+    items = list(planned)
+    if not items:
+        return 0
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        result = await connection.execute(_insert_from_json(items))
+        return result.rowcount
     rows = [
         {
             "dedupe_key": item.dedupe_key,
@@ -73,21 +110,47 @@ async def enqueue(session: AsyncSession, planned: Iterable[Planned]) -> int:
             "due_at": item.due_at,
             "attempts": 0,
         }
-        for item in planned
+        for item in items
     ]
-    if not rows:
-        return 0
-    # One statement compiled once and cached: the driver's executemany sends the rows in batches ("insertmanyvalues"),
-    # where a literal multi-row VALUES would be compiled afresh for every size (seconds for a few thousand rows).
-    # RETURNING answers for the inserted rows only, so its length is the count of new ones on both backends.
+    # RETURNING answers for the inserted rows only, so its length is the count of new ones.
     statement = (
-        dialect_insert(session, Notification.__table__)
+        sqlite.insert(Notification.__table__)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(Notification.__table__.c.id)
     )
-    connection = await session.connection()
-    result = await connection.execute(statement, rows)
-    return len(result.all())
+    return len((await connection.execute(statement, rows)).all())
+
+
+def _insert_from_json(items: list[Planned]) -> Insert:
+    """INSERT ... SELECT FROM json_to_recordset(the rows) ON CONFLICT (dedupe_key) DO NOTHING."""
+    document = json.dumps(
+        [
+            {
+                "dedupe_key": item.dedupe_key,
+                "kind": item.kind.value,
+                "guild_id": item.guild_id,
+                "user_id": item.user_id,
+                "course_id": item.course_id,
+                "channel_id": item.channel_id,
+                "payload": item.payload or {},
+                "due_at": item.due_at.isoformat(),
+            }
+            for item in items
+        ]
+    )
+    rows = (
+        func.json_to_recordset(cast(bindparam("planned", document, type_=Text), postgresql.JSON))
+        .table_valued(*(column(name, kind) for name, kind in PLANNED_COLUMNS.items()))
+        .render_derived(name="planned", with_types=True)
+    )
+    return (
+        postgresql.insert(Notification.__table__)
+        .from_select(
+            [*PLANNED_COLUMNS, "status", "attempts"],
+            select(*rows.c, literal(NotificationStatus.PENDING.value), literal(0)),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
 
 
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> list[Claimed]:

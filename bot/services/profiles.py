@@ -1,8 +1,9 @@
-"""A user's own settings: time zone (for streaks and reminders) and preferences."""
+"""A user's own settings: time zone (for streaks and reminders) and whether leaderboards list them."""
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from zoneinfo import available_timezones
@@ -10,7 +11,7 @@ from zoneinfo import available_timezones
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import InvalidInput
-from bot.services import reminders
+from bot.services import leaderboard, reminders
 from db.models import User
 
 
@@ -60,3 +61,30 @@ async def set_time_zone(session: AsyncSession, *, user_id: int, time_zone: str, 
     await session.flush()
     await reminders.reschedule_user(session, user_id=user_id, now=now)
     return zone
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    time_zone: str
+    on_leaderboards: bool
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    now: datetime,
+    time_zone: str | None = None,
+    on_leaderboards: bool | None = None,
+) -> Profile:
+    """Apply the changes given (None leaves a setting as it is), then the user's profile as it now stands.
+
+    A time zone is stored in its canonical spelling (UnknownTimeZone otherwise), as `set_time_zone` does."""
+    if time_zone is not None:
+        await set_time_zone(session, user_id=user_id, time_zone=time_zone, now=now)
+    if on_leaderboards is not None:
+        await leaderboard.set_leaderboard_visibility(session, user_id=user_id, visible=on_leaderboards)
+    user = await session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} was never seen")
+    return Profile(user.time_zone, leaderboard.shown_on_boards(user.preferences))

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import local_date
 from bot.config import Settings
 from bot.errors import AlreadyAnswered, AttemptFinished, NotAnOption, NotFound, NotYourQuiz, QuizUnavailable
-from bot.services import navigation, streaks, xp
+from bot.services import navigation, published, streaks, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
     AttemptStatus,
@@ -35,6 +35,7 @@ from db.models import (
     CourseOffering,
     Guild,
     MasteryLevel,
+    Module,
     Question,
     QuestionAnswer,
     QuestionType,
@@ -99,20 +100,12 @@ def _quiz_settings(revision: ContentRevision) -> dict[str, Any]:
 async def _published_quiz(
     session: AsyncSession, course_id: int, slug: str | None
 ) -> tuple[ContentItem, ContentRevision]:
-    """The course's quiz by slug (or its first quiz), with its newest published revision."""
-    newest = (
-        select(func.max(ContentRevision.version))
-        .where(ContentRevision.item_id == ContentItem.id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
-        .correlate(ContentItem)
-        .scalar_subquery()
-    )
+    """The course's published quiz by slug (or its first in the outline), with its newest published revision."""
     query = (
-        select(ContentItem, ContentRevision)
-        .join(ContentRevision, (ContentRevision.item_id == ContentItem.id) & (ContentRevision.version == newest))
-        .where(
-            ContentItem.course_id == course_id, ContentItem.kind == ContentKind.QUIZ, ContentItem.deleted_at.is_(None)
-        )
-        .order_by(ContentItem.module_id, ContentItem.sequence_index)
+        published.items(course_id)
+        .with_only_columns(ContentItem, ContentRevision)
+        .where(ContentItem.kind == ContentKind.QUIZ)
+        .order_by(Module.sequence_index, ContentItem.sequence_index)
         .limit(1)
     )
     if slug:
@@ -154,7 +147,9 @@ async def start(
             if open_attempt is None:
                 raise
     card = await _next_card(session, open_attempt, revision.title, settings)
-    if card is None:  # every question answered but not submitted: cannot normally happen; finish it
+    # The last answer submits the attempt in its own transaction, so an open attempt always has a question left;
+    # should one ever not, the student gets a way out rather than an empty card.
+    if card is None:
         raise QuizUnavailable("This attempt has no questions left. See `/quiz results`.")
     return card
 
@@ -337,17 +332,28 @@ async def answer(
     xp_awarded = 0
     if correct and attempt.attempt_number == 1 and settings.xp.correct_first_try:
         award = await xp.award(
-            session, guild_id=course.guild_id, user_id=user_id, course_id=course.id,
-            amount=settings.xp.correct_first_try, action="correct_first_try",
-            source_key=f"correct:{user_id}:{question.id}", day=guild_day,
-        )  # fmt: skip
+            session,
+            guild_id=course.guild_id,
+            user_id=user_id,
+            course_id=course.id,
+            amount=settings.xp.correct_first_try,
+            action="correct_first_try",
+            source_key=f"correct:{user_id}:{question.id}",
+            day=guild_day,
+        )
         xp_awarded += award.amount
     if question.concept_id is not None:
         await _update_mastery(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
     await streaks.record_activity(
-        session, user_id=user_id, at=now, time_zone=user_zone, rules=settings.streaks,
-        milestones=settings.xp.streak_milestones, guild_id=course.guild_id, seen=streaks.StreakState.of(streak),
-    )  # fmt: skip
+        session,
+        user_id=user_id,
+        at=now,
+        time_zone=user_zone,
+        rules=settings.streaks,
+        milestones=settings.xp.streak_milestones,
+        guild_id=course.guild_id,
+        seen=streaks.StreakState.of(streak),
+    )
 
     finished = None
     next_card = None
@@ -432,10 +438,15 @@ async def _submit(
     xp_awarded, course_completed = 0, False
     if attempt.passed:
         award = await xp.award(
-            session, guild_id=course.guild_id, user_id=attempt.user_id, course_id=course.id,
-            amount=settings.xp.quiz_passed, action="quiz_passed",
-            source_key=f"quiz_passed:{attempt.user_id}:{attempt.item_id}", day=guild_day,
-        )  # fmt: skip
+            session,
+            guild_id=course.guild_id,
+            user_id=attempt.user_id,
+            course_id=course.id,
+            amount=settings.xp.quiz_passed,
+            action="quiz_passed",
+            source_key=f"quiz_passed:{attempt.user_id}:{attempt.item_id}",
+            day=guild_day,
+        )
         xp_awarded = award.amount
         enrollment_id = await session.scalar(
             select(CourseEnrollment.id).where(
@@ -536,16 +547,15 @@ async def results(
 async def quiz_titles(
     session: AsyncSession, *, guild_id: int, user_id: int, course_code: str | None
 ) -> list[tuple[str, str]]:
-    """(slug, title) of the published quizzes of the student's course, for autocomplete."""
-    outline = await navigation.outline_titles(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
-    quiz_slugs = set(
-        await session.scalars(
-            select(ContentItem.slug).where(
-                ContentItem.slug.in_([slug for slug, _ in outline]), ContentItem.kind == ContentKind.QUIZ
-            )
-        )
+    """(slug, title) of the published quizzes of the student's course, in outline order, for autocomplete."""
+    enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
+    rows = await session.execute(
+        published.items(enrollment.course_id)
+        .with_only_columns(ContentItem.slug, ContentRevision.title)
+        .where(ContentItem.kind == ContentKind.QUIZ)
+        .order_by(Module.sequence_index, ContentItem.sequence_index)
     )
-    return [(slug, title) for slug, title in outline if slug in quiz_slugs]
+    return [(slug, title) for slug, title in rows]
 
 
 async def abandon_stale_attempts(session: AsyncSession, *, now: datetime) -> int:

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Date, DateTime, bindparam, func, select, text, update
+from sqlalchemy import BigInteger, Date, DateTime, bindparam, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -196,6 +196,7 @@ async def set_reminder(
     preference.local_time = at
     preference.weekdays = to_bitmask(days)
     preference.paused_reason = None
+    preference.pause_untold = False
     preference.consecutive_failures = 0
     _schedule(preference, now=now, zone=zone)
     return ReminderView(enrollment.course_code, at, days, zone, preference.next_fire_at, None)
@@ -262,9 +263,18 @@ async def reschedule_user(session: AsyncSession, *, user_id: int, now: datetime)
 
 
 async def _take_planner_lock(session: AsyncSession) -> bool:
+    """On PostgreSQL, the planner lock for this transaction (False: another process is planning), and a commit
+    that does not wait for the disk. That is safe here: a tick lost to a crash before the write-ahead log reaches
+    the disk is lost whole (outbox rows and moved instants together), so the next tick plans it again; and a
+    sender's claim, which does wait, flushes every commit before it."""
     if session.get_bind().dialect.name != "postgresql":
         return True  # SQLite: one process, and its single writer already serialises planners
-    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PLANNER_LOCK}))
+    return bool(
+        await session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key) FROM set_config('synchronous_commit', 'off', true)"),
+            {"key": PLANNER_LOCK},
+        )
+    )
 
 
 async def plan_due(session: AsyncSession, *, now: datetime, limit: int = 5000) -> int:
@@ -273,9 +283,9 @@ async def plan_due(session: AsyncSession, *, now: datetime, limit: int = 5000) -
     transaction holds are skipped, not waited for.
 
     A tick's statements don't grow with what it plans: the lock (PostgreSQL), one locking read of the due rows
-    (plain columns, no ORM objects), the outbox insert (one executemany, sent in pages of 1,000 rows), and one
-    update that moves the instants on. The date arithmetic is worked out once per distinct (zone, time, days,
-    instant, last day): a minute's due rows share a few of them."""
+    (plain columns, no ORM objects), the outbox insert and the update that moves the instants on, each one
+    set-based statement (see `outbox.enqueue` and `_move_instants`). The date arithmetic is worked out once per
+    distinct (zone, time, days, instant, last day): a minute's due rows share a few of them."""
     if not await _take_planner_lock(session):
         return 0
     rows = (
@@ -298,28 +308,29 @@ async def plan_due(session: AsyncSession, *, now: datetime, limit: int = 5000) -
             .with_for_update(of=ReminderPreference, skip_locked=True)
         )
     ).all()
+    if not rows:
+        return 0
+    for zone in {row.time_zone for row in rows}:
+        _keep_loaded(zone)
     advance = cache(_advance)  # for this tick only
     planned, moved = [], []
-    for row in rows:
-        days, next_fire_at, last_planned_day = advance(
-            row.local_time, row.weekdays, row.time_zone, row.next_fire_at, row.last_planned_day, now
-        )
-        planned.extend(
-            outbox.Planned(
-                dedupe_key=f"reminder:{row.user_id}:{row.course_id}:{day.isoformat()}",
-                kind=NotificationKind.REMINDER,
-                guild_id=row.guild_id,
-                due_at=fire_at,
-                user_id=row.user_id,
-                course_id=row.course_id,
-                payload={"day": day.isoformat()},
+    for preference_id, guild_id, user_id, course_id, at, weekdays, fire_at, last_day, zone in rows:
+        days, next_fire_at, last_planned_day = advance(at, weekdays, zone, fire_at, last_day, now)
+        for day, due_at in days:
+            planned.append(
+                outbox.Planned(
+                    dedupe_key=f"reminder:{user_id}:{course_id}:{day}",
+                    kind=NotificationKind.REMINDER,
+                    guild_id=guild_id,
+                    due_at=due_at,
+                    user_id=user_id,
+                    course_id=course_id,
+                    payload={"day": day},
+                )
             )
-            for day, fire_at in days
-        )
-        moved.append((row.id, next_fire_at, last_planned_day))
+        moved.append((preference_id, next_fire_at, last_planned_day))
     await outbox.enqueue(session, planned)
-    if moved:
-        await _move_instants(session, moved)
+    await _move_instants(session, moved)
     return len(planned)
 
 
@@ -353,11 +364,18 @@ async def _move_instants(session: AsyncSession, moved: list[tuple[int, datetime,
     )
 
 
+@cache
+def _keep_loaded(zone: str) -> ZoneInfo:
+    """Hold a zone for the life of the process: `ZoneInfo` keeps a zone loaded only while something holds it (and
+    the last few used), and a tick's date arithmetic asks for each of its zones many times."""
+    return ZoneInfo(zone)
+
+
 def _advance(
     at: time, weekdays: int, zone: str, fire_at: datetime, last_planned_day: date | None, now: datetime
-) -> tuple[list[tuple[date, datetime]], datetime, date | None]:
-    """What a tick at `now` does to one preference: the (local day, instant) pairs to plan, then its next instant
-    and last planned day. Pure, so rows sharing their arguments share the answer."""
+) -> tuple[list[tuple[str, datetime]], datetime, date | None]:
+    """What a tick at `now` does to one preference: the (local day as ISO text, instant) pairs to plan, then its
+    next instant and last planned day. Pure, so rows sharing their arguments share the answer."""
     days = []
     while fire_at <= now:
         if now - fire_at > STALE_AFTER:
@@ -365,7 +383,7 @@ def _advance(
             fire_at = _next_fire_at(at, weekdays, zone, after=now - STALE_AFTER, last_planned_day=last_planned_day)
             continue
         day = _planned_day(at, weekdays, zone, fire_at, last_planned_day)
-        days.append((day, fire_at))
+        days.append((day.isoformat(), fire_at))
         last_planned_day = day
         fire_at = _next_fire_at(at, weekdays, zone, after=fire_at, last_planned_day=day)
     return days, fire_at, last_planned_day
@@ -400,9 +418,21 @@ class ReminderMessage:
 
 
 async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMessage | str:
-    """The reminder as it should read now, or the reason to skip it (studied that day, no longer enrolled).
-    Whether the student is still in the server is Discord's to say, at delivery."""
+    """The reminder as it should read now, or the reason to skip it (turned off or paused since it was planned,
+    studied that day, no longer enrolled). Whether the student is still in the server is Discord's to say, at
+    delivery."""
     assert claimed.user_id is not None and claimed.course_id is not None
+    still_wanted = await session.scalar(
+        select(
+            exists().where(
+                ReminderPreference.user_id == claimed.user_id,
+                ReminderPreference.course_id == claimed.course_id,
+                ReminderPreference.paused_reason.is_(None),
+            )
+        )
+    )
+    if not still_wanted:
+        return "reminder turned off or paused"
     code = await session.scalar(select(Course.code).where(Course.id == claimed.course_id))
     try:
         enrollment = await active_enrollment(
@@ -431,45 +461,38 @@ async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMes
 
 async def record_delivery(session: AsyncSession, *, user_id: int, guild_id: int, delivered: bool) -> bool:
     """Count a student's failed deliveries in a row; after PAUSE_AFTER_FAILURES their reminders in the guild
-    pause. Returns True when this failure paused them."""
+    pause, and the pause waits to be told (`take_pause_notice`). Returns True when this failure paused them."""
+    of_student = (ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
     if delivered:
-        await session.execute(
-            update(ReminderPreference)
-            .where(ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
-            .values(consecutive_failures=0)
-        )
+        await session.execute(update(ReminderPreference).where(*of_student).values(consecutive_failures=0))
         return False
     failures = await session.scalars(
         update(ReminderPreference)
-        .where(ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
+        .where(*of_student)
         .values(consecutive_failures=ReminderPreference.consecutive_failures + 1)
         .returning(ReminderPreference.consecutive_failures)
     )
     if max(failures, default=0) < PAUSE_AFTER_FAILURES:
         return False
-    await session.execute(
+    paused = await session.execute(
         update(ReminderPreference)
-        .where(ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
-        .values(
-            next_fire_at=None,
-            paused_reason=PAUSED_REASON,
-        )
+        .where(*of_student, ReminderPreference.paused_reason.is_(None))
+        .values(next_fire_at=None, paused_reason=PAUSED_REASON, pause_untold=True)
     )
-    return True
+    return bool(paused.rowcount)
 
 
 async def take_pause_notice(session: AsyncSession, *, user_id: int, guild_id: int) -> str | None:
-    """Why the student's reminders in this guild paused, once: the first call after a pause returns the reason and
-    marks it told (the failure count goes back to 0; the pause stays until `/remind set`)."""
+    """Why the student's reminders in this guild paused, once: the first call after a pause, in any process,
+    returns the reason and marks it told (the pause itself stays until `/remind set`)."""
     reasons = await session.scalars(
         update(ReminderPreference)
         .where(
             ReminderPreference.user_id == user_id,
             ReminderPreference.guild_id == guild_id,
-            ReminderPreference.paused_reason.is_not(None),
-            ReminderPreference.consecutive_failures >= PAUSE_AFTER_FAILURES,
+            ReminderPreference.pause_untold,
         )
-        .values(consecutive_failures=0)
+        .values(pause_untold=False)
         .returning(ReminderPreference.paused_reason)
     )
     return next(iter(reasons), None)
@@ -479,10 +502,7 @@ async def untold_pauses(session: AsyncSession) -> set[tuple[int, int]]:
     """(guild, user) of every student paused and not told yet (see `take_pause_notice`)."""
     rows = await session.execute(
         select(ReminderPreference.guild_id, ReminderPreference.user_id)
-        .where(
-            ReminderPreference.paused_reason.is_not(None),
-            ReminderPreference.consecutive_failures >= PAUSE_AFTER_FAILURES,
-        )
+        .where(ReminderPreference.pause_untold)
         .distinct()
     )
     return {(guild_id, user_id) for guild_id, user_id in rows}

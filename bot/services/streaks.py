@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date
 from bot.config import StreakSettings
-from bot.services import xp
+from bot.services import tenancy, xp
 from db.models import ActivityEvent, Guild, Streak
 from db.session import dialect_insert
 
@@ -258,6 +258,19 @@ async def _counted(
             )
         reached = MilestoneReached(days=after.current, xp_awarded=xp_awarded)
     return StreakUpdate(day=today, streak=after, outcome=outcome, milestone=reached)
+
+
+@dataclass(frozen=True, slots=True)
+class StreakToday:
+    view: StreakView  # as of the user's own date
+    time_zone: str  # the user's zone, which that date and the calendar's days follow
+
+
+async def streak_today(session: AsyncSession, *, user_id: int, now: datetime) -> StreakToday:
+    """The user's streak as shown at `now`, on their own local date (what `/streak` shows)."""
+    _, user_zone = await tenancy.time_zones(session, guild_id=None, user_id=user_id)
+    view = await streak_view(session, user_id=user_id, today_local=local_date(now, user_zone))
+    return StreakToday(view, user_zone)
 
 
 async def streak_view(session: AsyncSession, *, user_id: int, today_local: date) -> StreakView:

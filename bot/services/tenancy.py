@@ -47,9 +47,12 @@ async def remember_user(
     The name is stored as it may be shown: without control characters or text-direction overrides.
     """
     statement = dialect_insert(session, User).values(
-        id=user_id, display_name=_shown_name(display_name), locale=locale or "en-US", preferences={},
+        id=user_id,
+        display_name=_shown_name(display_name),
+        locale=locale or "en-US",
+        preferences={},
         last_active_at=seen_at,
-    )  # fmt: skip
+    )
     await session.execute(
         statement.on_conflict_do_update(
             index_elements=[User.id],

@@ -9,12 +9,13 @@ row was actually inserted; an award is one statement.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import local_date
 from bot.errors import InvalidInput
-from bot.services import audit
+from bot.services import audit, tenancy
 from db.models import MemberStats, XPEvent
 from db.session import dialect_insert
 
@@ -58,33 +59,56 @@ async def award(
     return Award(amount=amount, recorded=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    recorded: bool  # False when this request had already been applied
+    total: int  # the member's XP in the guild afterwards
+
+
 async def adjust(
     session: AsyncSession,
     *,
     guild_id: int,
     actor_id: int,
     user_id: int,
+    display_name: str,
     amount: int,
     reason: str,
-    day: date,
+    now: datetime,
     request_id: str,
-) -> Award:
-    """An admin's manual correction (positive or negative), audited. `request_id` makes a retried request
-    (the same interaction delivered twice) count once."""
+) -> Adjustment:
+    """An admin's manual correction (positive or negative) of a member's XP, audited, and the member's new total.
+
+    The member may never have used the bot: their row is made with `display_name`. The XP counts on the guild's
+    local date at `now`. `request_id` makes a retried request (the same interaction delivered twice) count once.
+    """
     if amount == 0:
         raise InvalidInput("An adjustment of 0 XP changes nothing; give a positive or negative amount.")
     if not reason.strip():
         raise InvalidInput("Say why: the reason is shown in the audit log.")
+    await tenancy.remember_user(session, user_id=user_id, display_name=display_name, locale=None, seen_at=now)
+    guild_zone, _ = await tenancy.time_zones(session, guild_id=guild_id, user_id=user_id)
     result = await award(
-        session, guild_id=guild_id, user_id=user_id, amount=amount, action="admin_adjust",
-        source_key=f"adjust:{request_id}", day=day, reason=reason.strip()[:300],
-    )  # fmt: skip
+        session,
+        guild_id=guild_id,
+        user_id=user_id,
+        amount=amount,
+        action="admin_adjust",
+        source_key=f"adjust:{request_id}",
+        day=local_date(now, guild_zone),
+        reason=reason.strip()[:300],
+    )
     if result.recorded:
         await audit.record(
-            session, guild_id=guild_id, actor_id=actor_id, action="xp.adjust", target_type="member",
-            target_ids=[user_id], meta={"amount": amount, "reason": reason.strip()[:300]},
-        )  # fmt: skip
-    return result
+            session,
+            guild_id=guild_id,
+            actor_id=actor_id,
+            action="xp.adjust",
+            target_type="member",
+            target_ids=[user_id],
+            meta={"amount": amount, "reason": reason.strip()[:300]},
+        )
+    return Adjustment(result.recorded, await total(session, guild_id=guild_id, user_id=user_id))
 
 
 async def total(session: AsyncSession, *, guild_id: int, user_id: int) -> int:

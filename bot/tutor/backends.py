@@ -1,19 +1,25 @@
-"""The LLM servers (backends) and models the bot may use, as configured by `/admin llm`.
+"""The LLM servers (backends) and models the bot may use, as configured by `/admin llm`, and which one is used.
 
 Backends are bot-wide. API keys are stored as Fernet tokens (`bot.tutor.secrets`) and leave this module
 in plain text only inside an `LLMConnection`, the value used to build a client; list views say whether
 a key is set, never what it is. Every change writes an audit row.
+
+Model resolution (`model_connection`): the admin's default backend for a purpose when the operator set
+COURSEBOT_SECRET_KEY, else `[llm]` in config.toml with OPENAI_API_KEY; an empty model name there means no model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings
 from bot.errors import InvalidInput, NotFound
 from bot.services import audit
+from bot.tutor.llm import LLMClient
 from bot.tutor.secrets import SecretBox
 from db.models import LLMBackend, LLMModel, ModelPurpose
 
@@ -198,6 +204,45 @@ async def default_connection(
         api_key=secrets.decrypt(backend.api_key_encrypted) if backend.api_key_encrypted else None,
         embedding_dimensions=model.embedding_dimensions,
     )
+
+
+async def model_connection(session: AsyncSession, settings: Settings, purpose: ModelPurpose) -> LLMConnection | None:
+    """How to reach the model for `purpose`: the admin's default backend, else `[llm]` of config.toml; None: no model.
+
+    Admin backends are read only when COURSEBOT_SECRET_KEY is set (their keys cannot be read without it).
+    """
+    if settings.secret_key is not None:
+        found = await default_connection(session, purpose=purpose, secrets=SecretBox.from_key(settings.secret_key))
+        if found is not None:
+            return found
+    llm = settings.llm
+    model = llm.chat_model if purpose is ModelPurpose.CHAT else llm.embedding_model
+    if not model.strip():
+        return None
+    return LLMConnection(
+        provider=_provider_of(llm.base_url),
+        base_url=llm.base_url,
+        model=model.strip(),
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key is not None else None,
+        embedding_dimensions=llm.embedding_dimensions if purpose is ModelPurpose.EMBEDDING else None,
+    )
+
+
+def client_for(connection: LLMConnection, settings: Settings, *, embeddings: bool) -> LLMClient:
+    """A new client for the connection's model, as a chat or as an embedding model; the caller closes it."""
+    return LLMClient.from_settings(
+        base_url=connection.base_url,
+        api_key=connection.api_key,
+        chat_model=connection.model if not embeddings else "",
+        embedding_model=connection.model if embeddings else None,
+        timeout=settings.llm.timeout_seconds,
+        max_retries=settings.llm.max_retries,
+    )
+
+
+def _provider_of(base_url: str) -> str:
+    host = urlsplit(base_url).hostname or ""
+    return "openai" if host == "api.openai.com" else host[:50] or "openai-compatible"
 
 
 def _model_summary(row: LLMModel) -> ModelSummary:

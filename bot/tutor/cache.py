@@ -8,7 +8,8 @@ changes, lookups miss and a new tree grows beside the old one.
 
 Lookups count hits atomically. Stores are insert-once: concurrent stores of the same key leave one
 node, and every caller gets that node back. All calls take the course's `cache_enabled`; when it is
-off they neither read nor write.
+off they neither read nor write. A `CachePlace` is a node's place and key as one value, for a caller
+that has already decided the answer is cached.
 """
 
 from __future__ import annotations
@@ -47,6 +48,53 @@ class CachedResponse:
     chunks: tuple[str, ...]  # the streamed deltas, in order; they join to `text`
     meta: dict[str, Any]  # as stored with the original answer (model, prompt, tokens, latency)
     hit_count: int  # times served from the cache, this lookup included
+
+
+@dataclass(frozen=True, slots=True)
+class CachePlace:
+    """Where in a lesson's tree an answer sits: a root (the greeting) or a child of `parent_id`, under `key`."""
+
+    content_item_id: int
+    parent_id: int | None
+    key: CacheKey
+
+    async def lookup(self, session: AsyncSession, message: str) -> CachedResponse | None:
+        """`lookup_root` or `lookup_child` of `message` at this place."""
+        if self.parent_id is None:
+            return await lookup_root(
+                session, content_item_id=self.content_item_id, greeting=message, key=self.key, cache_enabled=True
+            )
+        return await lookup_child(
+            session, parent_id=self.parent_id, user_message=message, key=self.key, cache_enabled=True
+        )
+
+    async def store(
+        self, session: AsyncSession, message: str, *, response_chunks: Sequence[str], response_meta: dict[str, Any]
+    ) -> CachedResponse | None:
+        """`store_root` or `store_child` of the answer to `message` at this place."""
+        if self.parent_id is None:
+            return await store_root(
+                session,
+                content_item_id=self.content_item_id,
+                greeting=message,
+                key=self.key,
+                response_chunks=response_chunks,
+                response_meta=response_meta,
+                cache_enabled=True,
+            )
+        return await store_child(
+            session,
+            parent_id=self.parent_id,
+            user_message=message,
+            key=self.key,
+            response_chunks=response_chunks,
+            response_meta=response_meta,
+            cache_enabled=True,
+        )
+
+    def writing_key(self, message: str) -> tuple[int, int | None, str, CacheKey]:
+        """What identifies the answer to `message` at this place while it is being written."""
+        return (self.content_item_id, self.parent_id, message_hash(message), self.key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,16 @@ class LLMUnavailable(LLMError):
         )
 
 
+class LLMTooSlow(LLMError):
+    """The model did not finish an answer within the turn's deadline (`[tutor] answer_deadline_seconds`)."""
+
+    def __init__(self, deadline_seconds: float) -> None:
+        super().__init__(
+            f"The tutor's model took longer than {deadline_seconds:g} seconds to answer, so it was stopped. "
+            "Your message is saved; press Retry in a minute."
+        )
+
+
 class LLMRateLimited(LLMError):
     """The model server said "too many requests" (HTTP 429) on every attempt.
 

@@ -12,7 +12,8 @@ Two levels:
   `delete_material`, `list_materials`), which never commit;
 - `ingest` and `index_lesson`, which run the whole pipeline on a `Database`: a short transaction to
   register and claim, then text extraction, chunking and embedding with no transaction open, then a
-  short transaction to store the result.
+  short transaction to store the result. `upload_material` and `index_published_lessons` (the publishing
+  hook) run them with the configured embedding model, the one students' questions are embedded with.
 
 A lesson is indexed as a material with `content_item_id` set (file type `lesson`, one per lesson),
 so lessons and uploads are searched, ranked and cited the same way.
@@ -34,12 +35,22 @@ from sqlalchemy import delete, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, SystemClock
+from bot.config import Settings
 from bot.errors import CourseError, InvalidInput, NotFound
-from bot.services import audit
+from bot.services import audit, published
+from bot.tutor import backends
 from bot.tutor.chunking import Chunk, chunk_pages
 from bot.tutor.errors import LLMError
 from bot.tutor.llm import LLMClient
-from db.models import Course, IndexingStatus, Material, MaterialChunk
+from db.models import (
+    ContentItem,
+    ContentKind,
+    Course,
+    IndexingStatus,
+    Material,
+    MaterialChunk,
+    ModelPurpose,
+)
 from db.models.tutor import EMBEDDING_DIMENSIONS
 from db.session import Database, dialect_insert
 
@@ -50,6 +61,7 @@ LESSON_FILE_TYPE = "lesson"
 # A PROCESSING claim older than this is taken to be from a process that died, and may be claimed again.
 STALE_CLAIM = timedelta(minutes=15)
 TITLE_LENGTH = 200
+MAX_UPLOAD_BYTES = 25_000_000
 # Chunks stored per INSERT statement (see `store_index`).
 INSERT_BATCH = 100
 
@@ -82,6 +94,12 @@ class MaterialRecord:
 class Registration:
     material: MaterialRecord
     created: bool  # False: the course already had a live material with these bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LessonIndexReport:
+    ready: int
+    failed: tuple[tuple[str, str], ...]  # (lesson title, reason)
 
 
 def file_type_for(filename: str) -> str:
@@ -289,9 +307,14 @@ async def ingest(
     sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())  # tens of ms for a big file
     async with database.session_scope() as session:
         registration = await register(
-            session, course_id=course_id, uploader_id=uploader_id, title=title, filename=filename, data=data,
+            session,
+            course_id=course_id,
+            uploader_id=uploader_id,
+            title=title,
+            filename=filename,
+            data=data,
             sha256=sha256,
-        )  # fmt: skip
+        )
         material = registration.material
         claimed = await claim_for_indexing(session, material_id=material.id, now=clock.now())
     if not claimed:
@@ -351,6 +374,82 @@ async def index_lesson(
         assert material is not None
         record = _record(material)
     return await _index(database, record, extract=lambda: [(None, markdown)], llm=llm, clock=clock)
+
+
+async def upload_material(
+    database: Database,
+    *,
+    course_id: int,
+    uploader_id: int,
+    filename: str,
+    data: bytes,
+    title: str | None,
+    settings: Settings,
+    clock: Clock,
+) -> MaterialRecord:
+    """Store and index an uploaded file (Markdown, text or PDF): the material as it ends up, READY or FAILED.
+
+    The same bytes uploaded again give back the first material (indexed again only if it had failed). Raises
+    `InvalidInput` for a file type the tutor cannot read.
+    """
+    llm = await _embedding_client(database, settings)
+    try:
+        return await ingest(
+            database,
+            course_id=course_id,
+            uploader_id=uploader_id,
+            filename=filename,
+            data=data,
+            title=title,
+            llm=llm,
+            clock=clock,
+        )
+    finally:
+        if llm is not None:
+            await llm.aclose()
+
+
+async def index_published_lessons(
+    database: Database, *, course_id: int, settings: Settings, clock: Clock
+) -> LessonIndexReport:
+    """Index every published lesson of the course for retrieval (quizzes never are); call it after publishing.
+
+    Lessons whose published text is unchanged and already READY are skipped by `index_lesson`.
+    """
+    async with database.session_scope() as session:
+        lessons = (
+            await session.execute(
+                published.items(course_id).where(ContentItem.kind != ContentKind.QUIZ).order_by(ContentItem.id)
+            )
+        ).all()
+    llm = await _embedding_client(database, settings)
+    ready, failed = 0, []
+    try:
+        for lesson in lessons:
+            record = await index_lesson(
+                database,
+                course_id=course_id,
+                content_item_id=lesson.id,
+                title=lesson.title,
+                markdown=lesson.body,
+                llm=llm,
+                clock=clock,
+            )
+            if record.status is IndexingStatus.READY:
+                ready += 1
+            else:
+                failed.append((lesson.title, record.failure_reason or "Indexing did not finish."))
+    finally:
+        if llm is not None:
+            await llm.aclose()
+    return LessonIndexReport(ready=ready, failed=tuple(failed))
+
+
+async def _embedding_client(database: Database, settings: Settings) -> LLMClient | None:
+    """A new client for the embedding model (the caller closes it), or None when none is configured."""
+    async with database.session_scope() as session:
+        connection = await backends.model_connection(session, settings, ModelPurpose.EMBEDDING)
+    return backends.client_for(connection, settings, embeddings=True) if connection is not None else None
 
 
 async def _index(

@@ -1,13 +1,21 @@
 """Tutor sessions: one per private thread, with its messages, citations, feedback, limits and cache position.
 
+A tutor session is a `TutorSession` (its row is a `ChatSession`, table `chat_sessions`; `session_id` is its id,
+as in `chat_messages.session_id`); `session` is always the caller's `AsyncSession`.
+
+Two levels, as in `bot.tutor.materials`: services on a caller's session, which never commit, and
+`end_idle_sessions`, which runs the idle sweep on a `Database`, one unit of work per batch.
+
 The limits a student meets are checked here and raised as `CourseError`s whose message says what to
 do: the guild's cap on open sessions, the per-user message rate, and the guild's daily token budget.
+A thread is looked up by `session_for_thread` (any tutor session), or by `turn_opening`, which also checks
+that the session is open and the student's, and reads what a turn decides with.
 
 An answer is recorded in two steps, so the transaction is never open during the model call:
 `start_answer` (status STREAMING) in one unit of work, then `finish_answer` (COMPLETED, STOPPED or
 FAILED, with usage and citations) in another.
 
-Cache tracking: a session starts TRACKING at the top of its lesson's cache tree; `follow_cache_node`
+Cache tracking: a tutor session starts TRACKING at the top of its lesson's cache tree; `follow_cache_node`
 records each node served. The first free-form message (anything but a branch the tutor offered)
 sets it DIVERGED for good, and from then on nothing is looked up or stored for it.
 """
@@ -24,22 +32,35 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput, NotFound
+from bot.tutor.quiz_guard import in_progress_quizzes
 from db.models import (
     CacheState,
     ChatMessage,
     ChatMessageCitation,
     ChatMessageFeedback,
     ChatSession,
+    Course,
     GenerationStatus,
     Guild,
     MessageRole,
     SessionEndReason,
     SourceMode,
 )
-from db.session import dialect_insert
+from db.session import Database, dialect_insert
 
 RATE_WINDOW = timedelta(minutes=1)
 FINISHED_STATUSES = (GenerationStatus.COMPLETED, GenerationStatus.STOPPED, GenerationStatus.FAILED)
+SWEEP_BATCH = 100
+
+
+class NotATutorThread(CourseError):
+    def __init__(self) -> None:
+        super().__init__("This is not a tutor thread. Open one with `/tutor start`.")
+
+
+class NotYourThread(CourseError):
+    def __init__(self) -> None:
+        super().__init__("This tutor thread belongs to another student. Open your own with `/tutor start`.")
 
 
 class TooManyOpenSessions(CourseError):
@@ -101,6 +122,27 @@ class TutorSession:
     @property
     def is_open(self) -> bool:
         return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCourse:
+    """The course a tutor session is about, as its turns need it."""
+
+    id: int
+    code: str
+    title: str
+    cache_enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOpening:
+    """What a turn reads first, in one statement: the thread's open tutor session with its course, its latest
+    answer, and whether the student has a quiz attempt in progress in the course."""
+
+    row: ChatSession  # held so the turn's writes to it in the same unit of work find it in the identity map
+    course: SessionCourse | None
+    latest_answer_id: int | None
+    quiz_in_progress: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +221,7 @@ async def open_session(
     """
     # PostgreSQL: lock the guild row so concurrent opens cannot both slip under the cap.
     await session.execute(select(Guild.id).where(Guild.id == guild_id).with_for_update())
-    open_count = await session.scalar(
-        select(func.count())
-        .select_from(ChatSession)
-        .where(ChatSession.guild_id == guild_id, ChatSession.ended_at.is_(None))
-    )
-    if (open_count or 0) >= max_open:
+    if await open_session_count(session, guild_id=guild_id) >= max_open:
         raise TooManyOpenSessions(max_open)
     if await session.scalar(select(ChatSession.id).where(ChatSession.thread_id == thread_id)) is not None:
         raise ThreadHasSession()
@@ -201,13 +238,51 @@ async def open_session(
     )
     session.add(row)
     await session.flush()
-    return _session_of(row)
+    return tutor_session_of(row)
+
+
+async def open_session_count(session: AsyncSession, *, guild_id: int) -> int:
+    """How many tutor sessions of the guild are open (the cap `open_session` checks)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ChatSession)
+        .where(ChatSession.guild_id == guild_id, ChatSession.ended_at.is_(None))
+    )
+    return count or 0
 
 
 async def session_for_thread(session: AsyncSession, *, thread_id: int) -> TutorSession | None:
-    """The session bound to a thread (open or ended), or None for a thread that is not a tutor thread."""
+    """The tutor session bound to a thread (open or ended), or None for a thread that is not a tutor thread."""
     row = await session.scalar(select(ChatSession).where(ChatSession.thread_id == thread_id))
-    return _session_of(row) if row is not None else None
+    return tutor_session_of(row) if row is not None else None
+
+
+async def open_session_of(session: AsyncSession, *, guild_id: int, user_id: int) -> TutorSession | None:
+    """The student's open tutor session in the guild (the newest, should there be several), if any."""
+    row = await session.scalar(
+        select(ChatSession)
+        .where(ChatSession.guild_id == guild_id, ChatSession.user_id == user_id, ChatSession.ended_at.is_(None))
+        .order_by(ChatSession.id.desc())
+        .limit(1)
+    )
+    return tutor_session_of(row) if row is not None else None
+
+
+async def turn_opening(session: AsyncSession, *, thread_id: int, user_id: int | None) -> TurnOpening:
+    """The thread's open tutor session and what a turn decides with.
+
+    Raises `NotATutorThread`, `NotYourThread` (unless `user_id` is None: the tutor speaks first) or `SessionEnded`.
+    """
+    found = (await session.execute(_TURN_OPENING, {"thread_id": thread_id})).first()
+    if found is None:
+        raise NotATutorThread()
+    row, course_id, code, title, cache_enabled, latest_answer_id, quiz_in_progress = found
+    if user_id is not None and user_id != row.user_id:
+        raise NotYourThread()
+    if row.ended_at is not None:
+        raise SessionEnded()
+    course = SessionCourse(course_id, code, title, cache_enabled) if course_id is not None else None
+    return TurnOpening(row, course, latest_answer_id, bool(quiz_in_progress))
 
 
 async def record_user_message(
@@ -220,7 +295,7 @@ async def record_user_message(
     follows_cached_branch: bool = False,
     discord_message_id: int | None = None,
 ) -> RecordedMessage:
-    """Record what the student sent. A free-form message (not `follows_cached_branch`) sets the session DIVERGED.
+    """Record what the student sent. A free-form message (not `follows_cached_branch`) sets the tutor session DIVERGED.
 
     Raises `SessionEnded`, or `TutorRateLimited` when the student already sent `rate_limit_per_minute`
     messages in the last minute (across all their sessions).
@@ -334,11 +409,11 @@ async def finish_answer(
 
 
 async def follow_cache_node(session: AsyncSession, *, session_id: int, node_id: int) -> TutorSession:
-    """Record that the answer just given is cache node `node_id`. A DIVERGED session is left as it is."""
-    row = await session.scalar(_FOLLOW_CACHE_NODE, {"session": session_id, "node": node_id})
+    """Record that the answer just given is cache node `node_id`. A DIVERGED tutor session is left as it is."""
+    row = await session.scalar(_FOLLOW_CACHE_NODE, {"tutor_session": session_id, "node": node_id})
     if row is None:  # missing or ended (these raise), else DIVERGED
         row = await _open_session_row(session, session_id)
-    return _session_of(row)
+    return tutor_session_of(row)
 
 
 async def rate_answer(
@@ -346,7 +421,7 @@ async def rate_answer(
 ) -> Feedback:
     """Record the student's thumbs up (+1) or down (-1) on an answer; rating again replaces the earlier rating.
 
-    Only the session's student may rate (`NotTheAsker`); only tutor answers can be rated.
+    Only the tutor session's student may rate (`NotTheAsker`); only tutor answers can be rated.
     """
     if rating not in (1, -1):
         raise InvalidInput("Rate an answer with a thumbs up (+1) or a thumbs down (-1).")
@@ -380,7 +455,7 @@ async def rate_answer(
 async def end_session(
     session: AsyncSession, *, session_id: int, reason: SessionEndReason, now: datetime
 ) -> TutorSession:
-    """End the session with `reason`. Ending an ended session changes nothing (the first reason stays)."""
+    """End the tutor session with `reason`. Ending an ended one changes nothing (the first reason stays)."""
     row = await session.get(ChatSession, session_id)
     if row is None:
         raise NotFound("tutor session", str(session_id))
@@ -388,7 +463,7 @@ async def end_session(
         row.ended_at = now
         row.end_reason = reason
         await session.flush()
-    return _session_of(row)
+    return tutor_session_of(row)
 
 
 async def end_inactive_sessions(
@@ -412,12 +487,38 @@ async def end_inactive_sessions(
         .returning(ChatSession)
         .execution_options(populate_existing=True)
     )
-    return sorted((_session_of(row) for row in rows), key=lambda ended: (ended.last_message_at, ended.id))
+    return sorted((tutor_session_of(row) for row in rows), key=lambda ended: (ended.last_message_at, ended.id))
+
+
+async def end_idle_sessions(database: Database, *, idle_for: timedelta, now: datetime) -> list[TutorSession]:
+    """End every open session with no message for `idle_for` (reason INACTIVITY); returns them (archive their threads).
+
+    Each batch is its own transaction, so a sweep in another process never ends (and announces) a session twice.
+    """
+    ended: list[TutorSession] = []
+    while True:
+        async with database.session_scope() as session:
+            batch = await end_inactive_sessions(session, idle_for=idle_for, now=now, limit=SWEEP_BATCH)
+        ended += batch
+        if len(batch) < SWEEP_BATCH:
+            return ended
 
 
 # Statements of the tutor's every turn, built once. Their parameters are bound at execution, so the ORM cannot
 # evaluate the UPDATEs' criteria in Python (synchronize_session=False): RETURNING with populate_existing
 # refreshes the rows instead.
+_LATEST_ANSWER = (
+    select(func.max(ChatMessage.id))
+    .where(ChatMessage.session_id == ChatSession.id, ChatMessage.role == MessageRole.ASSISTANT)
+    .correlate(ChatSession)
+    .scalar_subquery()
+)
+_QUIZ_IN_PROGRESS = in_progress_quizzes(ChatSession.user_id, ChatSession.course_id).correlate(ChatSession).exists()
+_TURN_OPENING = (
+    select(ChatSession, Course.id, Course.code, Course.title, Course.cache_enabled, _LATEST_ANSWER, _QUIZ_IN_PROGRESS)
+    .outerjoin(Course, Course.id == ChatSession.course_id)
+    .where(ChatSession.thread_id == bindparam("thread_id"))
+)
 _RECENT_MESSAGES = (
     select(ChatMessage.created_at)
     .join(ChatSession, ChatSession.id == ChatMessage.session_id)
@@ -451,7 +552,7 @@ _FINISH_ANSWER = (
 _FOLLOW_CACHE_NODE = (
     update(ChatSession)
     .where(
-        ChatSession.id == bindparam("session"),
+        ChatSession.id == bindparam("tutor_session"),
         ChatSession.ended_at.is_(None),
         ChatSession.cache_state == CacheState.TRACKING,
     )
@@ -470,12 +571,8 @@ async def _open_session_row(session: AsyncSession, session_id: int) -> ChatSessi
     return row
 
 
-def session_of_row(row: ChatSession) -> TutorSession:
-    """The session as callers see it, from its row (e.g. one read together with other data)."""
-    return _session_of(row)
-
-
-def _session_of(row: ChatSession) -> TutorSession:
+def tutor_session_of(row: ChatSession) -> TutorSession:
+    """The tutor session as callers see it, from its row (e.g. one read together with other data)."""
     return TutorSession(
         id=row.id,
         guild_id=row.guild_id,

@@ -33,6 +33,7 @@ from db.models.enums import (
 from db.models.notifications import Notification, ReminderPreference
 from db.models.operations import LLMBackend, LLMModel, ModelPurpose, SystemSetting
 from db.models.people import Guild, GuildMember, User, UserProfile
+from db.models.privacy import DataExport, ErasedUser, GuildRemoval
 from db.models.quizzes import ConceptMastery, ContentProgress, Question, QuestionAnswer, QuizAttempt
 from db.models.tutor import (
     CacheState,
@@ -78,11 +79,14 @@ __all__ = [
     "CourseMemberStats",
     "CourseOffering",
     "CoursePrerequisite",
+    "DataExport",
     "DependencyStrength",
     "EnrollmentStatus",
+    "ErasedUser",
     "GenerationStatus",
     "Guild",
     "GuildMember",
+    "GuildRemoval",
     "IndexingStatus",
     "LLMBackend",
     "LLMModel",

@@ -39,7 +39,8 @@ class User(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(Snowflake, primary_key=True, autoincrement=False)
     display_name: Mapped[str] = mapped_column(String(100))
     locale: Mapped[str] = mapped_column(String(10), default="en-US")
-    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Indexed: the streak-nudge planner reads only the students of the zones at their nudge hour.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", index=True)
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_active_at: Mapped[datetime | None]
 

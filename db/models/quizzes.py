@@ -52,7 +52,8 @@ class QuizAttempt(IdMixin, Base):
         ),
     )
 
-    user_id: Mapped[int] = mapped_column(Snowflake, ForeignKey("users.id", ondelete="CASCADE"))
+    # NULL once its student erased their data: the attempt and its answers stay, anonymous, in quiz statistics.
+    user_id: Mapped[int | None] = mapped_column(Snowflake, ForeignKey("users.id", ondelete="SET NULL"))
     offering_id: Mapped[int] = mapped_column(IdKey, ForeignKey("course_offerings.id", ondelete="CASCADE"), index=True)
     item_id: Mapped[int] = mapped_column(IdKey, ForeignKey("content_items.id", ondelete="CASCADE"), index=True)
     attempt_number: Mapped[int] = mapped_column(Integer)

@@ -161,11 +161,11 @@ async def test_a_new_members_first_command_is_answered_while_postgresql_is_down(
 ) -> None:
     database, relay = relayed_postgres
     async with running(database, bounded) as sandbox:
-        await sandbox.slash("profile", user=sandbox.owner)  # the owner's rows are written while all is well
+        await sandbox.slash("profile show", user=sandbox.owner)  # the owner's rows are written while all is well
         newcomer = await sandbox.add_member("newcomer")
         await relay.stop()
 
-        first = await sandbox.slash("profile", user=newcomer)  # fails in the tree's check: the tenancy upsert
+        first = await sandbox.slash("profile show", user=newcomer)  # fails in the tree's check: the tenancy upsert
         privileged = await sandbox.slash("admin audit", user=sandbox.owner)  # fails in the command's level check
         suggestions = await sandbox.autocomplete("lesson next", "course", "PY", user=newcomer)
 
@@ -174,7 +174,7 @@ async def test_a_new_members_first_command_is_answered_while_postgresql_is_down(
         assert suggestions == []
 
         await relay.start()
-        again = await sandbox.slash("profile", user=newcomer)
+        again = await sandbox.slash("profile show", user=newcomer)
     assert "Your profile" in again.text
     async with database.session_scope() as session:
         assert await session.get(User, int(newcomer["user"]["id"])) is not None
@@ -185,17 +185,17 @@ async def test_a_frozen_postgresql_costs_a_clear_answer_in_time_then_recovers(
 ) -> None:
     database, relay = relayed_postgres
     async with running(database, bounded) as sandbox:
-        await sandbox.slash("profile", user=sandbox.owner)
+        await sandbox.slash("profile show", user=sandbox.owner)
         relay.freeze()
         known, newcomer = await asyncio.gather(
-            sandbox.slash("profile", user=sandbox.owner, timezone="Europe/Paris"),
-            sandbox.slash("profile", user=await sandbox.add_member("newcomer")),
+            sandbox.slash("profile timezone", user=sandbox.owner, zone="Europe/Paris"),
+            sandbox.slash("profile show", user=await sandbox.add_member("newcomer")),
         )
         assert_told_in_time(known)
         assert_told_in_time(newcomer)
 
         relay.thaw()
-        saved = await sandbox.slash("profile", user=sandbox.owner, timezone="Europe/Paris")
+        saved = await sandbox.slash("profile timezone", user=sandbox.owner, zone="Europe/Paris")
     assert "Europe/Paris" in saved.text
 
 
@@ -257,11 +257,11 @@ async def test_a_lock_held_briefly_is_waited_for_not_refused(
 ) -> None:
     database, path = sqlite_file
     async with running(database, bounded) as sandbox:
-        await sandbox.slash("profile", user=sandbox.student)
+        await sandbox.slash("profile show", user=sandbox.student)
         holder = write_lock(path)
         # Released well within the busy timeout (statement_timeout_seconds): the command waits, then succeeds.
         asyncio.get_running_loop().call_later(BOUNDS["statement_timeout_seconds"] / 4, holder.close)
-        saved = await sandbox.slash("profile", user=sandbox.student, timezone="Asia/Tokyo")
+        saved = await sandbox.slash("profile timezone", user=sandbox.student, zone="Asia/Tokyo")
     assert "Asia/Tokyo" in saved.text
 
 
@@ -280,7 +280,7 @@ async def test_an_error_raised_in_the_trees_check_reaches_the_error_handler(
         raise CourseError("That option value is not allowed here.")
 
     monkeypatch.setattr(discord_sandbox.bot, "remember", refuse)
-    reply = await discord_sandbox.slash("profile")
+    reply = await discord_sandbox.slash("profile show")
     assert reply.ephemeral and "That option value is not allowed here." in reply.text
 
 
@@ -302,7 +302,7 @@ async def test_an_acknowledged_interaction_gets_the_full_bound_then_a_clear_answ
         await sandbox.bot.add_cog(Slow())
         reply = await sandbox.slash("slow-work", user=sandbox.owner)
         release.set()
-        after = await sandbox.slash("profile", user=sandbox.owner)
+        after = await sandbox.slash("profile show", user=sandbox.owner)
     assert reply.deferred and NOT_ANSWERING in reply.text
     assert "Your profile" in after.text
 

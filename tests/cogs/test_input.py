@@ -46,9 +46,11 @@ async def test_a_course_with_bad_text_is_refused_by_option_and_not_created(
 async def test_numbers_past_their_range_are_refused(staffed: DiscordSandbox, database: Database) -> None:
     cohorts = await count(database, CourseOffering)
     adjusted = await staffed.slash(
-        "admin xp adjust", user=staffed.owner, validate=False,
+        "admin xp adjust",
+        user=staffed.owner,
+        validate=False,
         options={"user": staffed.student["user"]["id"], "amount": 10**12, "reason": "typo"},
-    )  # fmt: skip
+    )
     cohort = await staffed.slash(
         "teach cohort create", user=staffed.instructor, course="DEMO1", term="Spring", capacity=10**12, validate=False
     )

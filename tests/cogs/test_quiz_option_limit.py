@@ -6,7 +6,7 @@ import pytest
 
 from bot.services.coursepack.model import MAX_OPTIONS, QUESTION_DISPLAY_MAX
 from bot.services.quizzes import QuestionCard
-from cogs._ui import EMBED_DESCRIPTION_MAX
+from cogs._limits import EMBED_DESCRIPTION_MAX
 from cogs.quiz import LETTERS, question_embed, question_view
 from db.models import QuestionType
 
@@ -14,9 +14,16 @@ from db.models import QuestionType
 def card(question_type: QuestionType, option_count: int, *, text: str = "Pick", option_length: int = 1) -> QuestionCard:
     options = [(number, str(number % 10) * option_length) for number in range(option_count)]
     return QuestionCard(
-        attempt_id=1, quiz_title="Check", question_id=2, number=1, total=1, text=text, question_type=question_type,
-        options=options, immediate_feedback=True,
-    )  # fmt: skip
+        attempt_id=1,
+        quiz_title="Check",
+        question_id=2,
+        number=1,
+        total=1,
+        text=text,
+        question_type=question_type,
+        options=options,
+        immediate_feedback=True,
+    )
 
 
 @pytest.mark.parametrize("question_type", list(QuestionType))

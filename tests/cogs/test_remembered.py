@@ -42,10 +42,10 @@ async def test_the_bot_remembers_a_bounded_number_of_members(
     monkeypatch.setattr(bot, "_remembered", RecentlySeen(3))
     members = [await discord_sandbox.add_member(f"member{number}") for number in range(6)]
     for member in members:
-        await discord_sandbox.slash("profile", user=member)
+        await discord_sandbox.slash("profile show", user=member)
     assert len(bot._remembered) == 3
 
-    again = await discord_sandbox.slash("profile", user=members[0])  # forgotten, so written again: still works
+    again = await discord_sandbox.slash("profile show", user=members[0])  # forgotten, so written again: still works
     assert "Your profile" in again.text and len(bot._remembered) == 3
     async with database.session_scope() as session:
         ids = [int(member["user"]["id"]) for member in members]

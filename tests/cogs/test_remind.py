@@ -71,12 +71,12 @@ async def test_a_student_sets_sees_and_stops_a_reminder(student: DiscordSandbox)
     assert "**PY101** at **09:00** weekdays" in set_reply.text
     # Tuesday 09:00 UTC, as a Discord timestamp (every reader's own clock) and as the student's local text.
     assert f"<t:{int(TUESDAY_9.timestamp())}:F> (Tue 24 Nov, 09:00 UTC)" in set_reply.text
-    assert "UTC** is assumed" in set_reply.text and "/profile timezone:" in set_reply.text
+    assert "UTC** is assumed" in set_reply.text and "/profile timezone zone:" in set_reply.text
 
     shown = await sandbox.slash("remind show")
     assert "**PY101** · 09:00 weekdays · next" in shown.text and "UTC** is assumed" in shown.text
 
-    await sandbox.slash("profile", timezone="Europe/Paris")
+    await sandbox.slash("profile timezone", zone="Europe/Paris")
     moved = await sandbox.slash("remind show")
     # 09:00 in Paris is 08:00 UTC: the reminder moved with the zone, and the UTC hint is gone.
     paris_nine = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -312,9 +312,13 @@ async def test_an_announcement_is_posted_in_its_channel_and_pings_nobody(
             await session.execute(select(ContentItem.course_id, ContentItem.id).order_by(ContentItem.id).limit(1))
         ).one()
         await nudges.plan_announcement(
-            session, guild_id=int(sandbox.guild["id"]), course_id=course_id, item_ids=[item_id],
-            actor_id=int(sandbox.instructor["user"]["id"]), now=sandbox.bot.clock.now(),  # type: ignore[attr-defined]
-        )  # fmt: skip
+            session,
+            guild_id=int(sandbox.guild["id"]),
+            course_id=course_id,
+            item_ids=[item_id],
+            actor_id=int(sandbox.instructor["user"]["id"]),
+            now=sandbox.bot.clock.now(),  # type: ignore[attr-defined]
+        )
 
     await run_jobs(sandbox)
 

@@ -1,5 +1,5 @@
 """The runtime through real discord.py parsing: tenancy on the fly, permission levels, the error handler,
-owner-only views, and the first commands (`/admin setup`, `/admin audit`, `/profile`)."""
+owner-only views, and the first commands (`/admin setup`, `/admin audit`)."""
 
 from __future__ import annotations
 
@@ -23,32 +23,13 @@ def all_commands(sandbox: DiscordSandbox) -> list[app_commands.Command]:  # type
 
 
 async def test_a_guild_and_a_user_get_rows_on_first_sight(discord_sandbox: DiscordSandbox, database: Database) -> None:
-    reply = await discord_sandbox.slash("profile", user=discord_sandbox.student)
+    reply = await discord_sandbox.slash("profile show", user=discord_sandbox.student)
     assert reply.ephemeral and "UTC" in reply.text
     async with database.session_scope() as session:
         guild = await session.get(Guild, int(discord_sandbox.guild["id"]))
         user = await session.get(User, int(discord_sandbox.student["user"]["id"]))
     assert guild is not None and guild.name == discord_sandbox.guild["name"]
     assert user is not None and user.display_name == "Sam"
-
-
-async def test_a_time_zone_is_saved_and_a_bad_one_is_refused_with_a_hint(
-    discord_sandbox: DiscordSandbox, database: Database
-) -> None:
-    saved = await discord_sandbox.slash("profile", timezone="Europe/Paris")
-    refused = await discord_sandbox.slash("profile", timezone="Mars/Olympus")
-    typo = await discord_sandbox.slash("profile", timezone="Europe/Pariss")
-    assert "Europe/Paris" in saved.text
-    assert refused.ephemeral and "not a time zone" in refused.text and "IANA" in refused.text
-    assert "Did you mean `Europe/Paris`" in typo.text
-    async with database.session_scope() as session:
-        user = await session.get(User, int(discord_sandbox.student["user"]["id"]))
-    assert user is not None and user.time_zone == "Europe/Paris"
-
-
-async def test_time_zones_autocomplete(discord_sandbox: DiscordSandbox) -> None:
-    choices = await discord_sandbox.autocomplete("profile", "timezone", "new_y")
-    assert [choice.value for choice in choices] == ["America/New_York"]
 
 
 async def test_admin_setup_maps_roles_and_is_audited(discord_sandbox: DiscordSandbox, database: Database) -> None:
@@ -114,6 +95,8 @@ EXAMPLE_OPTIONS: dict[str, dict[str, object]] = {
     "teach materials list": {"course": "DEMO1"},
     "teach materials review": {"course": "DEMO1"},
     "remind set": {"time": "09:00"},
+    "profile timezone": {"zone": "Europe/Paris"},
+    "profile leaderboard": {"visible": "off"},
 }
 
 
@@ -245,9 +228,11 @@ def test_every_kind_of_failure_has_a_plain_message() -> None:
 async def test_a_guild_admin_cannot_change_settings_shared_by_every_guild(discord_sandbox: DiscordSandbox) -> None:
     await discord_sandbox.slash("admin setup", user=discord_sandbox.owner, admin_role=discord_sandbox.instructor_role)
     refused = await discord_sandbox.slash(
-        "admin llm add", user=discord_sandbox.instructor, validate=False,
+        "admin llm add",
+        user=discord_sandbox.instructor,
+        validate=False,
         options={"name": "mine", "base_url": "http://attacker.example/v1"},
-    )  # fmt: skip
+    )
     assert "only the bot's operator" in refused.text
     listed = await discord_sandbox.slash("admin llm list", user=discord_sandbox.instructor, validate=False)
     assert "mine" not in listed.text

@@ -7,9 +7,8 @@ is what a real model would have been sent.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,74 +16,36 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.config import Settings, load_settings
 from bot.scheduler import end_idle_tutor_sessions
-from bot.tutor.secrets import SecretBox
-from bot.tutor.tutor import CHECK_UNDERSTANDING_REQUEST, QUIZ_IN_PROGRESS_NOTE
+from bot.tutor.answers import QUIZ_IN_PROGRESS_NOTE
+from bot.tutor.quiz_guard import WITHHELD_ANSWER
+from bot.tutor.tutor import CHECK_UNDERSTANDING_REQUEST
 from db.models import (
-    AuditLog,
     CacheState,
-    ChatMessage,
     ChatMessageCitation,
     ChatMessageFeedback,
-    ChatSession,
     GenerationStatus,
     LLMBackend,
     LLMResponseCache,
-    Material,
     MessageRole,
     Question,
     SessionEndReason,
     SourceMode,
 )
 from db.session import Database
-from sandbox import DiscordSandbox, Reply
+from sandbox import DiscordSandbox
 from sandbox.messages import PostedMessage
-from tests.cogs.test_courses import import_sample
-from tests.fakes.openai_server import CHAT_PATH, FakeOpenAIServer, Fault
-
-CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
-GREETING = "Welcome to Variables! You will learn to name values. [1]\nOptions: Show an example | Explain naming rules"
-
-
-@pytest.fixture
-async def openai_server() -> AsyncIterator[FakeOpenAIServer]:
-    async with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def settings(openai_server: FakeOpenAIServer) -> Settings:
-    """config.toml with the fake server as the chat model: short timeout, no retries, so faults show at once."""
-    settings = load_settings(CONFIG)
-    settings.llm.base_url = openai_server.base_url
-    settings.llm.chat_model = "fake-chat"
-    settings.llm.timeout_seconds = 0.5
-    settings.llm.max_retries = 0
-    settings.secret_key = SecretStr(Fernet.generate_key().decode())
-    return settings
-
-
-@pytest.fixture
-async def classroom(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
-    """The sample course imported, published and indexed for the tutor; the student enrolled."""
-    sandbox = discord_sandbox
-    await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
-    since = len(sandbox.http.calls)
-    await import_sample(sandbox)
-    indexed = await sandbox.http.wait_for_call("PATCH", "/webhooks/*/messages/@original", since=since)
-    assert "8 lesson(s) ready" in json.dumps(indexed.json), indexed.json
-    await sandbox.slash("course enroll", course="PY101")
-    return sandbox
-
-
-async def open_tutor(sandbox: DiscordSandbox, *, user: Any = None, lesson: str = "variables") -> tuple[Reply, str]:
-    """`/tutor start` and the id of the thread it opened."""
-    since = len(sandbox.http.calls)
-    reply = await sandbox.slash("tutor start", user=user or sandbox.student, lesson=lesson)
-    created = sandbox.http.calls_to("POST", "/channels/*/threads", since=since)
-    assert created, reply.text
-    return reply, created[-1].response["id"]
+from tests.cogs.tutor_fixtures import (  # noqa: F401 (the fixtures are taken by name)
+    GREETING,
+    chat_requests,
+    fake_openai_server,
+    messages_of,
+    open_tutor,
+    session_of,
+    tutor_classroom,
+    tutor_settings,
+)
+from tests.fakes.openai_server import FakeOpenAIServer, Fault
 
 
 async def finished_answer(sandbox: DiscordSandbox, since: int) -> PostedMessage:
@@ -100,31 +61,8 @@ async def finished_answer(sandbox: DiscordSandbox, since: int) -> PostedMessage:
             await next_call
 
 
-def chat_requests(server: FakeOpenAIServer, since: int = 0) -> list[dict[str, Any]]:
-    return [request.json for request in server.requests[since:] if request.path == CHAT_PATH]
-
-
 def normalised(text: str) -> str:
     return " ".join(text.split()).casefold()
-
-
-async def messages_of(database: Database, thread_id: str) -> list[ChatMessage]:
-    async with database.session_scope() as session:
-        return list(
-            await session.scalars(
-                select(ChatMessage)
-                .join(ChatSession, ChatSession.id == ChatMessage.session_id)
-                .where(ChatSession.thread_id == int(thread_id))
-                .order_by(ChatMessage.id)
-            )
-        )
-
-
-async def session_of(database: Database, thread_id: str) -> ChatSession:
-    async with database.session_scope() as session:
-        found = await session.scalar(select(ChatSession).where(ChatSession.thread_id == int(thread_id)))
-    assert found is not None
-    return found
 
 
 async def test_start_opens_a_private_thread_and_greets(
@@ -241,6 +179,33 @@ async def test_a_model_fault_keeps_the_message_and_retry_answers_it(
     stored = await messages_of(database, thread_id)
     assert [message.role for message in stored].count(MessageRole.USER) == 1  # the message is answered, not re-sent
     assert stored[-1].generation_status is GenerationStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.delay(30.0), Fault.stall(30.0, after_chunks=1)],
+    ids=["server-never-answers-so-the-sdk-retries", "stream-stalls-midway"],
+)
+async def test_a_model_that_hangs_fails_the_answer_within_the_deadline_and_retry_works(
+    classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database, fault: Fault
+) -> None:
+    # Each attempt may take 10 s and the SDK retries twice: without one deadline over all of it, the student
+    # waited for minutes. The deadline (1 s here) ends the answer with a clear failure and a Retry button.
+    classroom.bot.settings.llm.timeout_seconds = 10.0  # type: ignore[attr-defined]
+    classroom.bot.settings.llm.max_retries = 2  # type: ignore[attr-defined]
+    classroom.bot.settings.tutor.answer_deadline_seconds = 1.0  # type: ignore[attr-defined]
+    _, thread_id = await open_tutor(classroom)
+    openai_server.fail(fault)
+    # The sandbox gives up after 5 s: a student left waiting for an attempt's 10 s would fail the test there.
+    [failed] = await classroom.send_message(thread_id, "What is a variable?")
+    assert "took longer than 1 seconds" in failed.content
+    assert [component.label for component in failed.components] == ["Retry"]
+    user, answer = (await messages_of(database, thread_id))[-2:]
+    assert user.content == "What is a variable?" and answer.generation_status is GenerationStatus.FAILED
+    openai_server.reply("A variable is a name for a value.")
+    since = len(classroom.http.calls)
+    await classroom.click(failed, "Retry", user=classroom.student)
+    assert (await finished_answer(classroom, since)).content == "A variable is a name for a value."
 
 
 async def test_the_cache_serves_the_second_student_without_a_model_call(
@@ -366,6 +331,29 @@ async def test_no_quiz_answer_reaches_the_model_while_the_quiz_is_in_progress(
         assert normalised(QUIZ_IN_PROGRESS_NOTE) in prompt
 
 
+async def test_while_a_quiz_is_open_an_earlier_answer_quoting_it_is_replaced_and_turns_stay_in_order(
+    classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
+) -> None:
+    async with database.session_scope() as db:
+        explanation = (
+            await db.scalars(select(Question.explanation).where(Question.explanation.contains("thrown away")))
+        ).first()
+    _, thread_id = await open_tutor(classroom, lesson="running-code")
+    openai_server.reply(f"Because: {explanation}")
+    await classroom.send_message(thread_id, "Why does a bare expression in a script show nothing?")
+    assert "question 1/5" in (await classroom.slash("quiz start", quiz="first-steps-check")).text
+
+    during = len(openai_server.requests)
+    await classroom.send_message(thread_id, "What is a variable?")
+
+    [body] = chat_requests(openai_server, during)
+    roles = [message["role"] for message in body["messages"]]
+    assert roles[0] == "system" and roles[-1] == "user"
+    assert all(a != b for a, b in itertools.pairwise(roles[1:])), roles  # user and assistant take turns
+    contents = [message["content"] for message in body["messages"]]
+    assert WITHHELD_ANSWER in contents and not any(normalised(explanation) in normalised(c) for c in contents)
+
+
 async def test_a_message_over_the_input_cap_is_refused_and_not_sent(
     classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
 ) -> None:
@@ -473,104 +461,17 @@ async def test_the_guild_cap_on_open_threads(classroom: DiscordSandbox) -> None:
     assert refused.ephemeral and "already has 1 tutor threads open" in refused.text
 
 
-async def test_admins_add_a_backend_whose_key_is_stored_encrypted_and_used(
-    classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
-) -> None:
-    key = "sk-admin-9f8e7d6c5b4a"
-    added = await classroom.slash(
-        "admin llm add", user=classroom.owner, name="fake", base_url=openai_server.base_url, provider="local",
-        api_key=key,
-    )  # fmt: skip
-    assert "Added fake" in added.text and key not in added.text
-    async with database.session_scope() as db:
-        backend = await db.scalar(select(LLMBackend))
-    assert backend is not None and backend.api_key_encrypted and key not in backend.api_key_encrypted
-    assert SecretBox.from_key(classroom.bot.settings.secret_key).decrypt(backend.api_key_encrypted) == key  # type: ignore[attr-defined]
-    chosen = await classroom.slash(
-        "admin llm model", user=classroom.owner, backend=backend.id, model="admin-model", default=True
-    )
-    assert "It is now the default" in chosen.text
-    listed = await classroom.slash("admin llm list", user=classroom.owner)
-    assert "`admin-model`" in listed.text and key not in listed.text
-    await open_tutor(classroom)
-    request = openai_server.requests[-1]
-    assert request.json["model"] == "admin-model" and request.headers["authorization"] == f"Bearer {key}"
-    async with database.session_scope() as db:
-        actions = set(await db.scalars(select(AuditLog.action)))
-    assert {"llm.backend.add", "llm.model.add", "llm.model.default"} <= actions
-
-
-async def test_admins_write_a_prompt_version_and_label_it_production(
-    classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
-) -> None:
-    form = await classroom.slash("admin prompts create", user=classroom.owner, labels="staging")
-    assert form.modal is not None and "You are the tutor" in json.dumps(form.modal)  # prefilled with the latest
-    created = await classroom.submit_modal(form, {"Prompt text": "You are a patient pirate tutor."})
-    assert "Created tutor.system v2" in created.text and "staging" in created.text
-    _, thread_id = await open_tutor(classroom)
-    assert chat_requests(openai_server)[-1]["messages"][0]["content"].startswith("You are the tutor")
-    labelled = await classroom.slash(
-        "admin prompts label", user=classroom.owner, name="tutor.system", version=2, label="production"
-    )
-    assert "production → tutor.system v2" in labelled.text
-    await classroom.send_message(thread_id, "What is a variable?")
-    assert chat_requests(openai_server)[-1]["messages"][0]["content"].startswith("You are a patient pirate tutor.")
-    assert (await messages_of(database, thread_id))[-1].meta["prompt_version"] == 2
-    shown = await classroom.slash("admin prompts show", user=classroom.owner)
-    assert "tutor.system v2" in shown.text and "pirate" in shown.text
-    listed = await classroom.slash("admin prompts list", user=classroom.owner)
-    assert "v2: latest, production" in listed.text and "v1: —" in listed.text
-
-
-async def test_admins_see_and_clear_a_courses_answer_cache(
-    classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
-) -> None:
-    openai_server.reply(GREETING)
-    _, thread_id = await open_tutor(classroom)
-    stats = await classroom.slash("admin cache stats", user=classroom.owner, course="PY101")
-    assert "Answers stored: 1" in stats.text and "Served from the cache: 0" in stats.text
-    asked = await classroom.slash("admin cache clear", user=classroom.owner, course="PY101")
-    assert "Clear the answer cache of PY101?" in asked.text
-    cleared = await classroom.click(asked, "Clear the cache", user=classroom.owner)
-    assert "1 cached answer(s) forgotten" in cleared.text
-    async with database.session_scope() as db:
-        assert await db.scalar(select(func.count()).select_from(LLMResponseCache)) == 0
-        assert await db.scalar(select(func.count()).where(AuditLog.action == "tutor.cache.clear")) == 1
-    assert (await session_of(database, thread_id)).cache_state is CacheState.DIVERGED
-
-
-async def test_instructors_upload_list_and_review_materials(classroom: DiscordSandbox, database: Database) -> None:
-    notes = classroom.attachment("loops-cheatsheet.md", b"# Loops\n\nA `for` loop repeats its block for each item.")
-    first = await classroom.slash("teach materials upload", user=classroom.instructor, course="PY101", file=notes)
-    assert "loops-cheatsheet is ready" in first.text
-    again = await classroom.slash(
-        "teach materials upload", user=classroom.instructor, course="PY101",
-        file=classroom.attachment("copy.md", b"# Loops\n\nA `for` loop repeats its block for each item."),
-    )  # fmt: skip
-    assert "loops-cheatsheet is ready" in again.text  # the same bytes: the first upload, not a second one
-    broken = classroom.attachment("slides.pdf", b"%PDF-1.7 this is not really a pdf")
-    failed = await classroom.slash("teach materials upload", user=classroom.instructor, course="PY101", file=broken)
-    assert "slides failed" in failed.text and "could not be read" in failed.text
-    wrong = classroom.attachment("data.xlsx", b"spreadsheet")
-    refused = await classroom.slash("teach materials upload", user=classroom.instructor, course="PY101", file=wrong)
-    assert "not a file the tutor can read" in refused.text
-    listed = await classroom.slash("teach materials list", user=classroom.instructor, course="PY101")
-    assert "Lessons: 8/8 indexed" in listed.text and "✅ loops-cheatsheet" in listed.text and "❌ slides" in listed.text
-    review = await classroom.slash("teach materials review", user=classroom.instructor, course="PY101")
-    assert "1 to review" in review.text and "could not be read" in review.text
-    async with database.session_scope() as db:
-        uploads = await db.scalar(select(func.count()).where(Material.content_item_id.is_(None)))
-        audited = await db.scalar(select(func.count()).where(AuditLog.action == "material.upload"))
-    assert uploads == 2 and audited == 2
-
-
 async def test_after_the_secret_key_changes_a_student_gets_a_neutral_answer_and_keeps_their_message(
     classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
 ) -> None:
     added = await classroom.slash(
-        "admin llm add", user=classroom.owner, name="fake", base_url=openai_server.base_url, provider="local",
+        "admin llm add",
+        user=classroom.owner,
+        name="fake",
+        base_url=openai_server.base_url,
+        provider="local",
         api_key="sk-admin-1234",
-    )  # fmt: skip
+    )
     async with database.session_scope() as db:
         backend = await db.scalar(select(LLMBackend))
     assert "Added fake" in added.text and backend is not None

@@ -20,9 +20,14 @@ def coursebot(tmp_path: Path, *args: str, script: str | None = None) -> subproce
     environment = {**os.environ, "COURSEBOT_CONFIG": str(config)}
     environment.pop("DISCORD_TOKEN", None)
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=script, capture_output=True, text=True, cwd=ROOT,
-        env=environment, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", *args],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +35,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One scripted console session: a student sets a time zone, tries an admin command, takes the course."""
     script = "\n".join(
         [
-            "/profile timezone:Europe/Paris",
+            "/profile timezone zone:Europe/Paris",
             "/admin setup",
             "/course enroll course:PY101",
             "/lesson next",

@@ -39,7 +39,7 @@ async def test_coursebot_connects_and_answers_a_slash_command(
             assert command is not None
             await gateway.push(
                 "INTERACTION_CREATE",
-                payloads.slash_interaction("profile", [], user=student, guild=guild, channel=channel),
+                payloads.slash_interaction("profile show", [], user=student, guild=guild, channel=channel),
             )
             callback = await http.wait_for_call("POST", "/interactions/*/callback", timeout=10)
         finally:

@@ -162,9 +162,14 @@ async def enroll(
 
 
 async def move(
-    database: Database, user_id: int, to: navigation.Move, *, code: str | None = None, lesson: str | None = None,
+    database: Database,
+    user_id: int,
+    to: navigation.Move,
+    *,
+    code: str | None = None,
+    lesson: str | None = None,
     now: datetime = NOW,
-) -> navigation.LessonPage | navigation.CourseEnd:  # fmt: skip
+) -> navigation.LessonPage | navigation.CourseEnd:
     async with database.session_scope() as session:
         return await navigation.move(
             session, guild_id=GUILD, user_id=user_id, course_code=code, to=to, lesson=lesson, now=now

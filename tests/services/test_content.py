@@ -85,8 +85,12 @@ async def test_importing_the_sample_course_creates_it_as_drafts(database: Databa
     async with database.session_scope() as session:
         course = await session.scalar(select(Course))
         assert (course.guild_id, course.code, course.title, course.level, course.passing_score) == (
-            GUILD, "PY101", "Python Basics", CourseLevel.INTRODUCTORY, 70
-        )  # fmt: skip
+            GUILD,
+            "PY101",
+            "Python Basics",
+            CourseLevel.INTRODUCTORY,
+            70,
+        )
         assert not course.is_published and course.created_by == INSTRUCTOR
         modules = (await session.scalars(select(Module).order_by(Module.sequence_index))).all()
         assert [(m.module_type, m.slug) for m in modules] == [(ModuleType.COURSE_ROOT, courses.ROOT_SLUG)] + [
@@ -177,7 +181,7 @@ async def test_a_changed_lesson_is_a_new_draft_that_students_see_only_once_publi
 
     async with database.session_scope() as session:
         published = await courses.set_published(
-            session, guild_id=GUILD, actor_id=INSTRUCTOR, code="PY101", published=True
+            session, guild_id=GUILD, actor_id=INSTRUCTOR, code="PY101", published=True, now=LATER
         )
     assert published == 1
     page = await move(database, ALICE, "open", code="PY101", lesson="running-code")
@@ -206,7 +210,9 @@ async def test_a_renamed_module_keeps_its_published_title_for_students_until_pub
     assert teaching.module_titles == ["Getting going", "Finish"]
 
     async with database.session_scope() as session:
-        await courses.set_published(session, guild_id=GUILD, actor_id=INSTRUCTOR, code="TINY", published=True)
+        await courses.set_published(
+            session, guild_id=GUILD, actor_id=INSTRUCTOR, code="TINY", published=True, now=LATER
+        )
     page = await move(database, ALICE, "resume", code="TINY")
     assert page.module_title == "Getting going"
 
@@ -248,9 +254,13 @@ async def test_a_changed_quiz_replaces_its_questions_but_past_attempts_keep_thei
         old = (await session.scalars(select(Question).where(Question.item_id == item.id).order_by(Question.id))).all()
         offering_id = await session.scalar(select(CourseOffering.id))
         attempt = QuizAttempt(
-            user_id=ALICE, offering_id=offering_id, item_id=item.id, attempt_number=1,
-            question_order=[question.id for question in old], option_orders={},
-        )  # fmt: skip
+            user_id=ALICE,
+            offering_id=offering_id,
+            item_id=item.id,
+            attempt_number=1,
+            question_order=[question.id for question in old],
+            option_orders={},
+        )
         session.add(attempt)
         await session.flush()
         session.add(QuestionAnswer(attempt_id=attempt.id, question_id=old[0].id, answer=[0], is_correct=False))
@@ -269,8 +279,9 @@ async def test_a_changed_quiz_replaces_its_questions_but_past_attempts_keep_thei
             (i, t, False) for i, t in zip(old_ids, old_texts, strict=True)
         ]
         assert [(q.text, q.is_active) for q in rows[len(old) :]] == [
-            (reworded.text, True), *((q.text, True) for q in quiz.questions[1:])
-        ]  # fmt: skip
+            (reworded.text, True),
+            *((q.text, True) for q in quiz.questions[1:]),
+        ]
         kept = await session.get(QuizAttempt, attempt.id)
         assert kept.question_order == old_ids
         answered = await session.scalar(select(QuestionAnswer.question_id))
@@ -397,7 +408,9 @@ async def test_import_publish_and_delete_are_audited(database: Database) -> None
     await import_course(database, sample_package(), publish=False)
     await import_course(database, replace_item(sample_package(), "lists", title="Lists, again"), publish=False)
     async with database.session_scope() as session:
-        await courses.set_published(session, guild_id=GUILD, actor_id=INSTRUCTOR, code="PY101", published=True)
+        await courses.set_published(
+            session, guild_id=GUILD, actor_id=INSTRUCTOR, code="PY101", published=True, now=LATER
+        )
         await courses.delete_course(session, guild_id=GUILD, actor_id=INSTRUCTOR, code="PY101", now=LATER)
 
     async with database.session_scope() as session:

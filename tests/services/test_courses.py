@@ -51,7 +51,9 @@ async def create(database: Database, code: str, title: str = "A course", *, guil
 
 async def publish(database: Database, code: str, published: bool = True) -> int:
     async with database.session_scope() as session:
-        return await courses.set_published(session, guild_id=GUILD, actor_id=INSTRUCTOR, code=code, published=published)
+        return await courses.set_published(
+            session, guild_id=GUILD, actor_id=INSTRUCTOR, code=code, published=published, now=NOW
+        )
 
 
 async def listed(
@@ -78,8 +80,11 @@ async def test_a_new_course_is_an_unpublished_empty_course_with_a_public_cohort(
     async with database.session_scope() as session:
         course = await courses.live_course(session, guild_id=GUILD, code="py101")
         assert (course.title, course.level, course.is_published, course.created_by) == (
-            "Python Basics", CourseLevel.INTRODUCTORY, False, INSTRUCTOR
-        )  # fmt: skip
+            "Python Basics",
+            CourseLevel.INTRODUCTORY,
+            False,
+            INSTRUCTOR,
+        )
         assert list(await session.scalars(select(Module.module_type))) == [ModuleType.COURSE_ROOT]
         assert [cohort.term_name for cohort in await courses.cohorts_of(session, course_id=course.id)] == [
             courses.DEFAULT_COHORT
@@ -189,8 +194,12 @@ async def test_the_course_list_shows_this_guilds_published_live_courses_with_my_
         ("DELTA", None),
         ("GAMMA", None),
     ]
-    assert await listed(database, BOB) == [("ALPHA", None), ("BETA", EnrollmentStatus.ACTIVE), ("DELTA", None),
-                                           ("GAMMA", None)]  # fmt: skip
+    assert await listed(database, BOB) == [
+        ("ALPHA", None),
+        ("BETA", EnrollmentStatus.ACTIVE),
+        ("DELTA", None),
+        ("GAMMA", None),
+    ]
     async with database.session_scope() as session:
         elsewhere = await courses.list_courses(session, guild_id=OTHER_GUILD, user_id=ALICE, include_unpublished=True)
         with pytest.raises(NotFound):
@@ -208,8 +217,12 @@ async def test_course_details_describe_what_a_student_can_join(database: Databas
         details = await courses.course_details(session, guild_id=GUILD, code="py101")
 
     assert (details.code, details.title, details.level, details.passing_score, details.is_published) == (
-        "PY101", "Python Basics", "INTRODUCTORY", 70, True
-    )  # fmt: skip
+        "PY101",
+        "Python Basics",
+        "INTRODUCTORY",
+        70,
+        True,
+    )
     assert details.description == sample_package().description
     assert details.prerequisites == ["TINY"]
     assert details.module_titles == [module.title for module in sample_package().modules]

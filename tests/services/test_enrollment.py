@@ -97,8 +97,9 @@ async def test_after_the_window_or_in_a_closed_cohort_enrollment_is_closed(datab
 
     await import_course(database, tiny_package("OPEN"))
     async with database.session_scope() as session:
-        await courses.set_cohort_open(session, guild_id=GUILD, actor_id=ALICE, code="OPEN", term_name="Open",
-                                      is_open=False)  # fmt: skip
+        await courses.set_cohort_open(
+            session, guild_id=GUILD, actor_id=ALICE, code="OPEN", term_name="Open", is_open=False
+        )
     with pytest.raises(EnrollmentClosed, match="OPEN is closed right now"):
         await enroll(database, ALICE, "OPEN")
     assert await status_of(database, ALICE) == []
@@ -226,8 +227,10 @@ async def test_students_racing_for_the_last_seat_get_one_seat_and_waitlist_place
     for code in codes:
         results = await asyncio.gather(*(enroll(database, user, code) for user in (ALICE, BOB, CAROL)))
         assert sorted(result.status for result in results) == [
-            EnrollmentStatus.ACTIVE, EnrollmentStatus.WAITLISTED, EnrollmentStatus.WAITLISTED
-        ], code  # fmt: skip
+            EnrollmentStatus.ACTIVE,
+            EnrollmentStatus.WAITLISTED,
+            EnrollmentStatus.WAITLISTED,
+        ], code
 
     async with database.session_scope() as session:
         statuses = list(await session.scalars(select(CourseEnrollment.status)))

@@ -29,9 +29,14 @@ SECRET = CohortSpec(term_name="Friends", visibility=Visibility.INVITE_ONLY, invi
 async def new_cohort(database: Database, guild_id: int, code: str, term_name: str, invite_code: str) -> None:
     async with database.session_scope() as session:
         await courses.create_cohort(
-            session, guild_id=guild_id, actor_id=INSTRUCTOR, code=code, term_name=term_name,
-            visibility=OfferingVisibility.INVITE_ONLY, invite_code=invite_code,
-        )  # fmt: skip
+            session,
+            guild_id=guild_id,
+            actor_id=INSTRUCTOR,
+            code=code,
+            term_name=term_name,
+            visibility=OfferingVisibility.INVITE_ONLY,
+            invite_code=invite_code,
+        )
 
 
 async def enroll_in(

@@ -3,10 +3,12 @@ count the week from Monday and the month from the 1st of the guild's calendar; o
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import event, select
 
+from bot.errors import NotFound
 from bot.services import leaderboard, xp
 from bot.services.leaderboard import Board, BoardEntry, Period
 from db.models import Course, Guild, User
@@ -219,3 +221,26 @@ async def test_a_board_is_one_statement(database: Database) -> None:
     finally:
         event.remove(database.engine.sync_engine, "before_cursor_execute", remember)
     assert len(statements) == 2
+
+
+async def test_the_board_asked_for_now_counts_the_guilds_week_and_finds_the_course_by_code(
+    database: Database,
+) -> None:
+    python, _ = await seed(database)
+    async with database.session_scope() as session:
+        (await session.get(Guild, GUILD)).time_zone = "Pacific/Kiritimati"
+    await earn(database, ADA, 40, on=MONDAY - timedelta(days=1), course_id=python)  # last week's Sunday
+    await earn(database, BEN, 20, on=MONDAY, course_id=python)
+
+    async def asked_at(now: datetime, course_code: str | None = None) -> Board:
+        async with database.session_scope() as session:
+            return await leaderboard.board(
+                session, guild_id=GUILD, course_code=course_code, period="week", now=now, limit=10, viewer_id=ADA
+            )
+
+    # 10:30 UTC on Sunday is 00:30 on Monday in Kiritimati: a new week there.
+    sunday_in_utc = datetime(2026, 11, 15, 10, 30, tzinfo=UTC)
+    assert ranked(await asked_at(sunday_in_utc - timedelta(hours=1))) == [(1, "Ada", 40)]
+    assert ranked(await asked_at(sunday_in_utc, course_code="py")) == [(1, "Ben", 20)]
+    with pytest.raises(NotFound):
+        await asked_at(sunday_in_utc, course_code="GO")  # a course of another guild

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, select
 
 from bot.errors import LessonInAnotherCourse, NotEnrolled, NotFound, NothingToRead
-from bot.services import navigation
+from bot.services import enrollment, navigation
 from bot.services.coursepack import ModuleSpec, QuizSpec
 from db.models import ContentKind, CourseEnrollment, EnrollmentStatus
 from db.session import Database
@@ -75,8 +75,10 @@ async def test_next_walks_the_sample_course_in_module_then_item_order(database: 
     ]
     first = package.lessons[0]
     assert (pages[0].body, pages[0].objectives, pages[0].estimated_minutes) == (
-        first.body, list(first.objectives), first.estimated_minutes
-    )  # fmt: skip
+        first.body,
+        list(first.objectives),
+        first.estimated_minutes,
+    )
     assert await outline(database, "PY101") == [page.slug for page in pages]
 
 
@@ -153,8 +155,12 @@ async def test_open_goes_to_a_lesson_by_slug(database: Database) -> None:
     page = await move(database, ALICE, "open", lesson="wrap-up")
 
     assert (page.slug, page.title, page.module_title, page.position, page.completed) == (
-        "wrap-up", "Wrap up", "Finish", 4, False
-    )  # fmt: skip
+        "wrap-up",
+        "Wrap up",
+        "Finish",
+        4,
+        False,
+    )
     with pytest.raises(NotFound, match="`nowhere`"):
         await move(database, ALICE, "open", lesson="nowhere")
     assert (await move(database, ALICE, "next")) == navigation.CourseEnd("TINY", course_completed=False)
@@ -275,3 +281,21 @@ async def test_next_costs_three_statements(database: Database) -> None:
     assert page.slug == "setup"
     assert len(statements) <= 3, "\n\n".join(statements)
     assert (await progress(database)).done == 1
+
+
+async def test_the_lesson_opened_last_skips_quizzes_and_is_none_before_the_first(database: Database) -> None:
+    await tiny_course_with_alice(database)
+
+    async def opened_last() -> navigation.OpenedLesson | None:
+        async with database.session_scope() as session:
+            active = await enrollment.active_enrollment(session, guild_id=GUILD, user_id=ALICE, course_code="TINY")
+            return await navigation.last_opened_lesson(session, active, user_id=ALICE)
+
+    assert await opened_last() is None
+    await complete(database, ALICE, "TINY", "check")  # a quiz passed is not a lesson opened
+    assert await opened_last() is None
+    intro = await move(database, ALICE, "next")
+    assert await opened_last() == navigation.OpenedLesson(intro.item_id, "Intro")
+    setup = await move(database, ALICE, "next", now=LATER)
+    assert (await move(database, ALICE, "next", now=LATER + timedelta(minutes=1))).slug == "check"
+    assert await opened_last() == navigation.OpenedLesson(setup.item_id, "Setup")

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import event, select, update
 
-from bot.services import audit, nudges, outbox, reminders, streaks, tenancy
-from bot.services.coursepack import CohortSpec
+from bot.services import audit, courses, nudges, outbox, reminders, streaks, tenancy
+from bot.services.coursepack import CohortSpec, CoursePackage
 from bot.services.nudges import NudgeMessage
 from bot.services.outbox import Claimed
 from db.models import (
@@ -33,6 +33,7 @@ from tests.services.course_fixtures import (
     complete,
     enroll,
     import_course,
+    lesson,
     replace_item,
     seed_people,
     tiny_package,
@@ -62,17 +63,28 @@ async def students_with_reminders(database: Database, *, cohort_ends: datetime |
     for student in (ALICE, BOB):
         async with database.session_scope() as session:
             await reminders.set_reminder(
-                session, guild_id=GUILD, user_id=student, course_code="TINY", at=time(9), days=reminders.EVERY_DAY,
+                session,
+                guild_id=GUILD,
+                user_id=student,
+                course_code="TINY",
+                at=time(9),
+                days=reminders.EVERY_DAY,
                 now=MONDAY_20_PARIS - timedelta(days=2),
-            )  # fmt: skip
+            )
 
 
 async def give_streak(database: Database, user_id: int, days: int, *, last: date, freezes: int = 0) -> None:
     async with database.session_scope() as session:
         await session.merge(
-            Streak(user_id=user_id, current=days, longest=days, last_activity_date=last, total_active_days=days,
-                   freezes_available=freezes)
-        )  # fmt: skip
+            Streak(
+                user_id=user_id,
+                current=days,
+                longest=days,
+                last_activity_date=last,
+                total_active_days=days,
+                freezes_available=freezes,
+            )
+        )
 
 
 async def set_preferences(database: Database, user_id: int, **values: Any) -> None:
@@ -109,9 +121,14 @@ async def compose(database: Database, claimed: Claimed) -> NudgeMessage | str:
 async def study(database: Database, user_id: int, at: datetime, zone: str) -> None:
     async with database.session_scope() as session:
         await streaks.record_activity(
-            session, user_id=user_id, at=at, time_zone=zone, rules=streaks.StreakSettings(), milestones={},
+            session,
+            user_id=user_id,
+            at=at,
+            time_zone=zone,
+            rules=streaks.StreakSettings(),
+            milestones={},
             guild_id=GUILD,
-        )  # fmt: skip
+        )
 
 
 @contextmanager
@@ -153,8 +170,10 @@ async def test_a_streak_at_risk_is_nudged_once_per_local_day(database: Database)
     assert await plan_streaks(database, MONDAY_20_PARIS + timedelta(days=1)) == 1
 
     assert await outbox_keys(database) == [
-        f"streak:{ALICE}:2026-11-23", f"streak:{BOB}:2026-11-23", f"streak:{ALICE}:2026-11-24"
-    ]  # fmt: skip
+        f"streak:{ALICE}:2026-11-23",
+        f"streak:{BOB}:2026-11-23",
+        f"streak:{ALICE}:2026-11-24",
+    ]
 
 
 async def test_a_streak_nudge_says_how_long_the_streak_is_and_is_skipped_once_studied(database: Database) -> None:
@@ -165,10 +184,12 @@ async def test_a_streak_nudge_says_how_long_the_streak_is_and_is_skipped_once_st
 
     assert claimed.kind is NotificationKind.STREAK_AT_RISK and claimed.due_at == MONDAY_20_PARIS
     assert await compose(database, claimed) == NudgeMessage(
-        guild_id=GUILD, course_code="TINY", title="Keep your 5-day streak going",
+        guild_id=GUILD,
+        course_code="TINY",
+        title="Keep your 5-day streak going",
         text="You haven't studied today yet. One lesson keeps your streak alive: `/lesson next course:TINY`. "
         "If today can't be done, a streak freeze will cover it.",
-    )  # fmt: skip
+    )
     await study(database, ALICE, MONDAY_20_PARIS + TICK, PARIS)
     assert await compose(database, claimed) == "already studied today"
 
@@ -267,9 +288,11 @@ async def test_a_cohort_ending_in_three_days_nudges_its_students_below_100_perce
 
     claimed = await claim_one(database, NOTICE_AT)
     assert await compose(database, claimed) == NudgeMessage(
-        guild_id=GUILD, course_code="TINY", title="TINY (Autumn) ends in 3 days",
+        guild_id=GUILD,
+        course_code="TINY",
+        title="TINY (Autumn) ends in 3 days",
         text="You have finished 1 of 4 items of Course TINY. `/lesson next course:TINY` picks up where you left off.",
-    )  # fmt: skip
+    )
     for slug in ("setup", "check", "wrap-up"):
         await complete(database, BOB, "TINY", slug)
     assert await compose(database, claimed) == "no longer an active student of the cohort"
@@ -324,6 +347,13 @@ async def announce(database: Database, slugs: tuple[str, ...]) -> int:
         )
 
 
+async def publish_revised_intro(database: Database) -> None:
+    """A second revision of `intro`, published by the bare publishing step (which announces nothing itself)."""
+    await import_course(database, replace_item(tiny_package(), "intro", title="Intro, revised"), publish=False)
+    async with database.session_scope() as session:
+        await courses.publish_latest_drafts(session, course_id=1, now=MONDAY_20_UTC)
+
+
 async def test_a_published_lesson_is_announced_once_in_the_channel_and_audited(database: Database) -> None:
     await students_with_reminders(database)
     async with database.session_scope() as session:
@@ -333,24 +363,27 @@ async def test_a_published_lesson_is_announced_once_in_the_channel_and_audited(d
 
     assert await announce(database, ("intro",)) == 1
     assert await announce(database, ("intro",)) == 0  # the same revision: nothing new, nothing audited
-    await import_course(database, replace_item(tiny_package(), "intro", title="Intro, revised"))
+    await publish_revised_intro(database)
     assert await announce(database, ("intro",)) == 1
 
     async with database.session_scope() as session:
         rows = (await session.scalars(select(Notification).order_by(Notification.id))).all()
         entries = await audit.recent(session, guild_id=GUILD, action="course.announce")
     assert [(row.dedupe_key, row.channel_id, row.user_id) for row in rows] == [
-        ("announce:1:1:1", ANNOUNCEMENTS, None), ("announce:1:1:2", ANNOUNCEMENTS, None)
-    ]  # fmt: skip
+        ("announce:1:1:1", ANNOUNCEMENTS, None),
+        ("announce:1:1:2", ANNOUNCEMENTS, None),
+    ]
     assert [(entry.actor_id, entry.target_ids) for entry in entries] == [(INSTRUCTOR, [1]), (INSTRUCTOR, [1])]
 
     async with database.session_scope() as session:
         first, second = await outbox.claim_due(session, now=MONDAY_20_UTC, limit=10)
     assert await compose(database, first) == "a newer revision replaced it"
     assert await compose(database, second) == NudgeMessage(
-        guild_id=GUILD, course_code="TINY", title="Updated lesson in TINY: Intro, revised",
+        guild_id=GUILD,
+        course_code="TINY",
+        title="Updated lesson in TINY: Intro, revised",
         text="Intro, revised is updated in Course TINY. Open it with `/lesson open lesson:intro course:TINY`.",
-    )  # fmt: skip
+    )
 
 
 async def test_no_announcement_without_an_announcement_channel(database: Database) -> None:
@@ -358,3 +391,78 @@ async def test_no_announcement_without_an_announcement_channel(database: Databas
 
     assert await announce(database, ("intro", "setup")) == 0
     assert await outbox_keys(database) == []
+
+
+async def with_announcement_channel(database: Database) -> None:
+    await students_with_reminders(database)
+    async with database.session_scope() as session:
+        await tenancy.configure_guild(
+            session, guild_id=GUILD, actor_id=INSTRUCTOR, changes={"announcement_channel_id": ANNOUNCEMENTS}
+        )
+
+
+def with_new_lesson(package: CoursePackage, slug: str) -> CoursePackage:
+    """The package with a new lesson at the end of its first module."""
+    start, *rest = package.modules
+    grown = start.model_copy(update={"items": (*start.items, lesson(slug))})
+    return package.model_copy(update={"modules": (grown, *rest)})
+
+
+async def announcements(database: Database) -> list[tuple[str, int | None, int | None, dict[str, Any]]]:
+    async with database.session_scope() as session:
+        rows = await session.execute(
+            select(Notification.dedupe_key, Notification.channel_id, Notification.user_id, Notification.payload)
+            .where(Notification.kind == NotificationKind.ANNOUNCEMENT)
+            .order_by(Notification.id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def publish(database: Database, code: str = "TINY") -> int:
+    async with database.session_scope() as session:
+        return await courses.set_published(
+            session, guild_id=GUILD, actor_id=INSTRUCTOR, code=code, published=True, now=MONDAY_20_UTC
+        )
+
+
+async def test_publishing_a_live_courses_drafts_announces_each_newly_published_item_once(database: Database) -> None:
+    await with_announcement_channel(database)
+    revised = replace_item(with_new_lesson(tiny_package(), "loops"), "intro", title="Intro, revised")
+    await import_course(database, revised, publish=False)  # drafts: students see nothing new yet
+    assert await announcements(database) == []
+
+    assert await publish(database) == 2
+    assert await publish(database) == 0  # nothing left to publish, nothing announced again
+
+    async with database.session_scope() as session:
+        loops = await session.scalar(select(ContentItem.id).where(ContentItem.slug == "loops"))
+        entries = await audit.recent(session, guild_id=GUILD, action="course.announce")
+    assert await announcements(database) == [
+        ("announce:1:1:2", ANNOUNCEMENTS, None, {"item": 1, "revision": 2, "new": False}),
+        (f"announce:1:{loops}:1", ANNOUNCEMENTS, None, {"item": loops, "revision": 1, "new": True}),
+    ]
+    assert [(entry.actor_id, entry.target_ids) for entry in entries] == [(INSTRUCTOR, [1, loops])]
+
+
+async def test_a_reimport_of_a_live_course_announces_what_it_publishes(database: Database) -> None:
+    await with_announcement_channel(database)
+
+    await import_course(database, with_new_lesson(tiny_package(), "loops"))
+    await import_course(database, with_new_lesson(tiny_package(), "loops"))  # unchanged: nothing new
+
+    assert [(key, payload["new"]) for key, _, _, payload in await announcements(database)] == [("announce:1:5:1", True)]
+
+
+async def test_a_course_going_live_announces_nothing_item_by_item(database: Database) -> None:
+    await with_announcement_channel(database)
+    await import_course(database, tiny_package("NEW"), publish=False)
+    await import_course(database, tiny_package("LATER"))  # created and published at once
+
+    assert await publish(database, "NEW") == 4
+    async with database.session_scope() as session:
+        await courses.set_published(
+            session, guild_id=GUILD, actor_id=INSTRUCTOR, code="TINY", published=False, now=MONDAY_20_UTC
+        )
+    await import_course(database, replace_item(tiny_package(), "intro", title="Intro, revised"))  # hidden: not live
+
+    assert await announcements(database) == []

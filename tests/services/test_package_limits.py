@@ -40,11 +40,15 @@ def longest(column: object, letter: str = "x") -> str:
 
 def package_at_the_limits() -> CoursePackage:
     question = QuestionSpec(
-        type="MULTI_SELECT", text="Which are letters?", options=OPTIONS, answer=tuple(range(MAX_OPTIONS)),
+        type="MULTI_SELECT",
+        text="Which are letters?",
+        options=OPTIONS,
+        answer=tuple(range(MAX_OPTIONS)),
         points=POINTS_MAX,
-    )  # fmt: skip
-    quiz = QuizSpec(slug="check", title=longest(ContentRevision.title, "q"), max_attempts=ATTEMPTS_MAX,
-                    questions=(question,))  # fmt: skip
+    )
+    quiz = QuizSpec(
+        slug="check", title=longest(ContentRevision.title, "q"), max_attempts=ATTEMPTS_MAX, questions=(question,)
+    )
     lesson = LessonSpec(
         slug="intro", title=longest(ContentRevision.title, "l"), body="Text.", estimated_minutes=ESTIMATED_MINUTES_MAX
     )
@@ -74,9 +78,14 @@ async def test_a_package_at_every_limit_imports_exports_unchanged_and_its_quiz_s
     await enroll(database, ALICE, "LIMITS")
     async with database.session_scope() as session:
         card = await quizzes.start(
-            session, guild_id=GUILD, user_id=ALICE, course_code="LIMITS", quiz_slug="check", now=NOW,
+            session,
+            guild_id=GUILD,
+            user_id=ALICE,
+            course_code="LIMITS",
+            quiz_slug="check",
+            now=NOW,
             rng=random.Random(1),
-        )  # fmt: skip
+        )
 
     assert await export_course(database, "LIMITS") == package
     assert sorted(text for _, text in card.options) == sorted(OPTIONS)
@@ -86,8 +95,10 @@ async def test_a_package_at_every_limit_imports_exports_unchanged_and_its_quiz_s
     ("model", "fields"),
     [
         (QuestionSpec, {"type": "MULTIPLE_CHOICE", "text": "?", "options": (*OPTIONS, "one more"), "answer": 0}),
-        (QuestionSpec, {"type": "MULTIPLE_CHOICE", "text": "?", "options": ("a", "b"), "answer": 0,
-                        "points": POINTS_MAX + 1}),
+        (
+            QuestionSpec,
+            {"type": "MULTIPLE_CHOICE", "text": "?", "options": ("a", "b"), "answer": 0, "points": POINTS_MAX + 1},
+        ),
         (LessonSpec, {"slug": "l", "title": "x" * 201, "body": "Text."}),
         (LessonSpec, {"slug": "l", "title": "L", "body": "Text.", "estimated_minutes": ESTIMATED_MINUTES_MAX + 1}),
         (CohortSpec, {"term_name": "x" * 101}),
@@ -98,7 +109,7 @@ async def test_a_package_at_every_limit_imports_exports_unchanged_and_its_quiz_s
         (ModuleSpec, {"slug": "m", "title": "x" * 201}),
         (CoursePackage, {"code": "C1", "title": "x" * 201}),
     ],
-)  # fmt: skip
+)
 def test_one_step_past_a_limit_is_refused_by_the_model(model: type, fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         model(**fields)

@@ -25,8 +25,14 @@ def test_quiet_hours_are_read_as_people_write_them_and_may_run_past_midnight() -
         with pytest.raises(InvalidInput, match="22:00-07:00"):
             reminders.parse_quiet_hours(bad)
     assert [NIGHT.covers(time(hour)) for hour in (21, 22, 23, 0, 6, 7, 12)] == [
-        False, True, True, True, True, False, False,
-    ]  # fmt: skip
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert QuietHours(time(13), time(14)).covers(time(13, 30)) and not QuietHours(time(13), time(14)).covers(time(14))
     assert str(NIGHT) == "22:00-07:00"
 

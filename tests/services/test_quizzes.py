@@ -28,10 +28,16 @@ from tests.services.course_fixtures import (
 )
 
 QUESTIONS = tuple(
-    QuestionSpec(type="MULTIPLE_CHOICE", text=f"Q{n}", options=("right", "wrong", "also wrong"), answer=0,
-                 concept="basics", points=n)
+    QuestionSpec(
+        type="MULTIPLE_CHOICE",
+        text=f"Q{n}",
+        options=("right", "wrong", "also wrong"),
+        answer=0,
+        concept="basics",
+        points=n,
+    )
     for n in range(1, 5)
-)  # fmt: skip
+)
 
 
 @pytest.fixture
@@ -47,9 +53,14 @@ async def quiz_course(database: Database) -> Database:
 async def start(database: Database, user_id: int = ALICE, seed: int = 1, now=NOW) -> quizzes.QuestionCard:  # type: ignore[no-untyped-def]
     async with database.session_scope() as session:
         return await quizzes.start(
-            session, guild_id=GUILD, user_id=user_id, course_code="TINY", quiz_slug="check", now=now,
+            session,
+            guild_id=GUILD,
+            user_id=user_id,
+            course_code="TINY",
+            quiz_slug="check",
+            now=now,
             rng=random.Random(seed),
-        )  # fmt: skip
+        )
 
 
 async def answer(
@@ -62,9 +73,14 @@ async def answer(
 ) -> quizzes.AnswerResult:
     async with database.session_scope() as session:
         return await quizzes.answer(
-            session, attempt_id=card.attempt_id, question_id=card.question_id, choice=[option], user_id=user_id,
-            now=now, settings=settings,
-        )  # fmt: skip
+            session,
+            attempt_id=card.attempt_id,
+            question_id=card.question_id,
+            choice=[option],
+            user_id=user_id,
+            now=now,
+            settings=settings,
+        )
 
 
 async def test_an_attempt_keeps_its_shuffled_order_when_resumed(quiz_course: Database) -> None:

@@ -37,9 +37,14 @@ async def set_reminder(
 ) -> reminders.ReminderView:
     async with database.session_scope() as session:
         return await reminders.set_reminder(
-            session, guild_id=GUILD, user_id=user_id, course_code=None, at=reminders.parse_time(at),
-            days=reminders.parse_days(days), now=now,
-        )  # fmt: skip
+            session,
+            guild_id=GUILD,
+            user_id=user_id,
+            course_code=None,
+            at=reminders.parse_time(at),
+            days=reminders.parse_days(days),
+            now=now,
+        )
 
 
 async def plan(database: Database, now: datetime) -> int:
@@ -93,9 +98,14 @@ async def test_a_reminder_needs_an_enrollment(database: Database) -> None:
     async with database.session_scope() as session:
         with pytest.raises(NotEnrolled):
             await reminders.set_reminder(
-                session, guild_id=GUILD, user_id=ALICE, course_code="NOPE", at=time(9), days=EVERY_DAY,
+                session,
+                guild_id=GUILD,
+                user_id=ALICE,
+                course_code="NOPE",
+                at=time(9),
+                days=EVERY_DAY,
                 now=MONDAY_9_PARIS,
-            )  # fmt: skip
+            )
 
 
 async def test_the_planner_plans_each_local_day_once_and_moves_on(database: Database) -> None:
@@ -181,15 +191,27 @@ async def test_a_reminder_tells_where_you_are_and_is_skipped_on_a_day_you_studie
     async with database.session_scope() as session:
         message = await reminders.compose(session, claimed)
     assert message == ReminderMessage(
-        guild_id=GUILD, course_code="TINY", course_title="Course TINY", current_title="Check", next_title="Wrap up",
-        quiz_to_pass="Check", done=2, total=4, streak_days=0,
-    )  # fmt: skip
+        guild_id=GUILD,
+        course_code="TINY",
+        course_title="Course TINY",
+        current_title="Check",
+        next_title="Wrap up",
+        quiz_to_pass="Check",
+        done=2,
+        total=4,
+        streak_days=0,
+    )
 
     async with database.session_scope() as session:
         await streaks.record_activity(
-            session, user_id=ALICE, at=MONDAY_9_PARIS, time_zone=PARIS, rules=streaks.StreakSettings(),
-            milestones={}, guild_id=GUILD,
-        )  # fmt: skip
+            session,
+            user_id=ALICE,
+            at=MONDAY_9_PARIS,
+            time_zone=PARIS,
+            rules=streaks.StreakSettings(),
+            milestones={},
+            guild_id=GUILD,
+        )
         assert await reminders.compose(session, claimed) == "already studied that day"
 
 
@@ -235,3 +257,20 @@ async def test_two_planners_and_two_senders_never_duplicate(database: Database) 
     assert {(c.kind, c.payload["day"]) for batch in claimed for c in batch} == {
         (NotificationKind.REMINDER, "2026-11-23")
     }
+
+
+async def test_a_reminder_planned_before_it_was_turned_off_or_paused_is_skipped(database: Database) -> None:
+    await course_with_students(database)
+    for student in (ALICE, BOB):
+        await set_reminder(database, student, now=MONDAY_9_PARIS - timedelta(days=1))
+    await plan(database, MONDAY_9_PARIS + timedelta(hours=1))
+    async with database.session_scope() as session:
+        await reminders.turn_off(session, guild_id=GUILD, user_id=ALICE, course_code=None)
+        for _ in range(reminders.PAUSE_AFTER_FAILURES):
+            await reminders.record_delivery(session, user_id=BOB, guild_id=GUILD, delivered=False)
+
+    reasons = []
+    for claimed in await claim(database, MONDAY_9_PARIS + timedelta(hours=1)):
+        async with database.session_scope() as session:
+            reasons.append(await reminders.compose(session, claimed))
+    assert reasons == ["reminder turned off or paused"] * 2

@@ -217,9 +217,15 @@ async def record(
 ) -> streaks.StreakUpdate:
     async with database.session_scope() as session:
         return await streaks.record_activity(
-            session, user_id=user_id, at=at, time_zone=zone, rules=rules, milestones=MILESTONES, guild_id=guild_id,
+            session,
+            user_id=user_id,
+            at=at,
+            time_zone=zone,
+            rules=rules,
+            milestones=MILESTONES,
+            guild_id=guild_id,
             seen=seen,
-        )  # fmt: skip
+        )
 
 
 async def view(database: Database, today: date, user_id: int = ALICE) -> streaks.StreakView:
@@ -376,3 +382,19 @@ async def test_a_user_never_seen_has_an_empty_streak(database: Database) -> None
     shown = await view(database, day(6), user_id=BOB)
     assert (shown.current, shown.longest, shown.total_active_days, shown.freezes_available) == (0, 0, 0, 0)
     assert shown.last_28_days == (False,) * 28
+
+
+async def test_the_streak_shown_now_is_the_one_of_the_users_own_date(database: Database) -> None:
+    await seed(database)
+    async with database.session_scope() as session:
+        (await session.get(User, ALICE)).time_zone = "Pacific/Kiritimati"
+    await record(database, utc("2026-11-01T09:00"), "Pacific/Kiritimati")  # 23:00 on Nov 1 there
+
+    async def shown_at(moment: str) -> streaks.StreakToday:
+        async with database.session_scope() as session:
+            return await streaks.streak_today(session, user_id=ALICE, now=utc(moment))
+
+    late_on_the_next_day, the_day_after = await shown_at("2026-11-02T09:00"), await shown_at("2026-11-02T10:00")
+    assert (late_on_the_next_day.view.current, late_on_the_next_day.time_zone) == (1, "Pacific/Kiritimati")
+    # 10:00 UTC on Nov 2 is already Nov 3 in Kiritimati: a day missed, no freeze, the streak is gone.
+    assert the_day_after.view.current == 0

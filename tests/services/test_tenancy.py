@@ -69,3 +69,24 @@ def test_time_zone_autocomplete_puts_city_prefix_matches_first() -> None:
     matches = profiles.matching_time_zones("pari")
     assert matches[0] == "Europe/Paris"
     assert all("pari" in zone.lower() for zone in matches) and len(matches) <= 25
+
+
+async def test_a_profile_shows_the_zone_and_leaderboard_listing_and_changes_only_what_is_given(
+    database: Database,
+) -> None:
+    async with database.session_scope() as session:
+        await tenancy.remember_user(session, user_id=ALICE, display_name="Alice", locale=None, seen_at=NOW)
+
+    async def update(*, time_zone: str | None = None, on_leaderboards: bool | None = None) -> profiles.Profile:
+        async with database.session_scope() as session:
+            return await profiles.update_profile(
+                session, user_id=ALICE, now=NOW, time_zone=time_zone, on_leaderboards=on_leaderboards
+            )
+
+    assert await update() == profiles.Profile(time_zone="UTC", on_leaderboards=True)
+    assert await update(time_zone="asia/tokyo") == profiles.Profile(time_zone="Asia/Tokyo", on_leaderboards=True)
+    assert await update(on_leaderboards=False) == profiles.Profile(time_zone="Asia/Tokyo", on_leaderboards=False)
+    assert await update() == profiles.Profile(time_zone="Asia/Tokyo", on_leaderboards=False)
+    with pytest.raises(profiles.UnknownTimeZone):
+        await update(time_zone="Asia/Tokio", on_leaderboards=True)
+    assert await update() == profiles.Profile(time_zone="Asia/Tokyo", on_leaderboards=False)  # nothing half-saved

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
-from bot.services import xp
+from bot.errors import InvalidInput
+from bot.services import audit, xp
 from db.models import Course, CourseMemberStats, Guild, MemberStats, User, XPDaily, XPEvent, XPLevel
 from db.session import Database
 
@@ -69,9 +71,15 @@ async def test_course_totals_and_xp_levels_follow_every_award_and_removal(databa
     for number, (user, course, amount) in enumerate(awards):
         async with database.session_scope() as session:
             await xp.award(
-                session, guild_id=GUILD, user_id=user, course_id=course, amount=amount, action="test",
-                source_key=f"award:{number}", day=MONDAY,
-            )  # fmt: skip
+                session,
+                guild_id=GUILD,
+                user_id=user,
+                course_id=course,
+                amount=amount,
+                action="test",
+                source_key=f"award:{number}",
+                day=MONDAY,
+            )
     async with database.session_scope() as session:
         await session.delete(await session.get(User, CAROL))  # cascades to her member_stats row
 
@@ -82,3 +90,58 @@ async def test_course_totals_and_xp_levels_follow_every_award_and_removal(databa
         levels = {row.total_xp: row.members for row in await session.scalars(select(XPLevel)) if row.members}
     assert course_totals == {(python.id, ALICE): 10, (sql.id, ALICE): 5, (python.id, BOB): 15}
     assert levels == {15: 1, 10: 1}  # Alice 15, Bob 15 - 5 = 10; Carol's 15 left with her
+
+
+# 11:00 UTC on Sunday, Nov 22 is already 01:00 on Monday, Nov 23 in Kiritimati (UTC+14).
+SUNDAY_LATE_MORNING = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
+
+
+async def adjust(
+    database: Database, amount: int, *, request_id: str, reason: str = "helped a classmate"
+) -> xp.Adjustment:
+    async with database.session_scope() as session:
+        return await xp.adjust(
+            session,
+            guild_id=GUILD,
+            actor_id=ALICE,
+            user_id=BOB,
+            display_name="Bob",
+            amount=amount,
+            reason=reason,
+            now=SUNDAY_LATE_MORNING,
+            request_id=request_id,
+        )
+
+
+async def test_an_adjustment_counts_once_on_the_guilds_date_and_gives_the_new_total(database: Database) -> None:
+    """Bob never used the bot: the adjustment makes his row. A redelivered request changes nothing."""
+    async with database.session_scope() as session:
+        session.add_all(
+            [Guild(id=GUILD, name="School", time_zone="Pacific/Kiritimati"), User(id=ALICE, display_name="Alice")]
+        )
+
+    given = await adjust(database, 30, request_id="interaction-1")
+    redelivered = await adjust(database, 30, request_id="interaction-1")
+    taken = await adjust(database, -5, request_id="interaction-2", reason="  duplicate answer  ")
+
+    assert (given, redelivered, taken) == (xp.Adjustment(True, 30), xp.Adjustment(False, 30), xp.Adjustment(True, 25))
+    async with database.session_scope() as session:
+        assert (await session.get(User, BOB)).display_name == "Bob"
+        ledger = (await session.execute(select(XPEvent.amount, XPEvent.day, XPEvent.reason).order_by(XPEvent.id))).all()
+        entries = await audit.recent(session, guild_id=GUILD)
+    assert ledger == [(30, date(2026, 11, 23), "helped a classmate"), (-5, date(2026, 11, 23), "duplicate answer")]
+    assert [(entry.actor_id, entry.action, entry.target_ids, entry.meta) for entry in reversed(entries)] == [
+        (ALICE, "xp.adjust", [BOB], {"amount": 30, "reason": "helped a classmate"}),
+        (ALICE, "xp.adjust", [BOB], {"amount": -5, "reason": "duplicate answer"}),
+    ]
+
+
+async def test_an_adjustment_needs_an_amount_and_a_reason(database: Database) -> None:
+    await seed(database)
+    with pytest.raises(InvalidInput, match="0 XP changes nothing"):
+        await adjust(database, 0, request_id="interaction-1")
+    with pytest.raises(InvalidInput, match="Say why"):
+        await adjust(database, 10, request_id="interaction-2", reason="   ")
+    async with database.session_scope() as session:
+        assert await session.scalar(select(func.count()).select_from(XPEvent)) == 0
+        assert await session.get(User, BOB) is None

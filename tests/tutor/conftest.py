@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.config import Settings
 from bot.tutor.llm import LLMClient
 from db.models import ContentItem, ContentKind, Course, Guild, Module, ModuleType, User
 from db.models.tutor import EMBEDDING_DIMENSIONS
@@ -84,6 +85,13 @@ async def add_course(database: Database, *, code: str, lessons: int = 2) -> Cour
         session.add_all(items)
         await session.flush()
         return CourseRows(course.id, tuple(item.id for item in items))
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shipped config.toml with a chat model named, so the tutor has a model to call."""
+    settings.llm.chat_model = "from-config"
+    return settings
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""LLM backends: API keys are encrypted at rest, never listed, and decrypt only under the right key."""
+"""LLM backends: API keys are encrypted at rest, never listed, and decrypt only under the right key; model choice."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from bot.config import Settings
 from bot.errors import InvalidInput
 from bot.services import audit
 from bot.tutor import backends
+from bot.tutor.backends import model_connection
 from bot.tutor.secrets import SecretBox, SecretKeyInvalid, SecretKeyMissing, SecretUnreadable
 from db.models import ModelPurpose
 from db.session import Database
@@ -156,3 +158,41 @@ async def test_names_and_models_are_checked(database: Database, secrets: SecretB
                 actor_id=INSTRUCTOR,
                 guild_id=GUILD,
             )
+
+
+async def test_the_admins_default_backend_wins_over_config(database: Database, settings: Settings) -> None:
+    async with database.session_scope() as db:
+        assert (await model_connection(db, settings, ModelPurpose.CHAT)).model == "from-config"  # type: ignore[union-attr]
+    settings.secret_key = SecretStr(Fernet.generate_key().decode())
+    box = SecretBox.from_key(settings.secret_key)
+    async with database.session_scope() as db:
+        added = await backends.add_backend(
+            db,
+            name="local",
+            provider="ollama",
+            base_url="http://localhost:11434/v1",
+            api_key="sk-local",
+            secrets=box,
+            actor_id=INSTRUCTOR,
+            guild_id=None,
+        )
+        await backends.add_model(
+            db,
+            backend_id=added.id,
+            model="llama3",
+            purpose=ModelPurpose.CHAT,
+            make_default=True,
+            actor_id=INSTRUCTOR,
+            guild_id=None,
+        )
+    async with database.session_scope() as db:
+        chosen = await model_connection(db, settings, ModelPurpose.CHAT)
+        embeddings = await model_connection(db, settings, ModelPurpose.EMBEDDING)
+    assert chosen is not None and (chosen.model, chosen.provider, chosen.api_key) == ("llama3", "ollama", "sk-local")
+    assert embeddings is None  # config.toml has no embedding model and no admin default is set
+
+
+async def test_an_empty_chat_model_means_no_model(database: Database, settings: Settings) -> None:
+    settings.llm.chat_model = "  "
+    async with database.session_scope() as db:
+        assert await model_connection(db, settings, ModelPurpose.CHAT) is None

@@ -278,9 +278,14 @@ async def test_only_a_tracking_open_session_follows_a_cache_node(database: Datab
         prompt = await prompts.resolve(session, name=prompts.TUTOR_SYSTEM_PROMPT)
         key = CacheKey(prompt_id=prompt.id, prompt_version=prompt.version, llm_provider="openai", llm_model="fake")
         root = await cache.store_root(
-            session, content_item_id=course.lesson_ids[0], greeting="Hello", key=key, response_chunks=["Hi"],
-            response_meta={}, cache_enabled=True,
-        )  # fmt: skip
+            session,
+            content_item_id=course.lesson_ids[0],
+            greeting="Hello",
+            key=key,
+            response_chunks=["Hi"],
+            response_meta={},
+            cache_enabled=True,
+        )
         assert root is not None
         await sessions.record_user_message(
             session, session_id=diverged.id, content="Anything else", rate_limit_per_minute=10, now=NOW

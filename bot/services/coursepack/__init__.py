@@ -2,12 +2,12 @@
 
 `load_package` reads and validates one into a `CoursePackage` (`load_zip_bytes` an upload held in
 memory), raising `PackageInvalid` with every problem found; `write_package` and `write_zip` write one
-back out. No database and no Discord here: importing a package into a guild is the content service's
-job. The format is described in docs/course-format.md.
+back out (`zip_bytes` in memory, for a download). No database and no Discord here: importing a package
+into a guild is the content service's job. The format is described in docs/course-format.md.
 """
 
-from bot.services.coursepack.archive import DEFAULT_LIMITS, PackageLimits
-from bot.services.coursepack.loader import load_package, load_zip_bytes
+from bot.services.coursepack.archive import DEFAULT_LIMITS, PackageLimits, size_text
+from bot.services.coursepack.loader import load_package, load_zip_bytes, load_zip_report
 from bot.services.coursepack.model import (
     CohortSpec,
     ConceptDependency,
@@ -25,7 +25,7 @@ from bot.services.coursepack.model import (
     Visibility,
 )
 from bot.services.coursepack.problems import PackageInvalid, Problem
-from bot.services.coursepack.writer import render_package_files, write_package, write_zip
+from bot.services.coursepack.writer import render_package_files, write_package, write_zip, zip_bytes
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -48,7 +48,10 @@ __all__ = [
     "Visibility",
     "load_package",
     "load_zip_bytes",
+    "load_zip_report",
     "render_package_files",
+    "size_text",
     "write_package",
     "write_zip",
+    "zip_bytes",
 ]

@@ -58,7 +58,7 @@ def read_zip_bytes(zip_name: str, data: bytes, limits: PackageLimits) -> Package
     reads a zip file; nothing touches the disk."""
     if len(data) > limits.max_total_bytes:
         raise PackageInvalid(
-            [Problem(zip_name, None, f"is {_mib(len(data))}; the limit is {_mib(limits.max_total_bytes)}")]
+            [Problem(zip_name, None, f"is {size_text(len(data))}; the limit is {size_text(limits.max_total_bytes)}")]
         )
     source = io.BytesIO(data)
     if not zipfile.is_zipfile(source):
@@ -89,12 +89,12 @@ def _read_folder(root: Path, limits: PackageLimits) -> PackageFiles:
             break
         size = entry.stat().st_size
         if size > limits.max_file_bytes:
-            message = f"is {_mib(size)}; a file may be at most {_mib(limits.max_file_bytes)}"
+            message = f"is {size_text(size)}; a file may be at most {size_text(limits.max_file_bytes)}"
             problems.append(Problem(relative, None, message))
             continue
         total_bytes += size
         if total_bytes > limits.max_total_bytes:
-            problems.append(Problem(root.name, None, f"holds more than {_mib(limits.max_total_bytes)} of files"))
+            problems.append(Problem(root.name, None, f"holds more than {size_text(limits.max_total_bytes)} of files"))
             break
         files[relative] = entry.read_bytes()
     if problems:
@@ -137,7 +137,11 @@ def _safe_members(archive: zipfile.ZipFile, zip_name: str, limits: PackageLimits
         members.append((relative, info))
     if declared_total > limits.max_total_bytes:
         problems.append(
-            Problem(zip_name, None, f"unpacks to {_mib(declared_total)}; the limit is {_mib(limits.max_total_bytes)}")
+            Problem(
+                zip_name,
+                None,
+                f"unpacks to {size_text(declared_total)}; the limit is {size_text(limits.max_total_bytes)}",
+            )
         )
     if problems:
         raise PackageInvalid(problems)
@@ -158,7 +162,7 @@ def _unsafe_entry_reason(info: zipfile.ZipInfo, limits: PackageLimits) -> str | 
     if info.flag_bits & 0x1:
         return "is encrypted; upload a zip without a password"
     if info.file_size > limits.max_file_bytes:
-        return f"unpacks to {_mib(info.file_size)}; a file may be at most {_mib(limits.max_file_bytes)}"
+        return f"unpacks to {size_text(info.file_size)}; a file may be at most {size_text(limits.max_file_bytes)}"
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_compression_ratio:
         limit = limits.max_compression_ratio
@@ -207,5 +211,6 @@ def _strip_common_top_folder(files: PackageFiles) -> PackageFiles:
     return {path.split("/", 1)[1]: content for path, content in files.items()}
 
 
-def _mib(size: int) -> str:
-    return f"{size / _MIB:.1f} MB" if size >= _MIB else f"{size:,} bytes"
+def size_text(size: int) -> str:
+    """A size as people read it: MiB (the unit of the limits) from 1 MiB up, else bytes."""
+    return f"{size / _MIB:.1f} MiB" if size >= _MIB else f"{size:,} bytes"

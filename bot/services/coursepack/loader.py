@@ -102,7 +102,15 @@ class PackageReport:
 
 def load_package_report(path: Path, *, limits: PackageLimits = DEFAULT_LIMITS) -> PackageReport:
     """`load_package`, and where each item came from and the warnings; raises `PackageInvalid` the same way."""
-    loader = _PackageLoader(read_package_files(path, limits))
+    return _report(_PackageLoader(read_package_files(path, limits)))
+
+
+def load_zip_report(filename: str, data: bytes, *, limits: PackageLimits = DEFAULT_LIMITS) -> PackageReport:
+    """`load_zip_bytes`, with where each item came from and the warnings (what an import tells the author)."""
+    return _report(_PackageLoader(read_zip_bytes(filename, data, limits)))
+
+
+def _report(loader: _PackageLoader) -> PackageReport:
     package = loader.load()
     warnings = sorted(loader.warnings, key=lambda problem: (problem.file, problem.line or 0))
     return PackageReport(package, dict(loader.item_file_by_slug), tuple(warnings))

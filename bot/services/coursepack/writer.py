@@ -1,4 +1,4 @@
-"""Writing a `CoursePackage` back out in the folder format, as a folder or a `.zip`.
+"""Writing a `CoursePackage` back out in the folder format: as a folder, a `.zip` file, or a `.zip`'s bytes.
 
 What is written loads back equal to the package that was written. Quizzes read from GIFT or Aiken
 files are written as `.quiz.toml`, and files are renumbered 01, 02, ... in package order.
@@ -6,6 +6,7 @@ files are written as `.quiz.toml`, and files are renumbered 01, 02, ... in packa
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,17 @@ def write_package(package: CoursePackage, out: Path) -> Path:
 def write_zip(package: CoursePackage, out: Path) -> Path:
     """Write `package` as a `.zip` at `out` (replacing any file there), files at the zip's root; returns `out`."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    out.write_bytes(zip_bytes(package))
+    return out
+
+
+def zip_bytes(package: CoursePackage) -> bytes:
+    """`package` as the bytes of a `.zip`, files at the zip's root (a download, built in memory)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for relative, content in render_package_files(package).items():
             archive.writestr(relative, content)
-    return out
+    return buffer.getvalue()
 
 
 def render_package_files(package: CoursePackage) -> dict[str, bytes]:

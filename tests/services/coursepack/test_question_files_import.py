@@ -102,8 +102,11 @@ async def test_import_writes_exactly_the_questions_validation_accepted(
     async with database.session_scope() as session:
         stored = Counter(await session.scalars(select(Question.question_type).where(Question.is_active)))
     validated = Counter(question.type for quiz in report.package.quizzes for question in quiz.questions)
-    assert stored == validated == {QuestionType.MULTIPLE_CHOICE: 50, QuestionType.MULTI_SELECT: 1,
-                                   QuestionType.TRUE_FALSE: 1}  # fmt: skip
+    assert (
+        stored
+        == validated
+        == {QuestionType.MULTIPLE_CHOICE: 50, QuestionType.MULTI_SELECT: 1, QuestionType.TRUE_FALSE: 1}
+    )
 
 
 async def test_course_validate_prints_what_each_question_file_yields_by_type_and_every_warning(

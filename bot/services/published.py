@@ -1,0 +1,51 @@
+"""What students see of a course: its published items, each as its newest published revision.
+
+An item is published when it is live (neither the item nor its module is deleted) and has at least one
+PUBLISHED revision. Students read its newest PUBLISHED revision: a newer draft stays the instructor's until
+it is published, and an item with drafts only is not there at all. Every read of course content on a
+student's behalf (the outline, quizzes, the course card, the tutor, nudges) starts from `items`, so this rule
+is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select
+
+from db.models import ContentItem, ContentRevision, Module, RevisionVisibility
+
+
+def items(*course_ids: int) -> Select[Any]:
+    """The published items of these courses, each joined to its newest published revision and to its module.
+
+    Columns: id, course_id, slug, kind, title, body. A caller narrows it with `with_only_columns` (the joins
+    stay, so any column of ContentItem, ContentRevision or Module may be picked), `where`, `join` and
+    `order_by`, or makes it a CTE.
+    """
+    newest_published = (
+        select(func.max(ContentRevision.version))
+        .where(ContentRevision.item_id == ContentItem.id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
+        .correlate(ContentItem)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            ContentItem.id,
+            ContentItem.course_id,
+            ContentItem.slug,
+            ContentItem.kind,
+            ContentRevision.title,
+            ContentRevision.body,
+        )
+        .join(
+            ContentRevision,
+            and_(ContentRevision.item_id == ContentItem.id, ContentRevision.version == newest_published),
+        )
+        .join(Module, Module.id == ContentItem.module_id)
+        .where(
+            ContentItem.course_id.in_(course_ids),
+            ContentItem.deleted_at.is_(None),
+            Module.deleted_at.is_(None),
+        )
+    )
