@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.services import nudges, outbox, privacy, quizzes, reminders
 from bot.services.outbox import Claimed
@@ -162,66 +163,22 @@ async def run_due_jobs(bot: CourseBot) -> None:
 
 
 def install_jobs(bot: CourseBot) -> None:
-    """Register every periodic job on the bot's scheduler (started by `setup_hook`)."""
-    bot.scheduler.add_job(
-        abandon_stale_quiz_attempts,
-        "interval",
-        minutes=bot.settings.scheduler.quiz_sweep_every_minutes,
-        args=[bot],
-        id="quiz.abandon_stale",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    bot.scheduler.add_job(
-        end_idle_tutor_sessions,
-        "interval",
-        minutes=bot.settings.scheduler.tutor_inactivity_every_minutes,
-        args=[bot],
-        id="tutor.end_idle",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    bot.scheduler.add_job(
-        plan_reminders,
-        "interval",
-        minutes=bot.settings.scheduler.reminders_every_minutes,
-        args=[bot],
-        start_date=ON_THE_MINUTE - PLAN_BEFORE_THE_MINUTE,
-        id="reminders.plan",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    bot.scheduler.add_job(
-        plan_nudges,
-        "interval",
-        minutes=bot.settings.scheduler.reminders_every_minutes,
-        args=[bot],
-        id="nudges.plan",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    bot.scheduler.add_job(
-        send_notifications,
-        "interval",
-        seconds=bot.settings.scheduler.send_every_seconds,
-        args=[bot],
-        start_date=ON_THE_MINUTE,
-        id="outbox.send",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    bot.scheduler.add_job(
-        maintain_privacy,
-        "interval",
-        minutes=bot.settings.scheduler.privacy_every_minutes,
-        args=[bot],
-        id="privacy.maintain",
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
+    """Register every periodic job on the bot's scheduler (started by `setup_hook`): one run at a time each, and a
+    run missed while the bot was busy or down is made up once, not once per missed interval."""
+    every = bot.settings.scheduler
+    jobs: list[tuple[str, Callable[[CourseBot], Awaitable[None]], dict[str, Any]]] = [
+        ("quiz.abandon_stale", abandon_stale_quiz_attempts, {"minutes": every.quiz_sweep_every_minutes}),
+        ("tutor.end_idle", end_idle_tutor_sessions, {"minutes": every.tutor_inactivity_every_minutes}),
+        (
+            "reminders.plan",
+            plan_reminders,
+            {"minutes": every.reminders_every_minutes, "start_date": ON_THE_MINUTE - PLAN_BEFORE_THE_MINUTE},
+        ),
+        ("nudges.plan", plan_nudges, {"minutes": every.reminders_every_minutes}),
+        ("outbox.send", send_notifications, {"seconds": every.send_every_seconds, "start_date": ON_THE_MINUTE}),
+        ("privacy.maintain", maintain_privacy, {"minutes": every.privacy_every_minutes}),
+    ]
+    for job_id, job, interval in jobs:
+        bot.scheduler.add_job(
+            job, "interval", **interval, args=[bot], id=job_id, replace_existing=True, coalesce=True, max_instances=1
+        )
