@@ -1,21 +1,38 @@
-"""What every benchmark shares: figures, fresh databases per backend, statement counting, percentiles."""
+"""What every benchmark shares: figures (with the floor each latency is measured against), fresh databases per
+backend, statement counting, percentiles, and the floors themselves.
+
+These machines are shared and noisy: an absolute time moves 2-3x between runs. So a latency is reported beside a
+floor measured in the same run on the same connection (`pk_read_floor`: a trivial primary-key read;
+`interaction_floor`: the offline Discord delivering and acknowledging an interaction that does no work), and
+their ratio, which moves far less; targets are stated as ratios, the absolute figure kept as context.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import discord
 import numpy as np
-from sqlalchemy import event
+from discord import app_commands
+from discord.ext import commands
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 
 from db import migrate
+from db.models import Guild
 from db.session import Database
+from sandbox import DiscordSandbox
+
+FLOOR_SAMPLES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +42,31 @@ class Figure:
     metric: str
     value: float
     unit: str
+    floor: float | None = None  # the same measure of a trivial operation, same run, same unit
+
+    @property
+    def ratio(self) -> float | None:
+        return round(self.value / self.floor, 1) if self.floor else None
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        figure = asdict(self)
+        if self.floor is None:
+            del figure["floor"]
+        else:
+            figure["ratio"] = self.ratio
+        return figure
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def latency_figures(bench: str, backend: str, name: str, samples: list[float], floor: list[float]) -> list[Figure]:
+    """`name_p50` and `name_p99` (ms) of `samples`, each with the same percentile of `floor` (and so the ratio)."""
+    return [
+        Figure(bench, backend, f"{name}_p{q}", ms(percentile(samples, q)), "ms", floor=ms(percentile(floor, q)))
+        for q in (50, 99)
+    ]
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -92,3 +131,35 @@ class StatementCounter:
 
     def __exit__(self, *exc: object) -> None:
         event.remove(self._engine, "before_cursor_execute", self._on_execute)
+
+
+async def pk_read_floor(database: Database, samples: int = FLOOR_SAMPLES) -> list[float]:
+    """The latency of a trivial indexed primary-key read in its own unit of work, `samples` times (seconds)."""
+    latencies: list[float] = []
+    statement = select(Guild.id).where(Guild.id == 1)
+    for _ in range(samples):
+        started = time.perf_counter()
+        async with database.session_scope() as session:
+            await session.scalar(statement)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+FLOOR_COMMAND = "bench-floor"
+
+
+def add_floor_command(bot: commands.Bot) -> None:
+    """A slash command that answers at once and does nothing else: what `interaction_floor` presses."""
+
+    @app_commands.command(name=FLOOR_COMMAND, description="Answers at once, does nothing (a benchmark floor)")
+    async def floor(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("ok", ephemeral=True)
+
+    bot.tree.add_command(floor)
+
+
+async def interaction_floor(sandbox: DiscordSandbox, members: Sequence[Any]) -> list[float]:
+    """From delivery to acknowledgement (seconds) of `FLOOR_COMMAND`, used by every member at once: the offline
+    Discord and discord.py's own cost of a burst like the one measured (`add_floor_command` first)."""
+    replies = await asyncio.gather(*(sandbox.slash(FLOOR_COMMAND, user=member) for member in members))
+    return [reply.acknowledged_after for reply in replies if reply.acknowledged_after is not None]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from bench._harness import Figure, StatementCounter, fresh_database, percentile
+from bench._harness import Figure, StatementCounter, fresh_database, latency_figures, pk_read_floor
 from bot.services import content, navigation
 from bot.services.coursepack import CohortSpec, CoursePackage, LessonSpec, ModuleSpec
 from db.models import Course, CourseEnrollment, CourseOffering, EnrollmentStatus, Guild, User
@@ -109,6 +109,6 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
                                     session, guild_id=GUILD, user_id=user, course_code=None
                                 )
                         latencies.append(time.perf_counter() - started)
-                yield Figure("courses", backend, f"{name}_p50", round(percentile(latencies, 50) * 1000, 2), "ms")
-                yield Figure("courses", backend, f"{name}_p99", round(percentile(latencies, 99) * 1000, 2), "ms")
+                for figure in latency_figures("courses", backend, name, latencies, await pk_read_floor(database)):
+                    yield figure
                 yield Figure("courses", backend, f"{name}_statements", counter.count / calls, "statements")

@@ -124,7 +124,7 @@ T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 TIMED_TICKS = 20  # planner latency; their rows then feed the sender figures
 LIVE_TICKS = 3  # planner each minute with senders draining, database only
-DISCORD_TICKS = 1  # the bot's own jobs, delivering to the offline Discord
+DISCORD_TICKS = 2  # the bot's own jobs, delivering to the offline Discord: first reminders, then returning students
 # As config.toml ships them: [reminders] claim_batch_size, send_concurrency.
 CLAIM_BATCH = 200
 SEND_CONCURRENCY = 5
@@ -457,12 +457,17 @@ def hold_to_global_limit(http: FakeDiscordHTTP, per_second: int) -> None:
     http.handle = in_turn  # type: ignore[method-assign]
 
 
-async def discord_minute(database: Database, backend: str, sizes: Sizes) -> AsyncIterator[Figure]:
+async def discord_minute(database: Database, backend: str, sizes: Sizes, *, returning: bool) -> AsyncIterator[Figure]:
     """The bot at the minute `k`, as `bot.scheduler.install_jobs` schedules its jobs (PLAN_BEFORE_THE_MINUTE
     before the minute the planner, on the minute and every `send_every_seconds` after it the sender; a run still
     going when the next is due makes that one skip, as APScheduler's max_instances=1 does), each reminder
-    delivered by `Remind.deliver` to the offline Discord, held to Discord's global limit. Real time throughout."""
-    k = TIMED_TICKS + LIVE_TICKS
+    delivered by `Remind.deliver` to the offline Discord, held to Discord's global limit. Real time throughout.
+
+    First reminders: no student's DM channel is known yet, nor whether they are still in the server (three
+    requests each). `returning`: the usual day, each student's DM channel stored and their membership confirmed
+    1 to 7 days ago, so the seventh whose check is due cost one request more."""
+    k = TIMED_TICKS + LIVE_TICKS + int(returning)
+    prefix = "discord_returning" if returning else "discord_first"
     settings = load_settings(CONFIG)
     clock = WallClock(tick_at(k))
     bot = CourseBot(settings, database=database, clock=clock)
@@ -472,6 +477,8 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes) -> Asyn
         bot.scheduler.pause()  # the benchmark runs the jobs on the bot's clock
         for user_id in sizes.due_in(k):
             sandbox.http.add_member(GUILD, payloads.member(payloads.user(f"s{user_id}", id=user_id)))
+        if returning:
+            await known_routes(database, sandbox, sizes.due_in(k), now=tick_at(k))
         hold_to_global_limit(sandbox.http, DISCORD_REQUESTS_PER_SECOND)
         calls_before = len(sandbox.http.calls)
         clock.set(tick_at(k) - scheduler.PLAN_BEFORE_THE_MINUTE)
@@ -499,15 +506,33 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes) -> Asyn
     # The floor: the time Discord's limit alone takes to let this minute's requests through.
     floor = len(calls) / DISCORD_REQUESTS_PER_SECOND
     per_second = f"at_{DISCORD_REQUESTS_PER_SECOND}_requests_per_s"
-    yield Figure(BENCH, backend, "discord_reminders_due", len(rows), "reminders")
-    yield Figure(BENCH, backend, "discord_reminders_sent", len(late), "reminders")
-    yield Figure(BENCH, backend, "discord_requests_per_reminder", round(len(calls) / max(len(late), 1), 2), "requests")
-    yield Figure(BENCH, backend, f"discord_sent_lateness_p50_{per_second}", round(percentile(late, 50), 1), "s")
-    yield Figure(BENCH, backend, f"discord_sent_lateness_max_{per_second}", round(max(late), 1), "s")
-    yield Figure(BENCH, backend, f"discord_rate_limit_floor_{per_second}", round(floor, 1), "s")
-    yield Figure(BENCH, backend, "discord_sent_lateness_max_over_floor", round(max(late) / floor, 2), "x")
-    yield Figure(BENCH, backend, "discord_reminders_sent_twice", len(messages) - len(set(messages)), "reminders")
-    yield Figure(BENCH, backend, "discord_rows_claimed_more_than_once", sum(a > 1 for *_, a in rows), "rows")
+    yield Figure(BENCH, backend, f"{prefix}_reminders_due", len(rows), "reminders")
+    yield Figure(BENCH, backend, f"{prefix}_reminders_sent", len(late), "reminders")
+    yield Figure(
+        BENCH, backend, f"{prefix}_requests_per_reminder", round(len(calls) / max(len(late), 1), 2), "requests"
+    )
+    yield Figure(BENCH, backend, f"{prefix}_sent_lateness_p50_{per_second}", round(percentile(late, 50), 1), "s")
+    yield Figure(BENCH, backend, f"{prefix}_sent_lateness_max_{per_second}", round(max(late), 1), "s")
+    yield Figure(BENCH, backend, f"{prefix}_rate_limit_floor_{per_second}", round(floor, 1), "s")
+    yield Figure(BENCH, backend, f"{prefix}_sent_lateness_max_over_floor", round(max(late) / floor, 2), "x")
+    yield Figure(BENCH, backend, f"{prefix}_reminders_sent_twice", len(messages) - len(set(messages)), "reminders")
+    yield Figure(BENCH, backend, f"{prefix}_rows_claimed_more_than_once", sum(a > 1 for *_, a in rows), "rows")
+
+
+async def known_routes(database: Database, sandbox: DiscordSandbox, students: range, *, now: datetime) -> None:
+    """Each student's DM channel opened on an earlier day, and their membership confirmed 1 to 7 days ago."""
+    users, preferences = User.__table__, ReminderPreference.__table__  # plain executemany, no ORM bulk rules
+    async with database.session_scope() as session:
+        await session.execute(
+            update(users).where(users.c.id == bindparam("uid")).values(dm_channel_id=bindparam("channel")),
+            [{"uid": u, "channel": int(sandbox.http.open_dm_channel(u)["id"])} for u in students],
+        )
+        await session.execute(
+            update(preferences)
+            .where(preferences.c.user_id == bindparam("uid"))
+            .values(member_seen_at=bindparam("seen")),
+            [{"uid": u, "seen": now - timedelta(days=u % 7 + 1)} for u in students],
+        )
 
 
 async def due_rows(database: Database, k: int) -> int:
@@ -562,7 +587,8 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
                 yield figure
             async for figure in lateness_figures(database, name):
                 yield figure
-            async for figure in discord_minute(database, name, sizes):
-                yield figure
+            for returning in (False, True):
+                async for figure in discord_minute(database, name, sizes, returning=returning):
+                    yield figure
             async for figure in streak_figures(database, name, floor["floor_pk_read_p99"]):
                 yield figure

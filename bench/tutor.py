@@ -30,7 +30,7 @@ import numpy as np
 from pgvector.asyncpg import register_vector
 from sqlalchemy import insert, select
 
-from bench._harness import Figure, fresh_database, percentile
+from bench._harness import Figure, fresh_database, latency_figures, pk_read_floor
 from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.services import content
@@ -125,23 +125,26 @@ async def vector_search(database: Database, *, chunks: int, queries: int) -> Asy
     try:
         await register_vector(connection)
         hnsw = await connection.fetchval(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_material_chunks_embedding_hnsw'"
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_material_chunks_embedding_hnsw_1536'"
         )
         full_text = await connection.fetchval(
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_material_chunks_content_tsv'"
         )
         # Bulk load without the indexes, then build them once: far faster than growing them row by row.
-        await connection.execute("DROP INDEX ix_material_chunks_embedding_hnsw")
+        await connection.execute("DROP INDEX ix_material_chunks_embedding_hnsw_1536")
         await connection.execute("DROP INDEX ix_material_chunks_content_tsv")
         records = [
-            (places[course][1], places[course][0], n, words_for(words), None, None, 40, vectors[n])
+            (places[course][1], places[course][0], n, words_for(words), None, None, 40, vectors[n], "bench", 1536)
             for n, course in enumerate(course_of.tolist())
         ]
         started = time.perf_counter()
         await connection.copy_records_to_table(
             "material_chunks",
             records=records,
-            columns=["material_id", "course_id", "chunk_index", "content", "title", "page", "token_count", "embedding"],
+            columns=[
+                *("material_id", "course_id", "chunk_index", "content", "title", "page", "token_count"),
+                *("embedding", "embedding_model", "embedding_dimensions"),
+            ],
         )
         yield Figure(BENCH, "postgres", "copy_load", round(time.perf_counter() - started, 1), "s")
         await connection.execute("SET maintenance_work_mem = '2GB'")
@@ -178,9 +181,10 @@ async def vector_search(database: Database, *, chunks: int, queries: int) -> Asy
                 session, course_id=places[course][0], query=words_for(words, 4), query_embedding=query.tolist(), k=8
             )
         hybrid_latencies.append(time.perf_counter() - started)
+    floor = await pk_read_floor(database)
     for name, samples in (("vector_search", vector_latencies), ("hybrid_search", hybrid_latencies)):
-        yield Figure(BENCH, "postgres", f"{name}_p50", round(percentile(samples, 50) * 1000, 2), "ms")
-        yield Figure(BENCH, "postgres", f"{name}_p99", round(percentile(samples, 99) * 1000, 2), "ms")
+        for figure in latency_figures(BENCH, "postgres", name, samples, floor):
+            yield figure
     yield Figure(BENCH, "postgres", "vector_recall_at_10", round(float(np.mean(recalls)), 3), "ratio")
 
 
@@ -211,8 +215,8 @@ async def keyword_search(database: Database, *, chunks: int, queries: int) -> As
         async with database.session_scope() as session:
             await retrieval.search(session, course_id=course_id, query=words_for(rng, 4), k=8)
         latencies.append(time.perf_counter() - started)
-    yield Figure(BENCH, "sqlite", "fts_search_p50", round(percentile(latencies, 50) * 1000, 2), "ms")
-    yield Figure(BENCH, "sqlite", "fts_search_p99", round(percentile(latencies, 99) * 1000, 2), "ms")
+    for figure in latency_figures(BENCH, "sqlite", "fts_search", latencies, await pk_read_floor(database)):
+        yield figure
 
 
 # -- the answer cache ----------------------------------------------------------------------------------------
@@ -315,7 +319,7 @@ async def class_simulation(
             await finish(turn)
             latencies.append(time.perf_counter() - started)
             assert turn.cached
-        yield Figure(BENCH, backend, "cache_hit_reply_p50", round(percentile(latencies, 50) * 1000, 2), "ms")
-        yield Figure(BENCH, backend, "cache_hit_reply_p99", round(percentile(latencies, 99) * 1000, 2), "ms")
+        for figure in latency_figures(BENCH, backend, "cache_hit_reply", latencies, await pk_read_floor(database)):
+            yield figure
     finally:
         await service.aclose()

@@ -18,6 +18,7 @@ from db.session import create_engine
 
 if TYPE_CHECKING:
     from bot.services.coursepack import QuestionSpec
+    from db.session import Database
 
 SAMPLE_COURSE = Path(__file__).resolve().parent.parent / "content" / "python-basics"
 
@@ -55,6 +56,36 @@ async def db_check(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def shard_list(text: str) -> list[int]:
+    """`0-3,6` as [0, 1, 2, 3, 6]."""
+    shards: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            shards.extend(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of shards such as 0-3 or 0,2") from None
+    return shards
+
+
+def with_shards(settings: Settings, args: argparse.Namespace) -> Settings:
+    """`settings` with the `run` options that choose this process's shards over their `[cluster]` values."""
+    from pydantic import ValidationError
+
+    from bot.config import ClusterSettings
+
+    options = ("shard_count", "shards", "cluster", "clusters")
+    chosen = {option: getattr(args, option, None) for option in options if getattr(args, option, None) is not None}
+    if not chosen:
+        return settings
+    try:
+        cluster = ClusterSettings(**{**settings.cluster.model_dump(), **chosen})
+    except ValidationError as error:
+        problems = (problem["msg"].removeprefix("Value error, ") for problem in error.errors())
+        raise ConfigError("; ".join(problems)) from None
+    return settings.model_copy(update={"cluster": cluster})
+
+
 async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         print(
@@ -64,8 +95,21 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     from bot.app import CourseBot
+    from bot.health import Observability
 
-    bot = CourseBot(settings, freeze_heap=True)
+    try:
+        settings = with_shards(settings, args)
+        bot = CourseBot(settings, freeze_heap=True)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    observability = Observability(bot, settings) if settings.metrics.enabled else None
+    if observability is not None:
+        try:
+            await observability.start()
+        except OSError as error:
+            print(f"Could not serve metrics at {observability.address} ({error.strerror or error}).", file=sys.stderr)
+            return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -78,6 +122,8 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
         # Graceful: the scheduler finishes its current job, Discord closes, then the database.
         await bot.close()
         stopping.cancel()
+        if observability is not None:
+            await observability.stop()
     if running.done() and not running.cancelled() and (error := running.exception()) is not None:
         message = startup_failure(error, settings)
         if message is None:
@@ -176,6 +222,19 @@ def question_counts(questions: Sequence[QuestionSpec]) -> str:
     return f"{len(questions)} question{'s' if len(questions) != 1 else ''} ({kinds})"
 
 
+async def index_imported_course(database: Database, settings: Settings, *, guild_id: int, code: str) -> None:
+    """Index the course's published lessons for the tutor, and say how it went."""
+    from bot.clock import SystemClock
+    from bot.services import courses
+    from bot.tutor.materials import index_published_lessons
+
+    async with database.session_scope() as session:
+        course_id = (await courses.live_course(session, guild_id=guild_id, code=code)).id
+    report = await index_published_lessons(database, course_id=course_id, settings=settings, clock=SystemClock())
+    failed = f", {len(report.failed)} failed" if report.failed else ""
+    print(f"Indexed {report.ready} lesson(s) for the tutor{failed}.")
+
+
 async def course_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.services import content, tenancy
@@ -200,6 +259,8 @@ async def course_import(settings: Settings, args: argparse.Namespace) -> int:
                 publish=args.publish,
                 now=SystemClock().now(),
             )
+        if summary.published:  # the tutor cites what is indexed: a published course is indexed now, as /teach does
+            await index_imported_course(database, settings, guild_id=args.guild, code=summary.code)
     except PackageInvalid as invalid:
         print(invalid, file=sys.stderr)
         return 1
@@ -231,6 +292,46 @@ async def course_export(settings: Settings, args: argparse.Namespace) -> int:
         await database.dispose()
     written = (write_zip if args.out.suffix == ".zip" else write_package)(package, args.out)
     print(f"Wrote {package.code} to {written}.")
+    return 0
+
+
+async def course_gradebook(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a course's gradebook as `/teach gradebook` does, audited with the command line (0) as the actor."""
+    from bot.errors import CourseError
+    from bot.services.analytics import gradebook, overview
+    from db.session import Database
+
+    database = Database.from_url(settings.database.url)
+    try:
+        async with database.session_scope() as session:
+            scope = await overview.scope_of(session, guild_id=args.guild, code=args.code, cohort=args.cohort)
+            book = await gradebook.gradebook(session, scope=scope, actor_id=0, guild_id=args.guild)
+    except CourseError as error:
+        print(error, file=sys.stderr)
+        return 1
+    finally:
+        await database.dispose()
+    args.out.write_bytes(book.csv())
+    print(f"Wrote the {book.course_code} gradebook ({len(book.rows)} students) to {args.out}.")
+    return 0
+
+
+async def analytics_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    """Rebuild the last N complete days of class analytics from the raw tables (every course, or one guild's)."""
+    from bot.clock import SystemClock
+    from bot.services.analytics import snapshots
+    from db.session import Database
+
+    if not 1 <= args.days <= 3660:
+        print("--days takes a number of days from 1 to 3660.", file=sys.stderr)
+        return 2
+    database = Database.from_url(settings.database.url)
+    try:
+        async with database.session_scope() as session:
+            done = await snapshots.backfill(session, now=SystemClock().now(), days=args.days, guild_id=args.guild)
+    finally:
+        await database.dispose()
+    print(f"Rebuilt {args.days} day(s) of class analytics for {done.courses} course(s) ({done.days} course days).")
     return 0
 
 
@@ -327,7 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="settings file (default: $COURSEBOT_CONFIG or ./config.toml)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("run", help="connect to Discord with DISCORD_TOKEN").set_defaults(handler=run_bot)
+    running = commands.add_parser("run", help="connect to Discord with DISCORD_TOKEN")
+    running.add_argument("--shard-count", type=int, help="the bot's shards in all, the same in every process")
+    running.add_argument("--shards", type=shard_list, help="this process's shards, e.g. 0-3 or 0,2 ([cluster] shards)")
+    running.add_argument("--cluster", type=int, help="this process's number K: it runs the shards K, K+M, ...")
+    running.add_argument("--clusters", type=int, help="how many processes M share the shards")
+    running.set_defaults(handler=run_bot)
     commands.add_parser("sync", help="publish the slash commands globally").set_defaults(handler=sync_commands)
     offline = commands.add_parser("console", help="drive the bot from this terminal, no Discord needed")
     offline.add_argument("--as", dest="acting_as", choices=["student", "instructor", "admin"], default="student")
@@ -356,6 +462,21 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("out", type=Path)
     exporting.add_argument("--guild", type=int, required=True, help="the Discord server id")
     exporting.set_defaults(handler=course_export)
+
+    grading = course.add_parser("gradebook", help="write a course's gradebook as CSV (audited)")
+    grading.add_argument("code")
+    grading.add_argument("out", type=Path)
+    grading.add_argument("--guild", type=int, required=True, help="the Discord server id")
+    grading.add_argument("--cohort", help="only this cohort (its term name)")
+    grading.set_defaults(handler=course_gradebook)
+
+    analytics = commands.add_parser("analytics", help="class analytics: see docs/analytics.md").add_subparsers(
+        dest="analytics_command", required=True
+    )
+    backfilling = analytics.add_parser("backfill", help="rebuild the last N days of snapshots from the raw tables")
+    backfilling.add_argument("--days", type=int, required=True, help="how many complete days back from yesterday")
+    backfilling.add_argument("--guild", type=int, help="only this Discord server's courses")
+    backfilling.set_defaults(handler=analytics_backfill)
 
     privacy = commands.add_parser("privacy", help="a person's data and a server's: see docs/privacy.md")
     privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import pkgutil
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import suppress
@@ -15,10 +16,13 @@ import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord import app_commands
 from discord.ext import commands
+from discord.webhook import async_ as webhooks
+from sqlalchemy.engine import make_url
 
 import cogs
+from bot import metrics
 from bot.clock import Clock, SystemClock
-from bot.config import DatabaseSettings, Settings
+from bot.config import ConfigError, DatabaseSettings, Settings
 from bot.scheduler import install_jobs
 from bot.services import tenancy
 from bot.services.outbox import Claimed
@@ -36,6 +40,16 @@ REMEMBERED_MEMBERS = 50_000
 REMEMBERED_GUILDS = 10_000
 
 K = TypeVar("K", bound=Hashable)
+
+_INTERACTION_KINDS = {
+    discord.InteractionType.application_command: "command",
+    discord.InteractionType.autocomplete: "autocomplete",
+    discord.InteractionType.component: "component",
+    discord.InteractionType.modal_submit: "modal",
+}
+# The ids inside a button's custom id (numbers, discord.py's random hex): what stays names the button's kind.
+_IDS_IN_CUSTOM_ID = re.compile(r"[0-9a-f]{16,}|\d+")
+_RECEIVED = "metrics.received"  # the key of an interaction's arrival time in `Interaction.extras`
 
 
 class RecentlySeen(Generic[K]):
@@ -69,6 +83,82 @@ class RecentlySeen(Generic[K]):
             self._keys.popitem(last=False)
 
 
+def use_discord_api(base_url: str) -> str:
+    """Send every REST call of this process (the bot's and its interaction answers) to `base_url`, e.g. a shared
+    rate-limit proxy; returns the base used before. discord.py reads the base from its two `Route` classes."""
+    previous = discord.http.Route.BASE
+    discord.http.Route.BASE = webhooks.Route.BASE = base_url.rstrip("/")
+    return previous
+
+
+def interaction_label(interaction: discord.Interaction[Any]) -> tuple[str, str]:
+    """The kind of `interaction` and what it ran, as metric labels: a command's name, a component's custom id
+    without its ids (few distinct values, so few series)."""
+    kind = _INTERACTION_KINDS.get(interaction.type, "other")
+    if interaction.command is not None:
+        return kind, interaction.command.qualified_name
+    custom_id = str((interaction.data or {}).get("custom_id", ""))
+    return kind, _IDS_IN_CUSTOM_ID.sub("#", custom_id)[:40] or "unknown"
+
+
+class _TimedResponse(discord.InteractionResponse):  # type: ignore[type-arg]
+    """An `InteractionResponse` that observes the time from the interaction's arrival to its acknowledgement.
+
+    discord.py sets `_response_type` once Discord accepted the acknowledgement, whichever way it was given (a
+    message, a deferral, a modal, suggestions); here that attribute is a property that observes the time.
+    """
+
+    __slots__ = ("_type",)
+
+    def __init__(self, parent: discord.Interaction[Any]) -> None:
+        self._type: discord.InteractionResponseType | None = None
+        super().__init__(parent)
+
+    @property  # type: ignore[override]
+    def _response_type(self) -> discord.InteractionResponseType | None:
+        return self._type
+
+    @_response_type.setter
+    def _response_type(self, value: discord.InteractionResponseType | None) -> None:
+        interaction = self._parent
+        if value is not None and self._type is None and (received := interaction.extras.get(_RECEIVED)):
+            elapsed = asyncio.get_running_loop().time() - received
+            metrics.ACKNOWLEDGED.labels(*interaction_label(interaction)).observe(elapsed)
+        self._type = value
+
+
+def time_interaction(interaction: discord.Interaction[Any]) -> None:
+    """Time `interaction` from now: its acknowledgement (`_TimedResponse`) and `interaction_finished`. Called as
+    discord.py hands it to its handlers, before any of them can answer."""
+    interaction.extras[_RECEIVED] = asyncio.get_running_loop().time()
+    interaction._cs_response = _TimedResponse(interaction)  # type: ignore[attr-defined]
+
+
+def interaction_finished(interaction: discord.Interaction[Any], *, outcome: str) -> None:
+    """Count `interaction` with `outcome` (ok, error) and observe the time it took, if it was timed."""
+    kind, name = interaction_label(interaction)
+    metrics.INTERACTIONS.labels(kind, name, outcome).inc()
+    if received := interaction.extras.get(_RECEIVED):
+        metrics.COMPLETED.labels(kind, name).observe(asyncio.get_running_loop().time() - received)
+
+
+def time_components(bot: discord.Client) -> None:
+    """Time every button, select and modal `bot` receives (`time_interaction`), as discord.py's view store hands
+    it to its handlers. Commands are timed by `CourseTree`."""
+    store = bot._connection._view_store
+    dispatch_view, dispatch_modal = store.dispatch_view, store.dispatch_modal
+
+    def timed_view(component_type: int, custom_id: str, interaction: discord.Interaction[Any]) -> None:
+        time_interaction(interaction)
+        dispatch_view(component_type, custom_id, interaction)
+
+    def timed_modal(custom_id: str, interaction: discord.Interaction[Any], *args: Any) -> None:
+        time_interaction(interaction)
+        dispatch_modal(custom_id, interaction, *args)
+
+    store.dispatch_view, store.dispatch_modal = timed_view, timed_modal  # type: ignore[method-assign]
+
+
 def database_from(settings: DatabaseSettings) -> Database:
     """The database of `settings`, every wait on it bounded as configured."""
     return Database.from_url(
@@ -98,6 +188,10 @@ def refuse_outside_a_server(interaction: discord.Interaction[Any]) -> None:
 
 
 class CourseTree(app_commands.CommandTree["CourseBot"]):
+    def _from_interaction(self, interaction: discord.Interaction[CourseBot]) -> None:
+        time_interaction(interaction)
+        super()._from_interaction(interaction)
+
     async def interaction_check(self, interaction: discord.Interaction[CourseBot]) -> bool:
         """Before any command or autocomplete runs: bound its database work, then make sure the guild and the
         user have rows (nobody pre-registers). Whatever this raises reaches the error handler (see `_call`)."""
@@ -117,6 +211,7 @@ class CourseTree(app_commands.CommandTree["CourseBot"]):
         try:
             await super()._call(interaction)
         except app_commands.AppCommandError:
+            interaction.command_failed = True
             raise  # discord.py hands these to on_error
         except Exception as error:
             interaction.command_failed = True
@@ -128,6 +223,8 @@ class CourseTree(app_commands.CommandTree["CourseBot"]):
             if not interaction.response.is_done():
                 with suppress(discord.HTTPException):
                     await interaction.response.autocomplete([])
+        finally:
+            interaction_finished(interaction, outcome="error" if interaction.command_failed else "ok")
 
 
 class CourseBot(commands.AutoShardedBot):
@@ -152,6 +249,15 @@ class CourseBot(commands.AutoShardedBot):
         intents.guild_messages = True
         intents.dm_messages = True
         intents.message_content = True  # tutor threads read what the student wrote
+        cluster = settings.cluster
+        if cluster.one_of_several():
+            backend = database.backend if database is not None else make_url(settings.database.url).get_backend_name()
+            if backend == "sqlite":
+                raise ConfigError(
+                    f"This process runs shards {cluster.shard_ids()} of {cluster.shard_count}: the other shards run "
+                    "in other processes, and SQLite is for one process. Point `database.url` at PostgreSQL "
+                    "(docs/deploy.md), or run every shard in this one process (leave [cluster] unset)."
+                )
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -159,7 +265,12 @@ class CourseBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=CourseTree,
             help_command=None,
+            shard_count=cluster.shard_count,
+            shard_ids=cluster.shard_ids(),
         )
+        if cluster.discord_api_base_url:
+            use_discord_api(cluster.discord_api_base_url)
+        time_components(self)
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._database = database

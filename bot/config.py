@@ -13,7 +13,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +75,11 @@ class TutorSettings(Section):
     max_open_threads: int = Field(200, ge=1, le=1000)
     # One tutor answer from the model, the SDK's retries included, ends within this many seconds.
     answer_deadline_seconds: float = Field(60.0, gt=0, le=600)
+    # With no embedding model configured, embed with the small model inside the bot (`bot.tutor.embeddings`).
+    offline_embeddings: bool = True
+    # Re-embedding a course for a new embedding model: chunks per batch, and minutes between batches.
+    reembed_batch_size: int = Field(64, ge=1, le=2048)
+    reembed_every_minutes: int = Field(1, ge=1)
 
 
 class XPSettings(Section):
@@ -111,6 +116,7 @@ class ReminderSettings(Section):
     retry_delay_seconds: int = Field(60, ge=1)
     streak_nudge_hour: int = Field(20, ge=0, le=23)
     default_quiet_hours: str = Field("", pattern=QUIET_HOURS_PATTERN)
+    member_check_days: int = Field(7, ge=1, le=90)
 
 
 class PrivacySettings(Section):
@@ -124,6 +130,90 @@ class PrivacySettings(Section):
     tombstone_days: int = Field(35, ge=1)
     export_every_hours: int = Field(24, ge=0)
     batch_size: int = Field(500, ge=1, le=10_000)
+
+
+class ReviewSettings(Section):
+    """Spaced repetition (docs/reviews.md): the FSRS scheduler's knobs and what a review session may earn."""
+
+    session_cards: int = Field(20, ge=1, le=200)
+    desired_retention: float = Field(0.9, gt=0.5, lt=1.0)
+    maximum_interval_days: int = Field(365, ge=1, le=36500)
+    fuzz: bool = True
+    xp_per_review: int = Field(2, ge=0)
+    daily_xp_cap: int = Field(20, ge=0)
+    practice_session_questions: int = Field(10, ge=1, le=100)
+
+
+class HumanLoopSettings(Section):
+    reannounce_after_minutes: int = Field(30, ge=1, le=1440)
+    max_pending_submissions: int = Field(3, ge=1, le=50)
+    submissions_per_day: int = Field(5, ge=1, le=100)
+    max_submission_bytes: int = Field(5_000_000, ge=1, le=25_000_000)
+    submission_xp: int = Field(25, ge=0, le=10_000)
+    feedback_per_hour: int = Field(5, ge=1, le=100)
+
+
+class ClusterSettings(Section):
+    """Which of the bot's shards this process runs, and where it sends REST calls (docs/deploy.md).
+
+    Unset, the process runs every shard Discord recommends. Either `shards` (explicit ids) or `cluster` of
+    `clusters` (the shards `range(cluster, shard_count, clusters)`) runs part of them, beside other processes.
+    """
+
+    shard_count: int | None = Field(None, ge=1)
+    shards: list[int] = []
+    cluster: int | None = Field(None, ge=0)
+    clusters: int | None = Field(None, ge=1)
+    # A shared rate-limit proxy (nirn-proxy) in front of Discord's API, e.g. "http://127.0.0.1:8080/api/v10";
+    # empty for Discord's own.
+    discord_api_base_url: str = Field("", pattern=r"^$|^https?://\S+$")
+
+    @model_validator(mode="after")
+    def _one_consistent_plan(self) -> ClusterSettings:
+        if (self.cluster is None) != (self.clusters is None):
+            raise ValueError("set both cluster and clusters, or neither")
+        if self.cluster is not None and self.shards:
+            raise ValueError("set either shards or cluster/clusters, not both")
+        if (self.shards or self.cluster is not None) and self.shard_count is None:
+            raise ValueError("shards and cluster/clusters need shard_count (the same in every process)")
+        if self.cluster is not None and self.clusters is not None and self.cluster >= self.clusters:
+            raise ValueError(f"cluster must be below clusters ({self.clusters})")
+        if self.shard_count is not None and any(not 0 <= shard < self.shard_count for shard in self.shards):
+            raise ValueError(f"every shard must be between 0 and shard_count - 1 ({self.shard_count - 1})")
+        return self
+
+    def shard_ids(self) -> list[int] | None:
+        """This process's shards, or None for all of them."""
+        if self.cluster is not None and self.clusters is not None and self.shard_count is not None:
+            return list(range(self.cluster, self.shard_count, self.clusters))
+        return sorted(set(self.shards)) or None
+
+    def one_of_several(self) -> bool:
+        """Whether other processes run the remaining shards."""
+        shard_ids = self.shard_ids()
+        return shard_ids is not None and self.shard_count is not None and len(shard_ids) < self.shard_count
+
+
+class MetricsSettings(Section):
+    """The Prometheus endpoint (`/metrics`) and the health check (`/health`) of `coursebot run`."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    # A process running `cluster` K of several listens on port + K.
+    port: int = Field(9464, ge=1, le=65535)
+
+
+class AnalyticsSettings(Section):
+    """Class analytics for staff; docs/analytics.md defines every figure."""
+
+    # How often the job looks for a course day to write and a Monday digest to plan (each is done once).
+    every_minutes: int = Field(60, ge=1, le=1440)
+    # Students at risk: no activity in the course for this many days.
+    inactive_days: int = Field(7, ge=1, le=365)
+    # Students at risk: this many percentage points behind their cohort's pace (progress vs. its time used).
+    behind_pace_points: int = Field(20, ge=0, le=100)
+    # Local hour (guild time zone) on Mondays from which the weekly digest goes to each course's staff.
+    digest_hour: int = Field(8, ge=0, le=23)
 
 
 class Settings(BaseSettings):
@@ -142,6 +232,11 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     reminders: ReminderSettings = ReminderSettings()
     privacy: PrivacySettings = PrivacySettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    reviews: ReviewSettings = ReviewSettings()
+    human: HumanLoopSettings = HumanLoopSettings()
 
     discord_token: SecretStr | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))

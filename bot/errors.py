@@ -13,6 +13,8 @@ listed here so that this is the one place to see them all (`tests/test_errors.py
 - `bot.services.profiles`: UnknownTimeZone
 - `bot.services.reminders`: BadReminderTime, BadReminderDays, BadQuietHours
 - `bot.services.privacy.export`: ExportTooSoon
+- `bot.services.reviews`: NotYourReview, QuestionGone
+- `bot.services.practice`: PracticeLocked, NothingToPractise
 - `bot.services.coursepack`: PackageInvalid (every problem of a package, with file and line)
 - `bot.tutor.errors`: LLMError, LLMUnavailable, LLMTooSlow, LLMRateLimited, LLMBadResponse,
   EmbeddingsNotConfigured, MessageTooLong
@@ -23,6 +25,10 @@ listed here so that this is the one place to see them all (`tests/test_errors.py
 - `bot.tutor.prompts`: PromptNotFound, PromptCompositionError
 - `bot.tutor.materials`: MaterialUnreadable
 - `cogs.tutor`: AnswerInProgress
+- `bot.tutor.escalations`: TutorPaused, EscalationTaken, EscalationClosed, NotTheHolder, NoAnswerToSave,
+  NotOnGuidedPath
+- `bot.services.submissions`: SubmissionLimit, AlreadyDecided
+- `bot.services.feedback`: FeedbackRateLimited
 """
 
 from __future__ import annotations

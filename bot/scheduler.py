@@ -1,18 +1,34 @@
 """Periodic sweeps. Each job is a thin call into a service in its own unit of work; the state lives in our
-tables, so a rerun (or a restart mid-run) does the same thing once, not twice."""
+tables, so a rerun (or a restart mid-run) does the same thing once, not twice.
+
+Several bot processes may share one PostgreSQL database (docs/deploy.md): each installs every job, and each run
+of a job is led by one of them, the one that takes the job's advisory lock (`leading`); the others skip that
+run. The lock belongs to a database connection, so a process that dies mid-job releases it with its connection,
+and what it left is what a rerun picks up (every job is written to be rerun).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
+from bot import metrics
 from bot.services import nudges, outbox, privacy, quizzes, reminders
+from bot.services.analytics import digest as analytics_digest
+from bot.services.analytics import snapshots as analytics_snapshots
 from bot.services.outbox import Claimed
-from bot.tutor import sessions
+from bot.tutor import reembedding, sessions
+from db.session import Database
 
 if TYPE_CHECKING:
     from bot.app import CourseBot
@@ -34,6 +50,10 @@ ON_THE_MINUTE = datetime(2026, 1, 1, tzinfo=UTC)  # any past whole minute: inter
 _nudges_planned_until: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
 # Per bot: when the privacy maintenance last ran (erasures finished since then make the bot forget whom it saw).
 _privacy_maintained_at: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
+# How often each process looks for erasures finished by any process (a small read: the recent tombstones).
+ERASURES_CHECKED_EVERY = timedelta(minutes=1)
+# Per bot: when it last looked for erasures finished by any process.
+_erasures_checked_at: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
 
 
 async def abandon_stale_quiz_attempts(bot: CourseBot) -> None:
@@ -50,6 +70,13 @@ async def end_idle_tutor_sessions(bot: CourseBot) -> None:
     if ended:
         log.info("Ended %d idle tutor session(s)", len(ended))
         bot.dispatch("tutor_sessions_ended", ended)
+
+
+async def reembed_materials(bot: CourseBot) -> None:
+    """After an embedding model change: one bounded batch of the courses' chunks embedded with the new model."""
+    progress = await reembedding.reembed_for_settings(bot.db, bot.settings)
+    if progress is not None and progress.switched_courses:
+        log.info("Course(s) %s now searched with the new embedding model", progress.switched_courses)
 
 
 async def plan_reminders(bot: CourseBot) -> None:
@@ -153,8 +180,40 @@ async def maintain_privacy(bot: CourseBot) -> None:
         )
 
 
+async def forget_the_erased(bot: CourseBot) -> None:
+    """Run by every process, not one: after an erasure finished in any process (or by the operator's CLI), forget
+    whom this process saw, so the erased member's next command here writes their row again."""
+    now = bot.clock.now()
+    # The first run (one interval after start) looks back to before the start: whom the process saw came after.
+    since = _erasures_checked_at.get(bot, now - 2 * ERASURES_CHECKED_EVERY)
+    async with bot.db.session_scope() as session:
+        tombstones = await privacy.erased_ids(session)
+    _erasures_checked_at[bot] = now
+    if any(finished is not None and finished >= since for _, _, finished in tombstones):
+        bot.forget_seen()
+
+
+async def snapshot_class_analytics(bot: CourseBot) -> None:
+    """Write each course's last complete day of class analytics (once: a course that has it is skipped)."""
+    async with bot.db.session_scope() as session:
+        written = await analytics_snapshots.snapshot_due(session, now=bot.clock.now())
+    if written.courses:
+        log.info("Wrote yesterday's class analytics of %d course(s)", written.courses)
+
+
+async def plan_weekly_digests(bot: CourseBot) -> None:
+    """On Mondays from `analytics.digest_hour` in each guild's zone, plan last week's digest to each course's staff
+    (once per course, week and recipient); the outbox sender delivers it."""
+    async with bot.db.session_scope() as session:
+        planned = await analytics_digest.plan_digests(
+            session, now=bot.clock.now(), hour=bot.settings.analytics.digest_hour
+        )
+    if planned:
+        log.info("Planned %d weekly digest(s)", planned)
+
+
 # What became due when time moved: the console runs these in order after `clock +1d`.
-DUE_JOBS = (plan_reminders, plan_nudges, send_notifications, maintain_privacy)
+DUE_JOBS = (plan_reminders, plan_nudges, snapshot_class_analytics, send_notifications, maintain_privacy)
 
 
 async def run_due_jobs(bot: CourseBot) -> None:
@@ -162,13 +221,85 @@ async def run_due_jobs(bot: CourseBot) -> None:
         await job(bot)
 
 
+# Jobs about this process's own memory: every process runs them.
+EVERY_PROCESS = frozenset({"privacy.forget_erased"})
+
+
+def job_lock_key(job_id: str) -> int:
+    """The advisory lock of `job_id`: a stable signed 64-bit number (PostgreSQL's `bigint` lock space)."""
+    digest = hashlib.blake2b(f"coursebot.job:{job_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@asynccontextmanager
+async def leading(database: Database, job_id: str) -> AsyncIterator[bool]:
+    """Whether this process leads this run of `job_id`: True while it holds the job's lock, False when another
+    process holds it (that process is running the job now). On SQLite, always True: one process uses it.
+
+    The lock is PostgreSQL's session advisory lock, taken without waiting on a connection kept for the run (in
+    autocommit: no transaction, no snapshot held across the job): the server releases it when the connection
+    ends, so a process killed mid-job never leaves it held.
+    """
+    if database.backend != "postgresql":
+        yield True
+        return
+    key = job_lock_key(job_id)
+    async with database.engine.connect() as connection:
+        locking = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        leader = bool(await locking.scalar(select(func.pg_try_advisory_lock(key))))
+        if not leader:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                await locking.scalar(select(func.pg_advisory_unlock(key)))
+            except DBAPIError:
+                # The connection broke, and the lock went with it; the pool must not reuse it.
+                await connection.invalidate()
+                log.warning("Lost the database connection holding the lock of job %s", job_id)
+
+
+def run_once_across_processes(
+    job_id: str, job: Callable[[CourseBot], Awaitable[None]]
+) -> Callable[[CourseBot], Awaitable[None]]:
+    """`job`, run only by the process that leads this run (`leading`), timed and counted in `bot.metrics`."""
+
+    async def run(bot: CourseBot) -> None:
+        async with leading(bot.db, job_id) as leader:
+            if not leader:
+                metrics.JOB_RUNS.labels(job_id, "skipped").inc()
+                return
+            started = asyncio.get_running_loop().time()
+            try:
+                await job(bot)
+            except Exception:
+                metrics.JOB_RUNS.labels(job_id, "failed").inc()
+                raise
+            finally:
+                metrics.JOB_SECONDS.labels(job_id).observe(asyncio.get_running_loop().time() - started)
+            metrics.JOB_RUNS.labels(job_id, "done").inc()
+
+    run.__name__ = run.__qualname__ = job.__name__
+    return run
+
+
+def _observe_lag(event: JobSubmissionEvent) -> None:
+    if event.scheduled_run_times:
+        late = datetime.now(UTC) - min(event.scheduled_run_times)
+        metrics.JOB_LAG.labels(event.job_id).observe(max(late.total_seconds(), 0.0))
+
+
 def install_jobs(bot: CourseBot) -> None:
     """Register every periodic job on the bot's scheduler (started by `setup_hook`): one run at a time each, and a
-    run missed while the bot was busy or down is made up once, not once per missed interval."""
+    run missed while the bot was busy or down is made up once, not once per missed interval. With several
+    processes on one database, each run is done by one of them (`run_once_across_processes`)."""
     every = bot.settings.scheduler
     jobs: list[tuple[str, Callable[[CourseBot], Awaitable[None]], dict[str, Any]]] = [
         ("quiz.abandon_stale", abandon_stale_quiz_attempts, {"minutes": every.quiz_sweep_every_minutes}),
         ("tutor.end_idle", end_idle_tutor_sessions, {"minutes": every.tutor_inactivity_every_minutes}),
+        ("tutor.reembed", reembed_materials, {"minutes": bot.settings.tutor.reembed_every_minutes}),
         (
             "reminders.plan",
             plan_reminders,
@@ -177,8 +308,19 @@ def install_jobs(bot: CourseBot) -> None:
         ("nudges.plan", plan_nudges, {"minutes": every.reminders_every_minutes}),
         ("outbox.send", send_notifications, {"seconds": every.send_every_seconds, "start_date": ON_THE_MINUTE}),
         ("privacy.maintain", maintain_privacy, {"minutes": every.privacy_every_minutes}),
+        ("privacy.forget_erased", forget_the_erased, {"seconds": ERASURES_CHECKED_EVERY.total_seconds()}),
+        ("analytics.snapshot", snapshot_class_analytics, {"minutes": bot.settings.analytics.every_minutes}),
+        ("analytics.digest", plan_weekly_digests, {"minutes": bot.settings.analytics.every_minutes}),
     ]
     for job_id, job, interval in jobs:
         bot.scheduler.add_job(
-            job, "interval", **interval, args=[bot], id=job_id, replace_existing=True, coalesce=True, max_instances=1
+            job if job_id in EVERY_PROCESS else run_once_across_processes(job_id, job),
+            "interval",
+            **interval,
+            args=[bot],
+            id=job_id,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
         )
+    bot.scheduler.add_listener(_observe_lag, EVENT_JOB_SUBMITTED)

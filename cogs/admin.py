@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import time
 from typing import Any
 
 import discord
@@ -10,19 +9,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.clock import local_date, local_instant
 from bot.errors import CourseError
-from bot.services import audit, courses, outbox, permissions, reminders, tenancy, xp
+from bot.services import audit, courses, delivery, permissions, reminders, tenancy, xp
+from bot.services.feedback import STATUS_NAMES, list_requests
 from bot.tutor import backends, cache, prompts
 from bot.tutor.secrets import SecretBox
 from cogs._autocomplete import Choices, courses_you_teach, matching
 from cogs._checks import is_bot_operator, require_bot_operator, require_level
 from cogs._limits import EMBED_DESCRIPTION_MAX, MODAL_TITLE_MAX, STRING_OPTION_MAX, TEXT_INPUT_MAX
+from cogs._request_views import RequestsView
 from cogs._text import split_for_discord
 from cogs._ui import add_fields, clip, embed, send, success_embed
 from cogs._views import Paginator, confirm
 from cogs.errors import report
-from db.models import MemberRole, ModelPurpose
+from db.models import MemberRole, ModelPurpose, RequestStatus
 
 AUDIT_PAGE_SIZE = 10
 
@@ -40,6 +40,8 @@ def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
         ("TA role", role(config.ta_role_id)),
         ("Reminder channel", channel(config.reminder_channel_id)),
         ("Announcement channel", channel(config.announcement_channel_id)),
+        ("Staff channel (Ask a TA)", channel(config.staff_channel_id)),
+        ("Feedback channel", channel(config.feedback_channel_id)),
         ("Quiet hours", f"{config.quiet_hours} (each student's own clock)" if config.quiet_hours else "none"),
     ]
 
@@ -161,6 +163,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         admin_role="Members with this role can configure the bot",
         reminder_channel="Where a reminder goes, mentioning only its student, when their DMs are closed",
         announcement_channel="Where course announcements are posted",
+        staff_channel="Where students' Ask-a-TA requests are posted for TAs to claim",
+        feedback_channel="Where /feedback requests are posted for members to +1",
         quiet_hours="Default quiet hours, e.g. 22:00-07:00 in each student's own time zone; off for none",
     )
     @require_level(MemberRole.ADMIN)
@@ -173,6 +177,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         reminder_channel: discord.TextChannel | None = None,
         announcement_channel: discord.TextChannel | None = None,
         quiet_hours: app_commands.Range[str, 1, 20] | None = None,
+        staff_channel: discord.TextChannel | None = None,
+        feedback_channel: discord.TextChannel | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         chosen = {
@@ -181,6 +187,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
             "admin_role_id": admin_role,
             "reminder_channel_id": reminder_channel,
             "announcement_channel_id": announcement_channel,
+            "staff_channel_id": staff_channel,
+            "feedback_channel_id": feedback_channel,
         }
         changes: dict[str, int | str | None] = {key: value.id for key, value in chosen.items() if value is not None}
         if quiet_hours is not None:
@@ -205,25 +213,20 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     @require_level(MemberRole.ADMIN)
     async def reminder_outbox(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
-        now = self.bot.clock.now()
         async with self.bot.db.session_scope() as session:
-            guild_zone, _ = await tenancy.time_zones(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id
-            )
-            since = local_instant(local_date(now, guild_zone), time(0), guild_zone)
-            counted = await outbox.summary(session, guild_id=interaction.guild_id, since=since)
-            paused = await reminders.paused_students(session, guild_id=interaction.guild_id)
+            report = await delivery.guild_report(session, guild_id=interaction.guild_id, now=self.bot.clock.now())
         failed = "\n".join(
             f"{discord.utils.format_dt(due, 'f')} · {clip(reason or 'no reason recorded', 150)}"
-            for due, reason in counted.failed
+            for due, reason in report.outbox.failed
         )
-        stopped = "\n".join(f"<@{student.user_id}> ({student.course_code})" for student in paused)
+        stopped = "\n".join(f"<@{student.user_id}> ({student.course_code})" for student in report.paused)
         if stopped:
             stopped += "\nEach is told how to fix it at their next command."
-        page = embed("Reminders and nudges", f"Today starts at {discord.utils.format_dt(since, 'f')} ({guild_zone}).")
+        starts = discord.utils.format_dt(report.day_started_at, "f")
+        page = embed("Reminders and nudges", f"Today starts at {starts} ({report.time_zone}).")
         fields = [
-            ("Pending", str(counted.pending)),
-            ("Sent today", str(counted.sent_today)),
+            ("Pending", str(report.outbox.pending)),
+            ("Sent today", str(report.outbox.sent_today)),
             ("Failed (latest)", failed or "none"),
             ("Paused students", stopped or "none"),
         ]
@@ -508,6 +511,18 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
             embed=success_embed(f"Cleared {found.code}'s answer cache", f"{nodes} cached answer(s) forgotten."),
             view=None,
         )
+
+    @app_commands.command(name="requests", description="Feedback and requests members sent: read them, set status")
+    @app_commands.describe(status="Only requests in this status (default: all)")
+    @require_level(MemberRole.ADMIN)
+    async def requests(self, interaction: discord.Interaction, status: RequestStatus | None = None) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            listed = await list_requests(session, guild_id=interaction.guild_id, status=status)
+        which = f" ({STATUS_NAMES[status]})" if status else ""
+        view = RequestsView(listed, owner_id=interaction.user.id, heading=f"Requests{which}: {len(listed)}")
+        await send(interaction, embed=view.page(), view=view)
+        view.message = await interaction.original_response()
 
 
 async def setup(bot: CourseBot) -> None:

@@ -9,12 +9,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.services import audit, courses, enrollment, navigation, tenancy
+from bot.errors import InvalidInput
+from bot.services import audit, courses, enrollment, navigation, practice, submissions, tenancy
+from bot.tutor import materials
 from cogs._autocomplete import courses_you_take, published_courses
 from cogs._limits import EMBED_FIELD_VALUE_MAX
 from cogs._roles import grant_problem
 from cogs._text import strip_mentions
 from cogs._ui import add_fields, clip, embed, progress_bar, success_embed
+from cogs.review import mastery_lines
 from db.models import EnrollmentStatus
 
 log = logging.getLogger(__name__)
@@ -213,6 +216,9 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
             progress = await navigation.course_progress(
                 session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
             )
+            concepts = await practice.mastery_bars(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=progress.course_code
+            )
         status = " — completed ✓" if progress.status is EnrollmentStatus.COMPLETED else ""
         reply = embed(
             f"{progress.course_code} · {progress.course_title}{status}",
@@ -222,7 +228,55 @@ class Courses(commands.GroupCog, group_name="course", group_description="Find, j
             (module.title or "Module", clip(progress_bar(module.done, module.total), EMBED_FIELD_VALUE_MAX))
             for module in progress.modules
         ]
+        if concepts:
+            fields.append(
+                ("Mastery (`/practice` works on the weakest)", clip(mastery_lines(concepts), EMBED_FIELD_VALUE_MAX))
+            )
         await interaction.response.send_message(embed=add_fields(reply, fields), ephemeral=True)
+
+    @app_commands.command(description="Offer a file to your course (Markdown, text or PDF); staff review it")
+    @app_commands.describe(
+        file="A .md, .txt or .pdf file",
+        title="How the tutor cites it; by default the file name",
+        note="A word for the staff who review it",
+    )
+    @app_commands.autocomplete(course=courses_you_take)
+    async def submit(
+        self,
+        interaction: discord.Interaction,
+        course: str,
+        file: discord.Attachment,
+        title: app_commands.Range[str, 1, 150] | None = None,
+        note: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        limit = self.bot.settings.human.max_submission_bytes
+        if file.size > limit:  # refused before downloading it
+            raise InvalidInput(f"That file is {file.size / 1e6:.1f} MB; submissions may be {limit / 1e6:g} MB at most.")
+        materials.file_type_for(file.filename)
+        data = await file.read()
+        async with self.bot.db.session_scope() as session:
+            sent = await submissions.submit(
+                session,
+                guild_id=interaction.guild_id,
+                user_id=interaction.user.id,
+                course_code=course,
+                filename=file.filename,
+                data=data,
+                title=title,
+                note=note,
+                now=self.bot.clock.now(),
+                limits=self.bot.settings.human,
+            )
+        await interaction.response.send_message(
+            embed=success_embed(
+                f"Submitted #{sent.id} to {sent.course_code}",
+                f"“{strip_mentions(sent.title)}” waits for the course staff. You'll get a DM when they decide; "
+                f"approved, it becomes course material credited to you, with {self.bot.settings.human.submission_xp} "
+                "XP.",
+            ),
+            ephemeral=True,
+        )
 
 
 async def setup(bot: CourseBot) -> None:

@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.services import courses, leaderboard, streaks
+from bot.services import courses, leaderboard, reviews, streaks
 from cogs._autocomplete import published_courses
 from cogs._ui import embed
 from cogs._views import Paginator
@@ -33,6 +33,9 @@ class Engagement(commands.Cog):
     async def streak(self, interaction: discord.Interaction) -> None:
         async with self.bot.db.session_scope() as session:
             shown = await streaks.streak_today(session, user_id=interaction.user.id, now=self.bot.clock.now())
+            cards = await reviews.outlook(
+                session, user_id=interaction.user.id, now=self.bot.clock.now(), settings=self.bot.settings.reviews
+            )
         view = shown.view
         flame = "🔥" if view.current else "·"
         reply = embed(
@@ -41,6 +44,13 @@ class Engagement(commands.Cog):
             f"**{view.total_active_days}** · freezes: **{view.freezes_available}** 🧊\n"
             f"Days follow your time zone ({shown.time_zone}); change it with `/profile timezone zone:`.",
         )
+        if cards.cards:
+            recall = f" · you would recall **{cards.recall_share:.0%}** now" if cards.recall_share is not None else ""
+            reply.add_field(
+                name="Reviews",
+                value=f"Due today: **{cards.due_today}** · this week: **{cards.due_this_week}**{recall}. `/review`",
+                inline=False,
+            )
         await interaction.response.send_message(embed=reply, ephemeral=True)
 
     @app_commands.command(description="Who earned the most XP")

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import CourseBot
 from bot.errors import NotFound
-from bot.services import navigation, nudges, outbox, reminders, tenancy
+from bot.services import delivery, navigation, nudges, outbox, reminders, tenancy
 from bot.services.coursepack.model import COURSE_CODE_PATTERN
 from bot.services.navigation import CourseEnd
 from bot.services.nudges import NudgeMessage
@@ -49,6 +49,16 @@ log = logging.getLogger(__name__)
 # Discord's JSON error codes that decide a delivery (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
 UNKNOWN_MEMBER = 10007
 DMS_CLOSED = 50007
+UNKNOWN_CHANNEL = 10003
+# What this cog sends from the outbox (other kinds have their own senders).
+SENT_HERE = (
+    NotificationKind.REMINDER,
+    NotificationKind.STREAK_AT_RISK,
+    NotificationKind.COHORT_DEADLINE,
+    NotificationKind.ANNOUNCEMENT,
+)
+# Another process may pause a student: the set of untold pauses is read again this often, on the next command.
+UNTOLD_REREAD = timedelta(minutes=1)
 COURSE_CODE = re.compile(COURSE_CODE_PATTERN)
 UTC_HINT = (
     "You haven't set a time zone, so **UTC** is assumed. Set yours with `/profile timezone zone:` "
@@ -121,6 +131,9 @@ def reminder_embed(message: ReminderMessage) -> discord.Embed:
         lines.append("You finished every item. A quiz again, or `/course progress` to see it all? 🎉")
     if message.quiz_to_pass:
         lines.append(f"📝 Not passed yet: **{strip_mentions(message.quiz_to_pass)}**.")
+    if message.reviews_due:
+        plural = "s" if message.reviews_due != 1 else ""
+        lines.append(f"🔁 {message.reviews_due} question{plural} to review: `/review`.")
     if message.streak_days:
         plural = "s" if message.streak_days != 1 else ""
         lines.append(f"🔥 {message.streak_days} day{plural} — today not counted yet.")
@@ -179,6 +192,7 @@ class Letter:
     guild_id: int
     course_code: str | None
     fallback_channel_id: int | None  # the guild's reminder channel, for DMs that are closed
+    route: delivery.Route | None  # how to reach the student; None for a channel post
 
     def view(self) -> discord.ui.View:
         return continue_view(self.guild_id, self.course_code) or discord.utils.MISSING
@@ -188,6 +202,8 @@ class Letter:
 class Outcome:
     status: Literal["sent", "skipped", "failed", "retry"]
     detail: str = ""
+    opened_dm_channel_id: int | None = None  # a DM channel this send opened: stored, never opened again
+    member_seen: bool = False  # Discord confirmed during this send that the student is in the guild
 
 
 def only(user_id: int) -> discord.AllowedMentions:
@@ -207,23 +223,29 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
         self.bot = bot
         # (guild, user) paused and not told yet: their next command says so (`on_app_command_completion`).
         self.untold: set[tuple[int, int]] = set()
+        self.untold_read_at = bot.clock.now()
 
     async def cog_load(self) -> None:
-        for kind in NotificationKind:
+        for kind in SENT_HERE:
             self.bot.notification_senders[kind] = self.deliver
+        await self._read_untold()
+
+    async def cog_unload(self) -> None:
+        for kind in SENT_HERE:
+            if self.bot.notification_senders.get(kind) == self.deliver:
+                del self.bot.notification_senders[kind]
+
+    async def _read_untold(self) -> None:
+        """Who paused and was not told yet, whichever process paused them (read again every UNTOLD_REREAD)."""
+        self.untold_read_at = self.bot.clock.now()
         try:
             async with self.bot.db.session_scope() as session:
-                self.untold = await reminders.untold_pauses(session)
+                self.untold = await delivery.untold_pauses(session)
         except Exception as error:
             if not is_database_fault(error):
                 raise
             # The pauses are still shown by every /remind command; only the unprompted notice waits.
-            log.warning("Could not read paused reminders at start-up: %r", error)
-
-    async def cog_unload(self) -> None:
-        for kind in NotificationKind:
-            if self.bot.notification_senders.get(kind) == self.deliver:
-                del self.bot.notification_senders[kind]
+            log.warning("Could not read paused reminders: %r", error)
 
     # -- commands ----------------------------------------------------------------------------------------------
 
@@ -315,12 +337,14 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
     @commands.Cog.listener()
     async def on_app_command_completion(self, interaction: discord.Interaction, command: Any) -> None:
         """Tell a student whose reminders paused, after the first command they use (once)."""
+        if self.bot.clock.now() - self.untold_read_at >= UNTOLD_REREAD:
+            await self._read_untold()
         key = (interaction.guild_id, interaction.user.id)
         if key not in self.untold or interaction.guild_id is None:
             return
         self.untold.discard(key)  # type: ignore[arg-type]
         async with self.bot.db.session_scope() as session:
-            reason = await reminders.take_pause_notice(
+            reason = await delivery.take_pause_notice(
                 session, user_id=interaction.user.id, guild_id=interaction.guild_id
             )
         if reason:
@@ -359,39 +383,68 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
             composed = await nudges.compose_nudge(session, claimed)
         if isinstance(composed, str):
             return composed
-        fallback = None
+        fallback = route = None
         if claimed.user_id is not None:
             fallback = (await tenancy.guild_config(session, claimed.guild_id)).reminder_channel_id
-        if isinstance(composed, ReminderMessage):
-            return Letter(reminder_embed(composed), composed.guild_id, composed.course_code, fallback)
-        return Letter(nudge_embed(composed), composed.guild_id, composed.course_code, fallback)
+            route = await delivery.route(session, user_id=claimed.user_id, guild_id=claimed.guild_id)
+        embed = reminder_embed(composed) if isinstance(composed, ReminderMessage) else nudge_embed(composed)
+        return Letter(embed, composed.guild_id, composed.course_code, fallback, route)
 
     async def _send(self, claimed: Claimed, letter: Letter) -> Outcome:
-        if claimed.user_id is None:  # an announcement: a channel post that pings nobody
+        if claimed.user_id is None or letter.route is None:  # an announcement: a channel post that pings nobody
             if claimed.channel_id is None:
                 return Outcome("failed", "no channel to post in")
             channel = self.bot.get_partial_messageable(claimed.channel_id, guild_id=claimed.guild_id)
             await channel.send(embed=letter.embed, view=letter.view(), allowed_mentions=discord.AllowedMentions.none())
             return Outcome("sent", "channel")
         user_id = claimed.user_id
+        every = timedelta(days=self.bot.settings.reminders.member_check_days)
+        member_seen = letter.route.member_check_due(now=self.bot.clock.now(), every=every)
+        if member_seen and (gone := await self._gone(claimed)):
+            return gone
+        opened = None
         try:
-            await self.bot.http.get_member(claimed.guild_id, user_id)
-        except discord.NotFound as error:
-            return Outcome("skipped", "left the server" if error.code == UNKNOWN_MEMBER else f"not found: {error.text}")
-        try:
-            direct = await self.bot.create_dm(discord.Object(user_id))
-            await direct.send(embed=letter.embed, view=letter.view())
-            return Outcome("sent", "DM")
+            try:
+                if letter.route.dm_channel_id is None:
+                    opened = await self._open_dm(user_id)
+                await self._send_dm(opened or letter.route.dm_channel_id, letter)
+            except discord.NotFound as error:  # the stored channel is gone: open it again, once
+                if error.code != UNKNOWN_CHANNEL or opened is not None:
+                    raise
+                opened = await self._open_dm(user_id)
+                await self._send_dm(opened, letter)
+            return Outcome("sent", "DM", opened, member_seen)
         except discord.Forbidden as error:
             if error.code != DMS_CLOSED:
                 raise
+        # DMs closed, or the student shares no server with the bot any more: which one, Discord says now.
+        if not member_seen and (gone := await self._gone(claimed)):
+            return gone
         if letter.fallback_channel_id is None:
-            return Outcome("failed", "DMs closed (50007) and no reminder channel set in /admin setup")
+            return Outcome(
+                "failed", "DMs closed (50007) and no reminder channel set in /admin setup", opened, member_seen=True
+            )
         channel = self.bot.get_partial_messageable(letter.fallback_channel_id, guild_id=claimed.guild_id)
         await channel.send(
             content=f"<@{user_id}>", embed=letter.embed, view=letter.view(), allowed_mentions=only(user_id)
         )
-        return Outcome("sent", "reminder channel")
+        return Outcome("sent", "reminder channel", opened, member_seen=True)
+
+    async def _gone(self, claimed: Claimed) -> Outcome | None:
+        """Why the student cannot be reached in this guild any more, or None while they are still in it."""
+        assert claimed.user_id is not None
+        try:
+            await self.bot.http.get_member(claimed.guild_id, claimed.user_id)
+        except discord.NotFound as error:
+            return Outcome("skipped", "left the server" if error.code == UNKNOWN_MEMBER else f"not found: {error.text}")
+        return None
+
+    async def _open_dm(self, user_id: int) -> int:
+        return (await self.bot.create_dm(discord.Object(user_id))).id
+
+    async def _send_dm(self, channel_id: int, letter: Letter) -> None:
+        channel = self.bot.get_partial_messageable(channel_id, type=discord.ChannelType.private)
+        await channel.send(embed=letter.embed, view=letter.view())
 
     async def _report(self, claimed: Claimed, outcome: Outcome) -> None:
         now = self.bot.clock.now()
@@ -406,9 +459,17 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
                 await outbox.retry(session, claimed, error=outcome.detail, now=now, delay=delay)
             else:
                 await outbox.mark_failed(session, claimed.id, error=outcome.detail)
+            if claimed.user_id is not None and outcome.opened_dm_channel_id is not None:
+                await delivery.remember_dm_channel(
+                    session, user_id=claimed.user_id, channel_id=outcome.opened_dm_channel_id
+                )
             if claimed.user_id is not None and outcome.status in ("sent", "failed"):
-                paused = await reminders.record_delivery(
-                    session, user_id=claimed.user_id, guild_id=claimed.guild_id, delivered=outcome.status == "sent"
+                paused = await delivery.record_delivery(
+                    session,
+                    user_id=claimed.user_id,
+                    guild_id=claimed.guild_id,
+                    delivered=outcome.status == "sent",
+                    member_seen_at=now if outcome.member_seen else None,
                 )
         if paused and claimed.user_id is not None:
             self.untold.add((claimed.guild_id, claimed.user_id))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Sequence
+from functools import partial
+from typing import Literal
 
 import discord
 from discord import app_commands
@@ -13,18 +15,24 @@ from discord.ext import commands
 from bot.app import CourseBot
 from bot.errors import InvalidInput, RoleNotGrantable
 from bot.services import audit, content, courses
+from bot.services import submissions as material_submissions
+from bot.services.analytics import gradebook as grading
+from bot.services.analytics import overview as class_overview
 from bot.services.coursepack import DEFAULT_LIMITS, Problem, load_zip_report, size_text, zip_bytes
 from bot.services.coursepack.loader import PackageReport
 from bot.spreadsheets import csv_bytes
-from bot.tutor import materials
+from bot.tutor import escalations, materials
 from bot.tutor.materials import MaterialRecord
+from cogs._analytics import AnalyticsView, as_files, deliver_digest, overview_charts, overview_embed
 from cogs._autocomplete import courses_you_teach
 from cogs._checks import require_level
+from cogs._escalation_views import inbox_page
 from cogs._limits import EMBED_FIELD_VALUE_MAX
 from cogs._roles import check_package_roles, cohort_role_problems
+from cogs._submission_views import send_submission_review
 from cogs._ui import add_fields, clip, embed, error_embed, send, success_embed
 from cogs._views import Paginator, confirm
-from db.models import CourseLevel, IndexingStatus, MemberRole, OfferingVisibility
+from db.models import CourseLevel, IndexingStatus, MemberRole, NotificationKind, OfferingVisibility
 
 ROSTER_PAGE_SIZE = 15
 MATERIALS_PAGE_SIZE = 15
@@ -438,6 +446,82 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         fields = [(material_line(material), material.failure_reason or "No reason recorded.") for material in failed]
         hint = "Upload a fixed file with `/teach materials upload`; republish to index lessons again."
         await send(interaction, embed=add_fields(embed(f"{found.code}: {len(failed)} to review", hint), fields))
+
+    @app_commands.command(name="inbox", description="Students waiting for a TA in their tutor threads")
+    @app_commands.describe(course="Only this course's (default: every course)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.TA)
+    async def inbox(self, interaction: discord.Interaction, course: str | None = None) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course) if course else None
+            listed = await escalations.inbox(
+                session, guild_id=interaction.guild_id, course_id=found.id if found else None
+            )
+        page, view = inbox_page(listed, course_code=found.code if found else None)
+        await send(interaction, embed=page, view=view)
+
+    @app_commands.command(name="submissions", description="Material students submitted: approve, reject or undo")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.TA)
+    async def submissions(self, interaction: discord.Interaction, course: str) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            listed = await material_submissions.list_for_review(
+                session, guild_id=interaction.guild_id, course_code=course
+            )
+        await send_submission_review(interaction, listed)
+
+    async def cog_load(self) -> None:
+        # The weekly analytics digest the outbox holds is delivered from here (`cogs._analytics.deliver_digest`).
+        self.bot.notification_senders[NotificationKind.DIGEST] = partial(deliver_digest, self.bot)
+
+    async def cog_unload(self) -> None:
+        self.bot.notification_senders.pop(NotificationKind.DIGEST, None)
+
+    @app_commands.command(name="analytics", description="Class figures and charts; item analysis, students at risk")
+    @app_commands.describe(cohort="Only this cohort (its term name)", period="How far back (default: 7 days)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.TA)
+    async def analytics(
+        self,
+        interaction: discord.Interaction,
+        course: str,
+        cohort: app_commands.Range[str, 1, 100] | None = None,
+        period: Literal["7d", "30d", "all"] = "7d",
+    ) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.db.session_scope() as session:
+            scope = await class_overview.scope_of(session, guild_id=interaction.guild_id, code=course, cohort=cohort)
+            report = await class_overview.overview(
+                session, scope=scope, days=class_overview.period_days(period), now=self.bot.clock.now()
+            )
+        rendered = await asyncio.to_thread(overview_charts, report)
+        view = AnalyticsView(self.bot, scope, report.quizzes, owner_id=interaction.user.id)
+        await send(interaction, embed=overview_embed(report, period), files=as_files(rendered), view=view)
+        view.message = await interaction.original_response()
+
+    @app_commands.command(name="gradebook", description="Download the gradebook as CSV: progress, quizzes, XP, streak")
+    @app_commands.describe(cohort="Only this cohort (its term name)")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.TA)
+    async def gradebook(
+        self, interaction: discord.Interaction, course: str, cohort: app_commands.Range[str, 1, 100] | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        async with self.bot.db.session_scope() as session:
+            scope = await class_overview.scope_of(session, guild_id=interaction.guild_id, code=course, cohort=cohort)
+            # Members' results leave the bot here: the service records who took them.
+            book = await grading.gradebook(
+                session, scope=scope, actor_id=interaction.user.id, guild_id=interaction.guild_id
+            )
+        table = await asyncio.to_thread(book.csv)
+        await interaction.response.send_message(
+            embed=embed(f"{book.course_code} gradebook", f"{len(book.rows)} student(s); open it in any spreadsheet."),
+            file=discord.File(io.BytesIO(table), filename=f"{book.course_code.lower()}-gradebook.csv"),
+            ephemeral=True,
+        )
 
 
 async def setup(bot: CourseBot) -> None:

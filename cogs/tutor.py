@@ -4,6 +4,9 @@ Only the session's student is answered in a thread; anyone else, and every bot, 
 produced at a time per thread. Each answer ends with its sources and 👍/👎 buttons, plus branch buttons when
 a model wrote it; a failed answer gets a Retry button. All buttons are `PersistentButton`s whose custom_id carries
 what they need, so they keep working after a restart.
+
+A 👎 offers "Ask a TA" (as does `/tutor escalate`): the human loop in `cogs/_escalation_views.py`. While a TA holds
+the thread, the tutor stays quiet and what is written there is kept with the conversation.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bot.tutor.sessions import NotYourThread, TutorSession
 from bot.tutor.turn import Turn
 from bot.tutor.tutor import Tutor
 from cogs._autocomplete import courses_you_take, lessons_of_your_course
+from cogs._escalation_views import ask_a_ta, ask_view, kept_for_the_ta
 from cogs._limits import BUTTON_LABEL_MAX, BUTTONS_PER_ROW, EMBED_DESCRIPTION_MAX, THREAD_NAME_MAX
 from cogs._text import EDIT_INTERVAL_SECONDS, StreamThrottle, split_for_discord, strip_mentions
 from cogs._ui import clip, embed, success_embed
@@ -170,6 +174,12 @@ class FeedbackButton(PersistentButton, template=r"tutor:fb:(?P<message>\d+):(?P<
             message_id=self.message, user_id=interaction.user.id, rating=self.rating
         )
         thanks = "Thanks! Glad it helped." if self.rating > 0 else "Thanks for telling me. Try asking in other words."
+        if self.rating < 0 and isinstance(interaction.channel, discord.Thread):
+            # Still stuck: a person can take over (cogs/_escalation_views.py).
+            thanks += " Or ask a TA: the course staff see your question and the tutor's answer."
+            view = ask_view(interaction.channel.id)
+            await interaction.response.send_message(thanks, ephemeral=True, view=view)
+            return
         await interaction.response.send_message(thanks, ephemeral=True)
 
 
@@ -348,6 +358,15 @@ class TutorThreads(
         )
         await self.archive(ended)
 
+    @app_commands.command(name="escalate", description="Ask a TA to take over this tutor thread")
+    @app_commands.describe(note="What you need help with, for the TA (optional)")
+    async def escalate(
+        self, interaction: discord.Interaction, note: app_commands.Range[str, 1, 500] | None = None
+    ) -> None:
+        if not isinstance(interaction.channel, discord.Thread):
+            raise CourseError("Run `/tutor escalate` in your tutor thread: the TA sees that conversation.")
+        await ask_a_ta(interaction, thread_id=interaction.channel.id, note=note)
+
     # -- events -----------------------------------------------------------------------------------------------
 
     @commands.Cog.listener()
@@ -363,6 +382,8 @@ class TutorThreads(
         ):
             return
         session = await self.tutor.session_for_thread(thread.id)
+        if session is not None and session.is_open and await kept_for_the_ta(self.bot, message):
+            return  # a TA holds the thread: the tutor is paused
         if session is None or not session.is_open or session.user_id != message.author.id:
             return
         try:

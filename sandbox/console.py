@@ -51,6 +51,8 @@ Commands:
   help                         this text;  quit  to leave
 """
 
+# Charts and other images the bot attaches are saved here (beside the default database), one folder per message.
+CONSOLE_IMAGES = Path("data") / "console-images"
 _OPTION = re.compile(r"\s(?=[\w-]+:)")
 GREEN = 3  # ButtonStyle.success
 _STEP = re.compile(r"\+(\d+)([dhm])")
@@ -123,8 +125,11 @@ class Console:
         acting_as: str,
         write: Callable[[str], None],
         follow_real_time: bool = False,
+        images_dir: Path | None = None,
     ) -> None:
         self.sandbox = sandbox
+        # Where images the bot attaches (charts) are saved, so they can be opened; None: not saved.
+        self.images_dir = images_dir
         self.write = write
         self.members = {"student": sandbox.student, "instructor": sandbox.instructor, "admin": sandbox.owner}
         self.acting_as = acting_as
@@ -311,6 +316,7 @@ class Console:
         counter = iter(range(1, 1000))
         for message in reply.messages:
             self.write(self._numbered(message, counter))
+            self._save_images(message)
         for message in reply.posted:
             direct = self._dm_recipient(message) is not None
             if message.channel_id != int(self.sandbox.channel["id"]) and not direct:
@@ -322,6 +328,18 @@ class Console:
         if reply.choices:
             self.write(reply.render())
         self.write("")
+
+    def _save_images(self, message: PostedMessage) -> None:
+        """Save the message's PNG attachments (e.g. `/teach analytics` charts) and print where they are."""
+        images = [file for file in message.files if file.filename.lower().endswith(".png")]
+        if self.images_dir is None or not images:
+            return
+        folder = self.images_dir / f"message-{message.id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in images:
+            path = folder / Path(image.filename).name
+            path.write_bytes(image.data)
+            self.write(f"(saved) {path.resolve()}")
 
     @staticmethod
     def _numbered(message: PostedMessage, counter: Iterator[int] | None = None) -> str:
@@ -390,7 +408,7 @@ async def run_console(settings: Settings, *, acting_as: str, sample: Path | None
     bot = CourseBot(settings, clock=FixedClock(datetime.now(UTC)))
     sandbox = DiscordSandbox(bot, timeout=30.0)
     await sandbox.start()
-    console = Console(sandbox, acting_as=acting_as, write=print, follow_real_time=True)
+    console = Console(sandbox, acting_as=acting_as, write=print, follow_real_time=True, images_dir=CONSOLE_IMAGES)
     try:
         print(f"Coursebot console on {bot.db.backend}, acting as the {acting_as}. Type `help` for commands.\n")
         await first_start(console, bot, sample)

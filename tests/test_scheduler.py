@@ -5,6 +5,10 @@ telling nothing twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -14,12 +18,20 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import func, insert, select
 
-from bot import scheduler
+from bot import metrics, scheduler
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.services import outbox, reminders
+from bot.services import delivery, outbox, quizzes, reminders
 from bot.services.outbox import Claimed
-from db.models import Notification, NotificationKind, NotificationStatus, ReminderPreference, User
+from db.models import (
+    AttemptStatus,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+    QuizAttempt,
+    ReminderPreference,
+    User,
+)
 from db.session import Database
 from tests.services.course_fixtures import ALICE, GUILD, enroll, import_course, seed_people, tiny_package
 
@@ -188,21 +200,158 @@ async def test_a_pause_is_told_once_whichever_process_the_student_talks_to(
             days=reminders.EVERY_DAY,
             now=MONDAY_9,
         )
-    for _ in range(reminders.PAUSE_AFTER_FAILURES):  # the first process fails to reach her three times
+    for _ in range(delivery.PAUSE_AFTER_FAILURES):  # the first process fails to reach her three times
         async with database.session_scope() as session:
-            paused = await reminders.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=False)
+            paused = await delivery.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=False)
     assert paused
 
     async with second_process.session_scope() as session:  # the second one started after the pause
-        assert await reminders.untold_pauses(session) == {(GUILD, ALICE)}
-        told = await reminders.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
+        assert await delivery.untold_pauses(session) == {(GUILD, ALICE)}
+        told = await delivery.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
     async with database.session_scope() as session:
-        told_again = await reminders.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
-        untold = await reminders.untold_pauses(session)
-        failed_again = await reminders.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=False)
+        told_again = await delivery.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
+        untold = await delivery.untold_pauses(session)
+        failed_again = await delivery.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=False)
 
-    assert told == reminders.PAUSED_REASON
+    assert told == delivery.PAUSED_REASON
     assert told_again is None and untold == set()
     assert not failed_again  # already paused: a later failure neither pauses nor tells again
     async with database.session_scope() as session:
-        assert await reminders.untold_pauses(session) == set()
+        assert await delivery.untold_pauses(session) == set()
+
+
+# -- several processes: one leads each run of a job ------------------------------------------------------------
+
+
+def job_runs(job_id: str, outcome: str) -> float:
+    return metrics.REGISTRY.get_sample_value("coursebot_job_runs_total", {"job": job_id, "outcome": outcome}) or 0.0
+
+
+class Process(SimpleNamespace):
+    """A `bot_process` the scheduler may keep per-process state about (a hashable, weakly referable key)."""
+
+    __hash__ = object.__hash__
+
+
+def installed(bot: Any) -> dict[str, Any]:
+    """The jobs `install_jobs` registers for `bot`, by id, as the scheduler would call them."""
+    bot.scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.install_jobs(bot)
+    return {job.id: functools.partial(job.func, *job.args) for job in bot.scheduler.get_jobs()}
+
+
+async def test_one_process_leads_each_run_of_a_job(database: Database, second_process: Database) -> None:
+    async with (
+        scheduler.leading(database, "quiz.abandon_stale") as first,
+        scheduler.leading(second_process, "quiz.abandon_stale") as meanwhile,
+        scheduler.leading(second_process, "tutor.end_idle") as another_job,
+    ):
+        pass
+    async with scheduler.leading(second_process, "quiz.abandon_stale") as afterwards:
+        pass
+
+    assert first and another_job and afterwards
+    # SQLite is one process: there, whoever asks leads.
+    assert meanwhile is (database.backend == "sqlite")
+
+
+async def test_every_job_runs_under_its_lock_but_those_about_the_process_itself(
+    database: Database, second_process: Database, settings: Settings
+) -> None:
+    if database.backend != "postgresql":
+        pytest.skip("SQLite is one process: no lock")
+    forgot: list[bool] = []
+    bot = Process(**vars(bot_process(database, settings, [])), forget_seen=lambda: forgot.append(True))
+    jobs = installed(bot)
+    skipped_before = {job_id: job_runs(job_id, "skipped") for job_id in jobs}
+
+    async with contextlib.AsyncExitStack() as other_process_running_them:
+        for job_id in jobs:
+            assert await other_process_running_them.enter_async_context(scheduler.leading(second_process, job_id))
+        for run in jobs.values():
+            await run()
+
+    led_elsewhere = {job_id for job_id in jobs if job_runs(job_id, "skipped") == skipped_before[job_id] + 1}
+    assert led_elsewhere == set(jobs) - scheduler.EVERY_PROCESS
+    assert set(jobs) >= scheduler.EVERY_PROCESS
+    assert not forgot  # the process's own job ran, and found nobody erased
+
+
+async def test_two_processes_running_the_reminder_jobs_together_send_each_once(
+    database: Database, second_process: Database, settings: Settings
+) -> None:
+    if database.backend != "postgresql":
+        pytest.skip("SQLite is one process with one writer; several processes share a PostgreSQL database only")
+    await students_due_at_nine(database)
+    sent_by_first: list[int] = []
+    sent_by_second: list[int] = []
+    first = installed(Process(**vars(bot_process(database, settings, sent_by_first, send_takes=0.01))))
+    second = installed(Process(**vars(bot_process(second_process, settings, sent_by_second, send_takes=0.01))))
+    led_before = {job_id: job_runs(job_id, "done") for job_id in first}
+
+    for job_id in ("reminders.plan", "nudges.plan", "outbox.send"):
+        await asyncio.gather(first[job_id](), second[job_id]())
+
+    assert sorted(sent_by_first + sent_by_second) == sorted(set(sent_by_first + sent_by_second))
+    assert len(sent_by_first + sent_by_second) == STUDENTS
+    assert await statuses(database) == [NotificationStatus.SENT] * STUDENTS
+    assert all(job_runs(job_id, "done") >= led_before[job_id] + 1 for job_id in ("reminders.plan", "outbox.send"))
+
+
+# A bot process leading the stale-attempt sweep (its job lock, its update), killed before it commits. Plain asyncpg:
+# a process importing the bot takes seconds to start.
+KILLED_MID_JOB = """
+import asyncio, sys, asyncpg
+
+async def main():
+    connection = await asyncpg.connect(sys.argv[1])
+    assert await connection.fetchval("SELECT pg_try_advisory_lock($1)", int(sys.argv[2]))
+    async with connection.transaction():
+        await connection.execute("UPDATE quiz_attempts SET status = 'ABANDONED' WHERE status = 'IN_PROGRESS'")
+        print("mid-job", flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_mid_job_leaves_nothing_half_done_and_the_next_run_does_it(
+    database: Database, second_process: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    if database.backend != "postgresql":
+        pytest.skip("SQLite is one process: no other process to kill")
+    caplog.set_level(logging.INFO, logger="bot.scheduler")
+    await seed_people(database)
+    await import_course(database, tiny_package())
+    await enroll(database, ALICE, "TINY")
+    async with database.session_scope() as session:
+        await quizzes.start(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug="check", now=MONDAY_9)
+    swept_at = MONDAY_9 + quizzes.STALE_AFTER + timedelta(minutes=1)
+    url = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    lock = str(scheduler.job_lock_key("quiz.abandon_stale"))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KILLED_MID_JOB, url, lock, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        assert await asyncio.wait_for(child.stdout.readline(), 60) == b"mid-job\n"
+        survivor = bot_process(second_process, settings, [])
+        survivor.clock.set(swept_at)
+        sweep = installed(survivor)["quiz.abandon_stale"]
+        skipped = job_runs("quiz.abandon_stale", "skipped")
+        await sweep()  # the killed process still leads this run
+        assert job_runs("quiz.abandon_stale", "skipped") == skipped + 1
+    finally:
+        child.kill()
+        await child.wait()
+
+    # The server ends the dead process's session, and its lock and transaction with it: wait for the lock.
+    async with asyncio.timeout(30), second_process.engine.connect() as waiting:
+        await waiting.execute(select(func.pg_advisory_lock(int(lock))))
+        await waiting.execute(select(func.pg_advisory_unlock(int(lock))))
+    done = job_runs("quiz.abandon_stale", "done")
+    await sweep()
+    assert job_runs("quiz.abandon_stale", "done") == done + 1
+    async with database.session_scope() as session:
+        assert (await session.scalars(select(QuizAttempt.status))).all() == [AttemptStatus.ABANDONED]
+    assert "Abandoned 1 stale quiz attempt(s)" in caplog.text  # the killed process's update was rolled back

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date
@@ -243,19 +243,9 @@ async def _point_to_the_course_of(session: AsyncSession, *, guild_id: int, user_
     course holds it, and whether enrolling is needed first. Returns when no other course has it."""
     codes = (
         await session.scalars(
-            select(Course.code)
-            .join(ContentItem, ContentItem.course_id == Course.id)
-            .where(
-                Course.guild_id == guild_id,
-                Course.is_published.is_(True),
-                Course.deleted_at.is_(None),
-                ContentItem.slug == lesson,
-                ContentItem.deleted_at.is_(None),
-                exists().where(
-                    ContentRevision.item_id == ContentItem.id,
-                    ContentRevision.visibility == RevisionVisibility.PUBLISHED,
-                ),
-            )
+            published.items_of_guild(guild_id)
+            .with_only_columns(Course.code)
+            .where(ContentItem.slug == lesson)
             .order_by(Course.code)
         )
     ).all()

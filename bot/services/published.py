@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 
-from db.models import ContentItem, ContentRevision, Module, RevisionVisibility
+from db.models import ContentItem, ContentRevision, Course, Module, RevisionVisibility
 
 
 def items(*course_ids: int) -> Select[Any]:
@@ -23,12 +23,29 @@ def items(*course_ids: int) -> Select[Any]:
     stay, so any column of ContentItem, ContentRevision or Module may be picked), `where`, `join` and
     `order_by`, or makes it a CTE.
     """
+    return _published(ContentItem.course_id.in_(course_ids))
+
+
+def items_of_guild(guild_id: int) -> Select[Any]:
+    """The published items of every live, published course of a guild, as `items`, with `Course` joined too."""
+    return _published(Course.guild_id == guild_id, Course.is_published.is_(True), Course.deleted_at.is_(None)).join(
+        Course, Course.id == ContentItem.course_id
+    )
+
+
+def newest_revision_of(item_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """The join condition that makes `ContentRevision` the newest published revision of the item `item_id` names
+    (for a read that reaches the item another way, e.g. from a quiz attempt)."""
     newest_published = (
         select(func.max(ContentRevision.version))
-        .where(ContentRevision.item_id == ContentItem.id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
-        .correlate(ContentItem)
+        .where(ContentRevision.item_id == item_id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
+        .correlate_except(ContentRevision)
         .scalar_subquery()
     )
+    return and_(ContentRevision.item_id == item_id, ContentRevision.version == newest_published)
+
+
+def _published(*of_courses: ColumnElement[bool]) -> Select[Any]:
     return (
         select(
             ContentItem.id,
@@ -38,14 +55,7 @@ def items(*course_ids: int) -> Select[Any]:
             ContentRevision.title,
             ContentRevision.body,
         )
-        .join(
-            ContentRevision,
-            and_(ContentRevision.item_id == ContentItem.id, ContentRevision.version == newest_published),
-        )
+        .join(ContentRevision, newest_revision_of(ContentItem.id))
         .join(Module, Module.id == ContentItem.module_id)
-        .where(
-            ContentItem.course_id.in_(course_ids),
-            ContentItem.deleted_at.is_(None),
-            Module.deleted_at.is_(None),
-        )
+        .where(*of_courses, ContentItem.deleted_at.is_(None), Module.deleted_at.is_(None))
     )

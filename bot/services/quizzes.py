@@ -15,18 +15,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, bindparam, case, func, select, update
+from sqlalchemy import BigInteger, Select, and_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from bot.clock import local_date
 from bot.config import Settings
 from bot.errors import AlreadyAnswered, AttemptFinished, NotAnOption, NotFound, NotYourQuiz, QuizUnavailable
-from bot.services import navigation, published, streaks, xp
+from bot.services import mastery, navigation, published, reviews, streaks, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
     AttemptStatus,
-    ConceptMastery,
     ContentItem,
     ContentKind,
     ContentRevision,
@@ -34,13 +37,12 @@ from db.models import (
     CourseEnrollment,
     CourseOffering,
     Guild,
-    MasteryLevel,
     Module,
     Question,
     QuestionAnswer,
     QuestionType,
     QuizAttempt,
-    RevisionVisibility,
+    ReviewCard,
     Streak,
     User,
 )
@@ -48,8 +50,6 @@ from db.session import dialect_insert
 
 # An attempt left untouched this long is abandoned when its owner next starts the quiz.
 STALE_AFTER = timedelta(days=1)
-MASTERY_MIN_ATTEMPTS = 3
-MASTERY_CONFIDENCE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +257,25 @@ def _card(
     )
 
 
+class _OrderedId(FunctionElement[int]):
+    """The id at a 0-based position of a JSON array of ids (an attempt's question order), NULL past its end."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(_OrderedId, "sqlite")
+def _ordered_id_sqlite(element: _OrderedId, compiler: SQLCompiler, **kw: Any) -> str:
+    array, position = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"json_extract({array}, '$[' || ({position}) || ']')"
+
+
+@compiles(_OrderedId, "postgresql")
+def _ordered_id_postgresql(element: _OrderedId, compiler: SQLCompiler, **kw: Any) -> str:
+    array, position = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST({array} ->> CAST({position} AS INTEGER) AS BIGINT)"
+
+
 @functools.cache
 def _answer_context() -> Select[tuple[Any, ...]]:
     """Everything an answer needs, in one statement that locks the attempt row.
@@ -266,6 +285,9 @@ def _answer_context() -> Select[tuple[Any, ...]]:
     """
     # BIGINT like the keys: as INTEGER, asyncpg would refuse any id past 2^31 instead of finding no row.
     attempt_id = bindparam("attempt_id", type_=BigInteger)
+    answered_before = select(func.count()).where(QuestionAnswer.attempt_id == attempt_id).scalar_subquery()
+    # The question after this one, read along: answered questions are a prefix of the order, this one is next.
+    following = aliased(Question)
     return (
         select(
             QuizAttempt,
@@ -275,23 +297,22 @@ def _answer_context() -> Select[tuple[Any, ...]]:
             Guild.time_zone,
             User.time_zone,
             # Riding along so the common path needs no extra reads: answers so far, the streak as it stands.
-            select(func.count())
-            .where(QuestionAnswer.attempt_id == attempt_id)
-            .scalar_subquery()
-            .label("answered_before"),
+            answered_before.label("answered_before"),
             Streak,
+            ReviewCard,
+            following,
         )
         .select_from(QuizAttempt)
         .join(Question, Question.id == bindparam("question_id", type_=BigInteger))
-        .join(ContentRevision, ContentRevision.item_id == QuizAttempt.item_id)
+        .join(ContentRevision, published.newest_revision_of(QuizAttempt.item_id))
         .join(CourseOffering, CourseOffering.id == QuizAttempt.offering_id)
         .join(Course, Course.id == CourseOffering.course_id)
         .join(Guild, Guild.id == Course.guild_id)
         .join(User, User.id == QuizAttempt.user_id)
         .outerjoin(Streak, Streak.user_id == QuizAttempt.user_id)
-        .where(QuizAttempt.id == attempt_id, ContentRevision.visibility == RevisionVisibility.PUBLISHED)
-        .order_by(ContentRevision.version.desc())
-        .limit(1)
+        .outerjoin(ReviewCard, and_(ReviewCard.user_id == QuizAttempt.user_id, ReviewCard.question_id == Question.id))
+        .outerjoin(following, following.id == _OrderedId(QuizAttempt.question_order, answered_before + 1))
+        .where(QuizAttempt.id == attempt_id)
         .with_for_update(of=QuizAttempt)
     )
 
@@ -310,7 +331,7 @@ async def answer(
     row = (await session.execute(_answer_context(), {"attempt_id": attempt_id, "question_id": question_id})).first()
     if row is None:
         raise AttemptFinished()
-    attempt, question, revision, course, guild_zone, user_zone, answered_before, streak = row
+    attempt, question, revision, course, guild_zone, user_zone, answered_before, streak, card, following = row
     if attempt.user_id != user_id:
         raise NotYourQuiz()
     if attempt.status is not AttemptStatus.IN_PROGRESS or question.id not in attempt.question_order:
@@ -342,8 +363,19 @@ async def answer(
             day=guild_day,
         )
         xp_awarded += award.amount
+    # Every answered question comes back for review (bot.services.reviews), written with the answer.
+    await reviews.record(
+        session,
+        user_id=user_id,
+        course_id=course.id,
+        question_id=question.id,
+        seen=card,
+        correct=correct,
+        now=now,
+        settings=settings.reviews,
+    )
     if question.concept_id is not None:
-        await _update_mastery(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
+        await mastery.record_answer(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
     await streaks.record_activity(
         session,
         user_id=user_id,
@@ -364,8 +396,7 @@ async def answer(
         )
     else:
         # Questions are only ever shown in order, so the answered ones are a prefix of the order.
-        following = await session.get(Question, attempt.question_order[answered_count])
-        assert following is not None
+        assert following is not None and following.id == attempt.question_order[answered_count]
         next_card = _card(attempt, following, revision.title, quiz_settings, number=answered_count + 1)
     return AnswerResult(
         question_text=question.text,
@@ -377,36 +408,6 @@ async def answer(
         next_question=next_card,
         finished=finished,
         xp_awarded=xp_awarded,
-    )
-
-
-async def _update_mastery(
-    session: AsyncSession, *, user_id: int, concept_id: int, correct: bool, now: datetime
-) -> None:
-    statement = dialect_insert(session, ConceptMastery).values(
-        user_id=user_id,
-        concept_id=concept_id,
-        level=MasteryLevel.IN_PROGRESS,
-        confidence=1.0 if correct else 0.0,
-        correct_count=int(correct),
-        attempt_count=1,
-        updated_at=now,
-    )
-    attempts = ConceptMastery.attempt_count + 1
-    corrects = ConceptMastery.correct_count + int(correct)
-    confidence = func.cast(corrects, ConceptMastery.confidence.type) / attempts
-    mastered = (attempts >= MASTERY_MIN_ATTEMPTS) & (confidence >= MASTERY_CONFIDENCE)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[ConceptMastery.user_id, ConceptMastery.concept_id],
-            set_={
-                "attempt_count": attempts,
-                "correct_count": corrects,
-                "confidence": confidence,
-                "level": case((mastered, MasteryLevel.MASTERED.value), else_=MasteryLevel.IN_PROGRESS.value),
-                "updated_at": now,
-            },
-        )
     )
 
 

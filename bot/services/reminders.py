@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date, next_local_occurrence
 from bot.errors import InvalidInput, NotEnrolled
-from bot.services import navigation, outbox, streaks
+from bot.services import delivery, navigation, outbox, reviews, streaks
 from bot.services.enrollment import active_enrollment
 from bot.services.tenancy import GuildConfig
 from db.base import utcnow
@@ -38,17 +38,11 @@ DAY_SETS = {
 }
 # A reminder more than this late (the bot was down) is not sent: the student has moved on.
 STALE_AFTER = timedelta(hours=2)
-# Pause a student's reminders after this many deliveries in a row failed (DMs closed, no fallback channel).
-PAUSE_AFTER_FAILURES = 3
 # PostgreSQL advisory lock key of the planner: one planner at a time across every bot process.
 PLANNER_LOCK = 0x436F7572_7365  # "Course"
 # Where a student's own quiet hours live in `users.preferences`: "HH:MM-HH:MM", or "off" for none at all.
 QUIET_HOURS_KEY = "quiet_hours"
 QUIET_OFF = "off"
-PAUSED_REASON = (
-    "I couldn't reach you 3 times in a row, so your reminders are paused. Allow direct messages from this server "
-    "(server menu → Privacy Settings → Direct Messages), then run `/remind set` again."
-)
 
 
 class BadReminderTime(InvalidInput):
@@ -246,7 +240,7 @@ class ReminderOverview:
 async def overview(session: AsyncSession, *, guild_id: int, user_id: int, default_quiet: str) -> ReminderOverview:
     zone, views = await reminders_of(session, guild_id=guild_id, user_id=user_id)
     quiet = await quiet_hours_of(session, user_id=user_id, guild_id=guild_id, default=default_quiet)
-    notice = await take_pause_notice(session, user_id=user_id, guild_id=guild_id)
+    notice = await delivery.take_pause_notice(session, user_id=user_id, guild_id=guild_id)
     return ReminderOverview(zone, views, quiet, notice)
 
 
@@ -415,6 +409,7 @@ class ReminderMessage:
     done: int
     total: int
     streak_days: int
+    reviews_due: int = 0  # review cards of the course due by the end of the reminder's day (`/review`)
 
 
 async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMessage | str:
@@ -456,77 +451,8 @@ async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMes
         done=position.done,
         total=position.total,
         streak_days=streaks.current_as_of(state, day),
+        reviews_due=await reviews.due_on(session, user_id=claimed.user_id, course_id=claimed.course_id, day=day),
     )
-
-
-async def record_delivery(session: AsyncSession, *, user_id: int, guild_id: int, delivered: bool) -> bool:
-    """Count a student's failed deliveries in a row; after PAUSE_AFTER_FAILURES their reminders in the guild
-    pause, and the pause waits to be told (`take_pause_notice`). Returns True when this failure paused them."""
-    of_student = (ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
-    if delivered:
-        await session.execute(update(ReminderPreference).where(*of_student).values(consecutive_failures=0))
-        return False
-    failures = await session.scalars(
-        update(ReminderPreference)
-        .where(*of_student)
-        .values(consecutive_failures=ReminderPreference.consecutive_failures + 1)
-        .returning(ReminderPreference.consecutive_failures)
-    )
-    if max(failures, default=0) < PAUSE_AFTER_FAILURES:
-        return False
-    paused = await session.execute(
-        update(ReminderPreference)
-        .where(*of_student, ReminderPreference.paused_reason.is_(None))
-        .values(next_fire_at=None, paused_reason=PAUSED_REASON, pause_untold=True)
-    )
-    return bool(paused.rowcount)
-
-
-async def take_pause_notice(session: AsyncSession, *, user_id: int, guild_id: int) -> str | None:
-    """Why the student's reminders in this guild paused, once: the first call after a pause, in any process,
-    returns the reason and marks it told (the pause itself stays until `/remind set`)."""
-    reasons = await session.scalars(
-        update(ReminderPreference)
-        .where(
-            ReminderPreference.user_id == user_id,
-            ReminderPreference.guild_id == guild_id,
-            ReminderPreference.pause_untold,
-        )
-        .values(pause_untold=False)
-        .returning(ReminderPreference.paused_reason)
-    )
-    return next(iter(reasons), None)
-
-
-async def untold_pauses(session: AsyncSession) -> set[tuple[int, int]]:
-    """(guild, user) of every student paused and not told yet (see `take_pause_notice`)."""
-    rows = await session.execute(
-        select(ReminderPreference.guild_id, ReminderPreference.user_id)
-        .where(ReminderPreference.pause_untold)
-        .distinct()
-    )
-    return {(guild_id, user_id) for guild_id, user_id in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class PausedStudent:
-    user_id: int
-    display_name: str
-    course_code: str
-    reason: str
-
-
-async def paused_students(session: AsyncSession, *, guild_id: int, limit: int = 20) -> list[PausedStudent]:
-    """The guild's students whose reminders are paused, most recently paused first."""
-    rows = await session.execute(
-        select(ReminderPreference.user_id, User.display_name, Course.code, ReminderPreference.paused_reason)
-        .join(User, User.id == ReminderPreference.user_id)
-        .join(Course, Course.id == ReminderPreference.course_id)
-        .where(ReminderPreference.guild_id == guild_id, ReminderPreference.paused_reason.is_not(None))
-        .order_by(ReminderPreference.updated_at.desc(), ReminderPreference.id)
-        .limit(limit)
-    )
-    return [PausedStudent(user_id, name, code, reason or "") for user_id, name, code, reason in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,9 @@ class GuildConfig(BaseModel):
     ta_role_id: int | None = None
     reminder_channel_id: int | None = None
     announcement_channel_id: int | None = None
+    # Where Ask-a-TA escalations are posted for staff to claim, and where feedback requests are posted for +1s.
+    staff_channel_id: int | None = None
+    feedback_channel_id: int | None = None
     # The server's default quiet hours ("22:00-07:00", each student's own wall clock); a student may choose theirs.
     quiet_hours: str | None = None
 
@@ -90,6 +93,11 @@ async def configure_guild(
         meta={key: value for key, value in changes.items()},
     )
     return updated
+
+
+async def guild_zone(session: AsyncSession, *, guild_id: int) -> str:
+    """The guild's time zone: its days (boards, reports) run from midnight there."""
+    return await session.scalar(select(Guild.time_zone).where(Guild.id == guild_id)) or "UTC"
 
 
 async def time_zones(session: AsyncSession, *, guild_id: int | None, user_id: int) -> tuple[str, str]:

@@ -254,6 +254,24 @@ async def clear(
     return nodes
 
 
+# How a TA-approved answer shows when it is replayed: the student sees a person stands behind it.
+TA_APPROVED_MARK = "✅ *Answer approved by a TA*\n\n"
+
+
+async def approve_node(session: AsyncSession, *, node_id: int, text: str, approved_by: int) -> bool:
+    """Make a TA's `text` the node's answer, marked TA-approved: every later replay of this place serves it. False
+    when the node is gone (its tree was cleared)."""
+    approved = TA_APPROVED_MARK + text
+    node = await session.get(LLMResponseCache, node_id)
+    if node is None:
+        return False
+    node.response_content = approved
+    node.response_chunks = [approved]
+    node.response_meta = {**node.response_meta, "ta_approved": True, "approved_by": approved_by}
+    await session.flush()
+    return True
+
+
 # The columns after the node's place (content item or parent) in both partial unique indexes.
 _KEY_COLUMNS = ("user_message_hash", "prompt_version", "llm_model_id", "llm_provider")
 

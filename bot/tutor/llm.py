@@ -26,6 +26,7 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
+from bot import metrics
 from bot.tutor.errors import EmbeddingsNotConfigured, LLMBadResponse, LLMError, LLMRateLimited, LLMUnavailable
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class LLMClient:
             )
             text, _ = _first_choice(response, streamed=False)
             prompt_tokens, completion_tokens = _token_counts(getattr(response, "usage", None))
+            metrics.llm_tokens(prompt_tokens, completion_tokens)
             return Completion(
                 text=text or "",
                 model=_model_name(response) or self.chat_model,
@@ -207,6 +209,7 @@ class LLMClient:
             log.warning("LLM chat stream from %s ended before the model finished its answer", self._server)
             raise LLMBadResponse()
         prompt_tokens, completion_tokens = _token_counts(usage)
+        metrics.llm_tokens(prompt_tokens, completion_tokens)
         yield StreamFinished(
             model=model,
             prompt_tokens=prompt_tokens,
@@ -242,8 +245,10 @@ class LLMClient:
 
     @contextmanager
     def _translated_errors(self, operation: str) -> Iterator[None]:
+        started, succeeded = time.perf_counter(), False
         try:
             yield
+            succeeded = True
         except LLMBadResponse:
             log.warning("LLM %s: the response from %s is not a completion", operation, self._server)
             raise
@@ -276,6 +281,8 @@ class LLMClient:
             # pydantic.ValidationError -- all ValueErrors.
             log.warning("LLM %s: unreadable response from %s (%s)", operation, self._server, type(error).__name__)
             raise LLMBadResponse() from error
+        finally:
+            metrics.llm_call(operation, seconds=time.perf_counter() - started, ok=succeeded)
 
     def _redacted(self, text: str) -> str:
         key = self._client.api_key

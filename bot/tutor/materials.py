@@ -13,7 +13,9 @@ Two levels:
 - `ingest` and `index_lesson`, which run the whole pipeline on a `Database`: a short transaction to
   register and claim, then text extraction, chunking and embedding with no transaction open, then a
   short transaction to store the result. `upload_material` and `index_published_lessons` (the publishing
-  hook) run them with the configured embedding model, the one students' questions are embedded with.
+  hook) run them with the configured embedding model, else the in-process one (`bot.tutor.embeddings`). Each
+  chunk's vector is stored with the model that made it, and its symbols spelled out as search terms
+  (`bot.tutor.retrieval`); `bot.tutor.reembedding` moves the vectors to a new model.
 
 A lesson is indexed as a material with `content_item_id` set (file type `lesson`, one per lesson),
 so lessons and uploads are searched, ranked and cited the same way.
@@ -29,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
+from typing import Protocol
 
 from pypdf import PdfReader
 from sqlalchemy import delete, insert, or_, select, text, update
@@ -38,10 +41,11 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import CourseError, InvalidInput, NotFound
 from bot.services import audit, published
-from bot.tutor import backends
 from bot.tutor.chunking import Chunk, chunk_pages
+from bot.tutor.embeddings import Embedder, RemoteEmbedder, as_embedder, close_embedder, indexing_embedder
 from bot.tutor.errors import LLMError
 from bot.tutor.llm import LLMClient
+from bot.tutor.retrieval import search_terms
 from db.models import (
     ContentItem,
     ContentKind,
@@ -49,9 +53,7 @@ from db.models import (
     IndexingStatus,
     Material,
     MaterialChunk,
-    ModelPurpose,
 )
-from db.models.tutor import EMBEDDING_DIMENSIONS
 from db.session import Database, dialect_insert
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,17 @@ TITLE_LENGTH = 200
 MAX_UPLOAD_BYTES = 25_000_000
 # Chunks stored per INSERT statement (see `store_index`).
 INSERT_BATCH = 100
+
+
+class ChunkText(Protocol):
+    """What embedding needs of a chunk: a new one (`Chunk`) or a stored one."""
+
+    @property
+    def title(self) -> str | None: ...
+
+    @property
+    def content(self) -> str: ...
+
 
 Pages = list[tuple[int | None, str]]
 """A document's text as (page number, text) pairs; the page is None for text that has no pages."""
@@ -199,6 +212,7 @@ async def store_index(
     chunks: Sequence[Chunk],
     embeddings: Sequence[Sequence[float]] | None,
     now: datetime,
+    embedding_model: str | None = None,
 ) -> MaterialRecord | None:
     """Replace the material's chunks and mark it READY, if it is still PROCESSING the content `sha256`.
 
@@ -206,6 +220,8 @@ async def store_index(
     """
     if embeddings is not None and len(embeddings) != len(chunks):
         raise ValueError("one embedding per chunk, or none at all")
+    if embeddings is not None and embedding_model is None:
+        raise ValueError("name the model that made the embeddings")
     material = await _being_indexed(session, material_id=material_id, sha256=sha256)
     if material is None:
         return None
@@ -223,7 +239,10 @@ async def store_index(
                 "title": chunk.title[:500] if chunk.title else None,
                 "page": chunk.page,
                 "token_count": chunk.token_count,
+                "search_terms": search_terms(chunk.content),
                 "embedding": list(embeddings[position]) if embeddings is not None else None,
+                "embedding_model": embedding_model if embeddings is not None else None,
+                "embedding_dimensions": len(embeddings[position]) if embeddings is not None else None,
             }
             for position, chunk in enumerate(chunks[start : start + INSERT_BATCH], start=start)
         ]
@@ -295,13 +314,14 @@ async def ingest(
     filename: str,
     data: bytes,
     title: str | None = None,
-    llm: LLMClient | None = None,
+    llm: LLMClient | Embedder | None = None,
     clock: Clock | None = None,
 ) -> MaterialRecord:
     """Register an upload and index it: the material as it ends up (READY or FAILED with a reason).
 
     Uploading bytes the course already has returns that material; if it had FAILED (or a claim went
-    stale), it is indexed again. Embeddings are made only when `llm` has an embedding model.
+    stale), it is indexed again. Embeddings are made only when `llm` is an embedder, or a client with an embedding
+    model.
     """
     clock = clock or SystemClock()
     sha256 = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())  # tens of ms for a big file
@@ -319,7 +339,9 @@ async def ingest(
         claimed = await claim_for_indexing(session, material_id=material.id, now=clock.now())
     if not claimed:
         return material
-    return await _index(database, material, extract=lambda: _pages_of(material.file_type, data), llm=llm, clock=clock)
+    return await _index(
+        database, material, extract=lambda: _pages_of(material.file_type, data), embedder=as_embedder(llm), clock=clock
+    )
 
 
 async def index_lesson(
@@ -329,7 +351,7 @@ async def index_lesson(
     content_item_id: int,
     title: str,
     markdown: str,
-    llm: LLMClient | None = None,
+    llm: LLMClient | Embedder | None = None,
     clock: Clock | None = None,
 ) -> MaterialRecord:
     """Index a lesson's published text so the tutor can cite it; call it on every publish.
@@ -373,7 +395,7 @@ async def index_lesson(
         )
         assert material is not None
         record = _record(material)
-    return await _index(database, record, extract=lambda: [(None, markdown)], llm=llm, clock=clock)
+    return await _index(database, record, extract=lambda: [(None, markdown)], embedder=as_embedder(llm), clock=clock)
 
 
 async def upload_material(
@@ -392,7 +414,7 @@ async def upload_material(
     The same bytes uploaded again give back the first material (indexed again only if it had failed). Raises
     `InvalidInput` for a file type the tutor cannot read.
     """
-    llm = await _embedding_client(database, settings)
+    embedder = await indexing_embedder(database, settings)
     try:
         return await ingest(
             database,
@@ -401,12 +423,11 @@ async def upload_material(
             filename=filename,
             data=data,
             title=title,
-            llm=llm,
+            llm=embedder,
             clock=clock,
         )
     finally:
-        if llm is not None:
-            await llm.aclose()
+        await close_embedder(embedder)
 
 
 async def index_published_lessons(
@@ -422,7 +443,7 @@ async def index_published_lessons(
                 published.items(course_id).where(ContentItem.kind != ContentKind.QUIZ).order_by(ContentItem.id)
             )
         ).all()
-    llm = await _embedding_client(database, settings)
+    embedder = await indexing_embedder(database, settings)
     ready, failed = 0, []
     try:
         for lesson in lessons:
@@ -432,7 +453,7 @@ async def index_published_lessons(
                 content_item_id=lesson.id,
                 title=lesson.title,
                 markdown=lesson.body,
-                llm=llm,
+                llm=embedder,
                 clock=clock,
             )
             if record.status is IndexingStatus.READY:
@@ -440,20 +461,12 @@ async def index_published_lessons(
             else:
                 failed.append((lesson.title, record.failure_reason or "Indexing did not finish."))
     finally:
-        if llm is not None:
-            await llm.aclose()
+        await close_embedder(embedder)
     return LessonIndexReport(ready=ready, failed=tuple(failed))
 
 
-async def _embedding_client(database: Database, settings: Settings) -> LLMClient | None:
-    """A new client for the embedding model (the caller closes it), or None when none is configured."""
-    async with database.session_scope() as session:
-        connection = await backends.model_connection(session, settings, ModelPurpose.EMBEDDING)
-    return backends.client_for(connection, settings, embeddings=True) if connection is not None else None
-
-
 async def _index(
-    database: Database, material: MaterialRecord, *, extract: PageExtractor, llm: LLMClient | None, clock: Clock
+    database: Database, material: MaterialRecord, *, extract: PageExtractor, embedder: Embedder | None, clock: Clock
 ) -> MaterialRecord:
     """Extract, chunk and embed with no transaction open, then store the outcome in a new one."""
     try:
@@ -461,7 +474,7 @@ async def _index(
         chunks = await asyncio.to_thread(lambda: chunk_pages(extract(), title=material.title))
         if not chunks:
             raise MaterialUnreadable("No text was found in it (a scanned PDF has only images). Upload a text version.")
-        embeddings = await _embeddings_for(chunks, llm) if llm is not None and llm.has_embeddings else None
+        embeddings = await embed_chunks(chunks, embedder) if embedder is not None else None
     except MaterialUnreadable as problem:
         failure: str | None = str(problem)
     except LLMError as problem:
@@ -478,6 +491,7 @@ async def _index(
                 chunks=chunks,
                 embeddings=embeddings,
                 now=clock.now(),
+                embedding_model=embedder.model if embedder is not None else None,
             )
         else:
             outcome = await mark_failed(
@@ -502,16 +516,23 @@ async def _being_indexed(session: AsyncSession, *, material_id: int, sha256: str
     )
 
 
-async def _embeddings_for(chunks: Sequence[Chunk], llm: LLMClient) -> list[list[float]]:
-    # The heading path goes with the text: "Loops > For loops" says what a short passage is about.
-    vectors = await llm.embed(
+async def embed_chunks(chunks: Sequence[ChunkText], embedder: Embedder) -> list[list[float]]:
+    """One vector per chunk, all of one width. The heading path goes with the text: "Loops > For loops" says what a
+    short passage is about."""
+    vectors = await embedder.embed(
         [f"{chunk.title}\n\n{chunk.content}" if chunk.title else chunk.content for chunk in chunks]
     )
-    wrong = next((len(vector) for vector in vectors if len(vector) != EMBEDDING_DIMENSIONS), None)
+    expected = embedder.dimensions if isinstance(embedder, RemoteEmbedder) else None
+    wrong = next((len(vector) for vector in vectors if expected is not None and len(vector) != expected), None)
     if wrong is not None:
         raise MaterialUnreadable(
-            f"The embedding model returns vectors of {wrong} numbers, but the database stores {EMBEDDING_DIMENSIONS}. "
-            f"An admin should choose an embedding model with {EMBEDDING_DIMENSIONS} dimensions, then upload again."
+            f"The embedding model returns vectors of {wrong} numbers, but it is configured for {expected}. An admin "
+            f"should set the model's dimensions to {wrong} (`/admin llm model`), then upload again."
+        )
+    if len({len(vector) for vector in vectors}) > 1 or any(not vector for vector in vectors):
+        raise MaterialUnreadable(
+            "The embedding model answered with vectors of different sizes. An admin should check the embedding "
+            "model's settings, then upload again."
         )
     return vectors
 

@@ -3,13 +3,21 @@
 Two rankings are fused by reciprocal rank fusion (each passage scores the sum of 1 / (60 + rank)
 over the rankings it appears in), so neither needs calibrated scores:
 
-- keywords: PostgreSQL full-text search (`websearch_to_tsquery`, ranked by `ts_rank`, through the
-  GIN index on the stored `content_tsv = to_tsvector('english', content)`); SQLite FTS5 ranked by BM25,
-  the course filter part of the MATCH. Both stem English and match any of the question's words, so a
-  passage answering part of a question still ranks.
-- meaning, when a query embedding is given: PostgreSQL pgvector cosine distance through the HNSW
-  index, with iterative index scans (pgvector ≥ 0.8) so the course filter cannot starve the result;
-  SQLite exact cosine with numpy over the course's embeddings.
+- keywords, read the way a beginner asks: the question's words less a stop list of question words ("how", "i",
+  "my", "why", …) that keeps the words a programming course is about (`if`, `for`, `in`, `not`, `is`, …), and
+  symbols spelled out (`==`, `%`, `//`, `>>>`: `SYMBOL_WORDS`). A chunk is found by its text, its heading path
+  (`title`, weighted above the text) and its `search_terms` (the symbols it holds, spelled out at indexing).
+  PostgreSQL: the `coursebot` text-search configuration (English stemming, no stop list) over the stored, weighted
+  `content_tsv`, each word's `ts_rank` (saturating, rank / (rank + 1), as BM25's term frequency does) weighted by
+  its inverse document frequency in the course (BM25's IDF), which plain `ts_rank` lacks. SQLite: FTS5's BM25 over
+  the same columns, the course filter part of the MATCH. A passage answering part of a question still ranks.
+- meaning, when a query embedding is given: only vectors of the query's own model (`embedding_model`; by width
+  when no model is named) are compared. PostgreSQL: pgvector cosine distance through the HNSW index of that width
+  (migration 0015), with iterative index scans (pgvector ≥ 0.8) so the course filter cannot starve the result;
+  SQLite: exact cosine with numpy over the course's vectors.
+
+Passages of the lesson the student has open (`prefer_content_item_id`) get a bonus worth a few ranks, so they lead
+when they are about as relevant as the best, and never when they are not found at all.
 
 Only the course's own chunks are ever searched. The question is never parsed as search syntax, so
 quotes, operators and other special characters in it are just text.
@@ -17,62 +25,85 @@ quotes, operators and other special characters in it are just text.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import ARRAY, Text, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Material, MaterialChunk
-from db.models.tutor import EMBEDDING_DIMENSIONS, FTS_TABLE, TSV_COLUMN
-
-log = logging.getLogger(__name__)
+from db.models.embeddings import INDEXED_DIMENSIONS
+from db.models.tutor import FTS_TABLE, TSV_COLUMN
 
 RRF_K = 60
 # Each ranking offers this many candidates per passage asked for, so fusion has overlap to work with.
 CANDIDATES_PER_RESULT = 4
+# The open lesson's passages score as if ranked this much better in one ranking: ahead of near-ties, not of clear
+# winners.
+OPEN_LESSON_BONUS = 1 / (RRF_K + 1) - 1 / (RRF_K + 6)
 
 _WORD = re.compile(r"\w+")
+# Question words with nothing to say about which lesson answers. Python's keywords and operators in words stay.
+_STOP_WORDS_TEXT = """
+a about above after again all also am an any are aren't as at be because been before being below between both
+but by can cant could did didnt do does doesnt doing dont down during each even ever every few get gets got had
+has have having he her here hers him his how i id ill im i've ive into it its itself just let lets like ll make
+me mean means more most much my myself need no nor now of off ok okay on once only other our ours out over own
+please really s same she should so some such t than thank thanks that thats the their theirs them then there
+these they thing things this those though through to too u under until up us use used using very ve want was we
+were what whats when where which who whom why will would ya you your yours yourself actually
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+# Symbols beginners paste or ask about, spelled the way lessons name them. Longest first, so `//` is not also `/`.
+SYMBOL_WORDS = {
+    ">>>": "interactive prompt",
+    "**": "power exponent",
+    "//": "floor division",
+    "==": "equal comparison",
+    "!=": "not equal comparison",
+    ">=": "comparison",
+    "<=": "comparison",
+    "+=": "shorthand add",
+    "-=": "shorthand subtract",
+    "%": "remainder modulo",
+}
+_SYMBOL = re.compile("|".join(re.escape(symbol) for symbol in SYMBOL_WORDS))
+# A lone `=` in a question asks about assignment; in a passage it is everywhere, so it is not spelled out there.
+_LONE_EQUALS = re.compile(r"(?<![=!<>+\-*/%])=(?!=)")
 
 _POSTGRES_ITERATIVE_SCAN = text(
     "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true) FROM pg_extension "
     "WHERE extname = 'vector' AND string_to_array(extversion, '.')::int[] >= ARRAY[0, 8]"
 )
-# Relaxed order may return neighbours slightly out of order; the materialized CTE puts them back in order.
-_POSTGRES_NEAREST_CTE = (
-    "nearest AS MATERIALIZED ("
-    " SELECT id, embedding <=> CAST(:embedding AS vector) AS distance FROM material_chunks"
-    " WHERE course_id = :course_id AND embedding IS NOT NULL ORDER BY distance LIMIT :limit)"
-)
-# The stored tsvector (migration 0007) is what the GIN index covers, and ranking reads it instead of parsing
-# every matching chunk again.
+# Each word's documents are counted inside the course (through the GIN index) to weigh its ts_rank by its IDF.
 _POSTGRES_KEYWORDS_CTE = (
-    f"keyword AS ("
-    f" SELECT id, ts_rank({TSV_COLUMN}, websearch_to_tsquery('english', :query)) AS score FROM material_chunks"
-    f" WHERE course_id = :course_id AND {TSV_COLUMN} @@ websearch_to_tsquery('english', :query)"
-    f" ORDER BY score DESC, id LIMIT :limit)"
+    "terms AS ("
+    " SELECT query FROM unnest(:terms) AS term, LATERAL plainto_tsquery('coursebot', term) AS query"
+    " WHERE numnode(query) > 0),"
+    " weighted AS ("
+    f" SELECT query, (SELECT count(*) FROM material_chunks AS c WHERE c.course_id = :course_id"
+    f" AND c.{TSV_COLUMN} @@ query) AS documents FROM terms),"
+    " course_size AS (SELECT count(*) AS chunks FROM material_chunks WHERE course_id = :course_id),"
+    " keyword AS ("
+    " SELECT c.id, sum(ln(1 + (course_size.chunks - w.documents + 0.5) / (w.documents + 0.5))"
+    f" * ts_rank(c.{TSV_COLUMN}, w.query, 32)) AS score"
+    f" FROM weighted AS w CROSS JOIN course_size JOIN material_chunks AS c"
+    f" ON c.course_id = :course_id AND c.{TSV_COLUMN} @@ w.query"
+    " WHERE w.documents > 0 GROUP BY c.id ORDER BY score DESC, c.id LIMIT :limit)"
 )
-_EMBEDDING = bindparam("embedding", type_=Vector(EMBEDDING_DIMENSIONS))
-_POSTGRES_NEAREST = text(f"WITH {_POSTGRES_NEAREST_CTE} SELECT id FROM nearest ORDER BY distance, id").bindparams(
-    _EMBEDDING
+_TERMS = bindparam("terms", type_=ARRAY(Text))
+_POSTGRES_KEYWORDS = text(f"WITH {_POSTGRES_KEYWORDS_CTE} SELECT id FROM keyword ORDER BY score DESC, id").bindparams(
+    _TERMS
 )
-_POSTGRES_KEYWORDS = text(f"WITH {_POSTGRES_KEYWORDS_CTE} SELECT id FROM keyword ORDER BY score DESC, id")
-# Both rankings in one round trip: (keyword ids, nearest ids), each best first.
-_POSTGRES_HYBRID = text(
-    f"WITH {_POSTGRES_KEYWORDS_CTE}, {_POSTGRES_NEAREST_CTE}"
-    " SELECT (SELECT coalesce(array_agg(id ORDER BY score DESC, id), '{}') FROM keyword),"
-    " (SELECT coalesce(array_agg(id ORDER BY distance, id), '{}') FROM nearest)"
-).bindparams(_EMBEDDING)
 # The query names the course inside the MATCH (`_sqlite_match`), so FTS5 intersects the course's postings with
-# the words' and ranks only the course's matches. The course_id column weighs 0: BM25 scores the content alone.
+# the words' and ranks only the course's matches. BM25 weights by column: content, course_id (none), title,
+# search_terms.
 _SQLITE_KEYWORDS = text(
     f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :query"
-    f" ORDER BY bm25({FTS_TABLE}, 1.0, 0.0), rowid LIMIT :limit"
+    f" ORDER BY bm25({FTS_TABLE}, 1.0, 0.0, 2.0, 1.0), rowid LIMIT :limit"
 )
 
 
@@ -89,40 +120,61 @@ class Passage:
     score: float
 
 
+def search_terms(content: str) -> str:
+    """What indexing stores beside a chunk's text: the symbols it holds, spelled out (each once)."""
+    found = dict.fromkeys(SYMBOL_WORDS[symbol] for symbol in _SYMBOL.findall(content))
+    return " ".join(found)
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a question that say what it is about: lower case, stop words out, symbols spelled out."""
+    spelled = [SYMBOL_WORDS[symbol] for symbol in _SYMBOL.findall(query)]
+    if _LONE_EQUALS.search(_SYMBOL.sub(" ", query)):
+        spelled.append("assignment")
+    words = [word.lower() for word in _WORD.findall(" ".join([query, *spelled]))]
+    return list(dict.fromkeys(word for word in words if word not in STOP_WORDS))
+
+
 async def search(
-    session: AsyncSession, *, course_id: int, query: str, query_embedding: Sequence[float] | None = None, k: int = 8
+    session: AsyncSession,
+    *,
+    course_id: int,
+    query: str,
+    query_embedding: Sequence[float] | None = None,
+    embedding_model: str | None = None,
+    prefer_content_item_id: int | None = None,
+    k: int = 8,
 ) -> list[Passage]:
     """At most `k` passages of the course for `query`, best first; empty when nothing matches.
 
-    `query_embedding` (from the same embedding model as the materials) adds semantic search. One of
-    another width than the schema's is ignored with a warning: keywords alone still answer.
+    `query_embedding` adds semantic search over the vectors of `embedding_model` (the model that embedded the
+    query); with no model named, over the vectors of the query's width. A query whose model has no vectors in the
+    course is answered by keywords alone. `prefer_content_item_id`: the lesson the student has open.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
     limit = k * CANDIDATES_PER_RESULT
-    words = _WORD.findall(query)
-    if query_embedding is not None and len(query_embedding) != EMBEDDING_DIMENSIONS:
-        log.warning(
-            "Query embedding has %d dimensions, the schema %d: searching by keywords only",
-            len(query_embedding),
-            EMBEDDING_DIMENSIONS,
-        )
+    terms = query_terms(query)
+    if query_embedding is not None and not len(query_embedding):
         query_embedding = None
     postgres = session.get_bind().dialect.name == "postgresql"
     rankings: list[list[int]] = []
-    if postgres and words and query_embedding is not None:
-        # One round trip for both rankings.
+    if postgres and terms and query_embedding is not None:
         rankings = await _postgres_hybrid_rankings(
-            session, course_id=course_id, words=words, embedding=query_embedding, limit=limit
+            session, course_id=course_id, terms=terms, embedding=query_embedding, model=embedding_model, limit=limit
         )
     else:
-        if words:
+        if terms:
             ranker = _postgres_keyword_ranking if postgres else _sqlite_keyword_ranking
-            rankings.append(await ranker(session, course_id=course_id, words=words, limit=limit))
+            rankings.append(await ranker(session, course_id=course_id, terms=terms, limit=limit))
         if query_embedding is not None:
             ranker = _postgres_vector_ranking if postgres else _sqlite_vector_ranking
-            rankings.append(await ranker(session, course_id=course_id, embedding=query_embedding, limit=limit))
-    return await _passages(session, fuse(rankings)[:k])
+            rankings.append(
+                await ranker(
+                    session, course_id=course_id, embedding=query_embedding, model=embedding_model, limit=limit
+                )
+            )
+    return await _passages(session, fuse(rankings), k=k, prefer_content_item_id=prefer_content_item_id)
 
 
 def fuse(rankings: Sequence[Sequence[int]]) -> list[tuple[int, float]]:
@@ -134,57 +186,108 @@ def fuse(rankings: Sequence[Sequence[int]]) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
+async def serving_model(session: AsyncSession, *, course_id: int) -> str | None:
+    """The embedding model most of the course's vectors come from (the one to embed its questions with); None when
+    the course has no vectors."""
+    rows = await session.execute(
+        select(MaterialChunk.embedding_model, func.count())
+        .where(MaterialChunk.course_id == course_id, MaterialChunk.embedding_model.is_not(None))
+        .group_by(MaterialChunk.embedding_model)
+    )
+    counts = Counter({model: count for model, count in rows})
+    return max(counts, key=lambda model: (counts[model], model)) if counts else None
+
+
 async def _postgres_keyword_ranking(
-    session: AsyncSession, *, course_id: int, words: list[str], limit: int
+    session: AsyncSession, *, course_id: int, terms: list[str], limit: int
 ) -> list[int]:
-    # websearch_to_tsquery reads "or" as OR; the words themselves cannot carry syntax.
-    query = " or ".join(words)
-    return list(await session.scalars(_POSTGRES_KEYWORDS, {"course_id": course_id, "query": query, "limit": limit}))
+    parameters = {"course_id": course_id, "terms": terms, "limit": limit}
+    return list(await session.scalars(_POSTGRES_KEYWORDS, parameters))
 
 
-async def _postgres_hybrid_rankings(
-    session: AsyncSession, *, course_id: int, words: list[str], embedding: Sequence[float], limit: int
-) -> list[list[int]]:
-    await session.execute(_POSTGRES_ITERATIVE_SCAN)
-    parameters = {"query": " or ".join(words), "embedding": list(embedding), "course_id": course_id, "limit": limit}
-    keyword, nearest = (await session.execute(_POSTGRES_HYBRID, parameters)).one()
-    return [list(keyword), list(nearest)]
-
-
-async def _sqlite_keyword_ranking(session: AsyncSession, *, course_id: int, words: list[str], limit: int) -> list[int]:
-    query = _sqlite_match(course_id, words)
+async def _sqlite_keyword_ranking(session: AsyncSession, *, course_id: int, terms: list[str], limit: int) -> list[int]:
+    query = _sqlite_match(course_id, terms)
     return list(await session.scalars(_SQLITE_KEYWORDS, {"query": query, "limit": limit}))
 
 
-def _sqlite_match(course_id: int, words: list[str]) -> str:
-    """The FTS5 query: the course's chunks whose content holds any of `words`.
+def _sqlite_match(course_id: int, terms: list[str]) -> str:
+    """The FTS5 query: the course's chunks whose text, title or search terms hold any of `terms`.
 
     Each word is an FTS5 string ("…"), so none is read as an operator, column filter or prefix query, and the
-    words are matched in `content` only, so a number in the question never matches a course id.
+    course id is matched in its own column only, so a number in the question never matches a course id.
     """
-    any_word = " OR ".join(f'"{word}"' for word in words)
-    return f'course_id : "{int(course_id)}" AND content : ({any_word})'
+    any_word = " OR ".join(f'"{term}"' for term in terms)
+    return f'course_id : "{int(course_id)}" AND {{content title search_terms}} : ({any_word})'
+
+
+def _postgres_nearest_cte(width: int, model: str | None) -> str:
+    """Nearest chunks of one width (and model): the partial HNSW index of that width when there is one."""
+    vector = f"embedding::vector({width})" if width in INDEXED_DIMENSIONS else "embedding"
+    which = "embedding_model = :model" if model is not None else "TRUE"
+    return (
+        f"nearest AS MATERIALIZED ("
+        f" SELECT id, {vector} <=> CAST(:embedding AS vector({width})) AS distance FROM material_chunks"
+        f" WHERE course_id = :course_id AND embedding_dimensions = {int(width)} AND {which}"
+        f" ORDER BY distance LIMIT :limit)"
+    )
+
+
+def _vector_parameters(course_id: int, embedding: Sequence[float], model: str | None, limit: int) -> dict[str, object]:
+    parameters: dict[str, object] = {"embedding": _vector_literal(embedding), "course_id": course_id, "limit": limit}
+    if model is not None:
+        parameters["model"] = model
+    return parameters
+
+
+async def _postgres_hybrid_rankings(
+    session: AsyncSession,
+    *,
+    course_id: int,
+    terms: list[str],
+    embedding: Sequence[float],
+    model: str | None,
+    limit: int,
+) -> list[list[int]]:
+    """Both rankings in one round trip: (keyword ids, nearest ids), each best first."""
+    await session.execute(_POSTGRES_ITERATIVE_SCAN)
+    statement = text(
+        f"WITH {_POSTGRES_KEYWORDS_CTE}, {_postgres_nearest_cte(len(embedding), model)}"
+        " SELECT (SELECT coalesce(array_agg(id ORDER BY score DESC, id), '{}') FROM keyword),"
+        # Relaxed order may return neighbours slightly out of order: put them back in order.
+        " (SELECT coalesce(array_agg(id ORDER BY distance, id), '{}') FROM nearest)"
+    ).bindparams(_TERMS)
+    parameters = {**_vector_parameters(course_id, embedding, model, limit), "terms": terms}
+    keyword, nearest = (await session.execute(statement, parameters)).one()
+    return [list(keyword), list(nearest)]
 
 
 async def _postgres_vector_ranking(
-    session: AsyncSession, *, course_id: int, embedding: Sequence[float], limit: int
+    session: AsyncSession, *, course_id: int, embedding: Sequence[float], model: str | None, limit: int
 ) -> list[int]:
     # set_config(..., true) is SET LOCAL: it ends with the caller's transaction.
     await session.execute(_POSTGRES_ITERATIVE_SCAN)
-    parameters = {"embedding": list(embedding), "course_id": course_id, "limit": limit}
-    return list(await session.scalars(_POSTGRES_NEAREST, parameters))
+    # Relaxed order may return neighbours slightly out of order: put them back in order.
+    statement = text(
+        f"WITH {_postgres_nearest_cte(len(embedding), model)} SELECT id FROM nearest ORDER BY distance, id"
+    )
+    return list(await session.scalars(statement, _vector_parameters(course_id, embedding, model, limit)))
+
+
+def _vector_literal(embedding: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(value)) for value in embedding) + "]"
 
 
 async def _sqlite_vector_ranking(
-    session: AsyncSession, *, course_id: int, embedding: Sequence[float], limit: int
+    session: AsyncSession, *, course_id: int, embedding: Sequence[float], model: str | None, limit: int
 ) -> list[int]:
-    rows = (
-        await session.execute(
-            select(MaterialChunk.id, MaterialChunk.embedding).where(
-                MaterialChunk.course_id == course_id, MaterialChunk.embedding.is_not(None)
-            )
-        )
-    ).all()
+    same_vectors = [
+        MaterialChunk.course_id == course_id,
+        MaterialChunk.embedding.is_not(None),
+        MaterialChunk.embedding_dimensions == len(embedding),
+    ]
+    if model is not None:
+        same_vectors.append(MaterialChunk.embedding_model == model)
+    rows = (await session.execute(select(MaterialChunk.id, MaterialChunk.embedding).where(*same_vectors))).all()
     if not rows:
         return []
     ids = np.array([row.id for row in rows])
@@ -197,7 +300,12 @@ async def _sqlite_vector_ranking(
     return [int(chunk_id) for chunk_id in ids[order]]
 
 
-async def _passages(session: AsyncSession, ranked: list[tuple[int, float]]) -> list[Passage]:
+async def _passages(
+    session: AsyncSession, fused: list[tuple[int, float]], *, k: int, prefer_content_item_id: int | None
+) -> list[Passage]:
+    """The best `k` of the fused candidates as passages, the open lesson's with their bonus."""
+    # Without a lesson to prefer the order is settled: only the first `k` are read.
+    ranked = fused if prefer_content_item_id is not None else fused[:k]
     if not ranked:
         return []
     rows = await session.execute(
@@ -214,6 +322,15 @@ async def _passages(session: AsyncSession, ranked: list[tuple[int, float]]) -> l
         .where(MaterialChunk.id.in_([chunk_id for chunk_id, _ in ranked]))
     )
     found = {row.id: row for row in rows}
+    if prefer_content_item_id is not None:
+        ranked = sorted(
+            (
+                (chunk_id, score + OPEN_LESSON_BONUS if row.content_item_id == prefer_content_item_id else score)
+                for chunk_id, score in ranked
+                if (row := found.get(chunk_id)) is not None
+            ),
+            key=lambda item: (-item[1], item[0]),
+        )[:k]
     return [
         Passage(
             chunk_id=chunk_id,

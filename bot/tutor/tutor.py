@@ -35,7 +35,7 @@ from bot.config import Settings
 from bot.errors import CourseError, NotFound
 from bot.services import navigation, published
 from bot.services.enrollment import active_enrollment
-from bot.tutor import backends, prompts, retrieval, sessions
+from bot.tutor import backends, escalations, prompts, retrieval, sessions
 from bot.tutor.answers import (
     MODEL_UNAVAILABLE_NOTICE,
     Source,
@@ -45,6 +45,7 @@ from bot.tutor.answers import (
 )
 from bot.tutor.backends import LLMConnection
 from bot.tutor.cache import CachedResponse, CacheKey, CachePlace
+from bot.tutor.embeddings import QueryEmbedder, local_embedder, query_embedder
 from bot.tutor.errors import LLMError
 from bot.tutor.guardrails import check_input_length
 from bot.tutor.llm import ChatMessage as PromptMessage
@@ -144,7 +145,7 @@ class _Context:
     place: CachePlace | None
     started: float
     topic: str = ""
-    embedder: LLMConnection | None = None
+    embedder: QueryEmbedder | None = None
 
 
 class Tutor:
@@ -369,6 +370,8 @@ class Tutor:
         """The turn's first transaction: what it needs to know, and the student's message recorded."""
         opening = await sessions.turn_opening(session, thread_id=thread_id, user_id=user_id)
         tutor_session, course = sessions.tutor_session_of(opening.row), opening.course
+        if user_id is not None and await escalations.held(session, session_id=tutor_session.id):
+            raise escalations.TutorPaused()
         connection = await self._usable_connection(session, ModelPurpose.CHAT)
         chat, notice = None, None
         if connection is UNUSABLE:  # configured, but its key can't be read: answered from retrieval, the operator told
@@ -417,11 +420,16 @@ class Tutor:
 
     async def _for_fresh_answer(self, session: AsyncSession, context: _Context) -> _Context:
         """The context completed with what only an answer not found in the cache needs."""
-        embedder = await self._usable_connection(session, ModelPurpose.EMBEDDING)
+        configured = await self._usable_connection(session, ModelPurpose.EMBEDDING)
+        course = context.course
         return replace(
             context,
-            topic=await _topic(session, context.tutor_session, context.course),
-            embedder=None if embedder is UNUSABLE else embedder,  # keyword search alone, then
+            topic=await _topic(session, context.tutor_session, course),
+            embedder=await query_embedder(
+                session, course_id=course.id, configured=None if configured is UNUSABLE else configured
+            )
+            if course is not None
+            else None,
         )
 
     async def _fresh(self, context: _Context, release: Callable[[], None] | None) -> Turn:
@@ -450,6 +458,8 @@ class Tutor:
                     course_id=course.id,
                     query=query,
                     query_embedding=query_embedding,
+                    embedding_model=context.embedder.model if context.embedder is not None else None,
+                    prefer_content_item_id=context.tutor_session.content_item_id,
                     k=PROMPT_PASSAGES * 2 if guard.active else PROMPT_PASSAGES,
                 )
                 passages = [passage for passage in found if guard.allows_passage(passage)]
@@ -505,11 +515,13 @@ class Tutor:
 
         return release
 
-    async def _embed(self, connection: LLMConnection | None, text: str) -> list[float] | None:
-        if connection is None or not text.strip():
+    async def _embed(self, embedder: QueryEmbedder | None, text: str) -> list[float] | None:
+        if embedder is None or not text.strip():
             return None
+        if embedder.connection is None:
+            return await local_embedder().embed_query(text)
         try:
-            [vector] = await self._client(connection, embeddings=True).embed([text])
+            [vector] = await self._client(embedder.connection, embeddings=True).embed([text])
         except LLMError as problem:
             log.warning("Embedding a tutor question failed (%s); searching by keywords only", type(problem).__name__)
             return None

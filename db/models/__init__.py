@@ -1,5 +1,6 @@
 """Every table of the shared schema. Importing this package registers them all on `Base.metadata`."""
 
+from db.models.analytics import ClassAnalytics
 from db.models.audit import AuditLog
 from db.models.courses import (
     Concept,
@@ -14,6 +15,7 @@ from db.models.courses import (
     Module,
     ModuleRevision,
 )
+from db.models.embeddings import StagedEmbedding
 from db.models.engagement import ActivityEvent, CourseMemberStats, MemberStats, Streak, XPDaily, XPEvent, XPLevel
 from db.models.enums import (
     AttemptStatus,
@@ -30,11 +32,22 @@ from db.models.enums import (
     QuestionType,
     RevisionVisibility,
 )
+from db.models.human import (
+    Escalation,
+    EscalationStatus,
+    FeatureRequest,
+    FeatureRequestVote,
+    MaterialSubmission,
+    RequestKind,
+    RequestStatus,
+    SubmissionStatus,
+)
 from db.models.notifications import Notification, ReminderPreference
 from db.models.operations import LLMBackend, LLMModel, ModelPurpose, SystemSetting
 from db.models.people import Guild, GuildMember, User, UserProfile
 from db.models.privacy import DataExport, ErasedUser, GuildRemoval
 from db.models.quizzes import ConceptMastery, ContentProgress, Question, QuestionAnswer, QuizAttempt
+from db.models.reviews import CardState, ReviewCard
 from db.models.tutor import (
     CacheState,
     ChatMessage,
@@ -60,11 +73,13 @@ __all__ = [
     "AttemptStatus",
     "AuditLog",
     "CacheState",
+    "CardState",
     "ChatMessage",
     "ChatMessageCitation",
     "ChatMessageFeedback",
     "ChatNote",
     "ChatSession",
+    "ClassAnalytics",
     "Concept",
     "ConceptDependency",
     "ConceptMastery",
@@ -83,6 +98,10 @@ __all__ = [
     "DependencyStrength",
     "EnrollmentStatus",
     "ErasedUser",
+    "Escalation",
+    "EscalationStatus",
+    "FeatureRequest",
+    "FeatureRequestVote",
     "GenerationStatus",
     "Guild",
     "GuildMember",
@@ -94,6 +113,7 @@ __all__ = [
     "MasteryLevel",
     "Material",
     "MaterialChunk",
+    "MaterialSubmission",
     "MemberRole",
     "MemberStats",
     "MessageRole",
@@ -113,10 +133,15 @@ __all__ = [
     "QuestionType",
     "QuizAttempt",
     "ReminderPreference",
+    "RequestKind",
+    "RequestStatus",
+    "ReviewCard",
     "RevisionVisibility",
     "SessionEndReason",
     "SourceMode",
+    "StagedEmbedding",
     "Streak",
+    "SubmissionStatus",
     "SystemSetting",
     "User",
     "UserProfile",

@@ -88,6 +88,10 @@ class NotificationKind(enum.StrEnum):
     STREAK_AT_RISK = "STREAK_AT_RISK"
     COHORT_DEADLINE = "COHORT_DEADLINE"
     ANNOUNCEMENT = "ANNOUNCEMENT"
+    DIGEST = "DIGEST"  # the weekly class analytics digest to a course's staff
+    ESCALATION_REANNOUNCE = "ESCALATION_REANNOUNCE"  # an Ask-a-TA post nobody claimed, posted again once
+    REQUEST_STATUS = "REQUEST_STATUS"  # a feedback request's status changed: its requester is told
+    SUBMISSION_DECISION = "SUBMISSION_DECISION"  # a submitted material was approved, rejected or withdrawn
 
 
 class NotificationStatus(enum.StrEnum):

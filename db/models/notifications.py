@@ -63,6 +63,8 @@ class ReminderPreference(IdMixin, TimestampMixin, Base):
     # Paused and the student not told yet: the first process to tell them clears it, so no one tells twice.
     pause_untold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When Discord last confirmed the student is in the guild: checked every few days, not before every message.
+    member_seen_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -43,6 +43,8 @@ class User(TimestampMixin, Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", index=True)
     preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
     last_active_at: Mapped[datetime | None]
+    # Opened once and kept: a DM channel between the bot and a user never changes, and opening it is a request.
+    dm_channel_id: Mapped[int | None] = mapped_column(Snowflake)
 
 
 class GuildMember(IdMixin, TimestampMixin, Base):

@@ -30,7 +30,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import (
     Base,
-    Embedding,
     IdKey,
     IdMixin,
     Snowflake,
@@ -39,16 +38,16 @@ from db.base import (
     enum_column_type,
     utcnow,
 )
+from db.models.embeddings import HNSW_INDEXES, MODEL_NAME_LENGTH, AnyWidthEmbedding
 
-# The width of `material_chunks.embedding`. pgvector needs a fixed width for an index, so it is part of the
-# schema: an embedding model with another output size needs a migration (and re-embedding), and
-# `llm.embedding_dimensions` must equal this. 1536 is text-embedding-3-small's size.
+# The width `llm.embedding_dimensions` defaults to: text-embedding-3-small's. Vectors of any width are stored
+# (migration 0015), each with the model that made it.
 EMBEDDING_DIMENSIONS = 1536
 
 # Created by migrations for one backend only, so `alembic check` must not compare them with the models.
 FTS_TABLE = "material_chunks_fts"  # SQLite: FTS5 over `content`, and `course_id` to scope a search to a course
 TSV_COLUMN = "content_tsv"  # PostgreSQL: material_chunks' stored `to_tsvector('english', content)`
-SEARCH_OBJECTS = (FTS_TABLE, TSV_COLUMN, "ix_material_chunks_embedding_hnsw", "ix_material_chunks_content_tsv")
+SEARCH_OBJECTS = (FTS_TABLE, TSV_COLUMN, *HNSW_INDEXES, "ix_material_chunks_content_tsv")
 
 PROMPT_LABEL_LENGTH = 36
 
@@ -343,4 +342,9 @@ class MaterialChunk(IdMixin, Base):
     title: Mapped[str | None] = mapped_column(String(500))
     page: Mapped[int | None] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer)
-    embedding: Mapped[list[float] | None] = mapped_column(Embedding(EMBEDDING_DIMENSIONS))
+    # Words that make the chunk findable beyond its text (symbols spelled out): see `bot.tutor.retrieval`.
+    search_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Any width: the model and width that made it say which queries it may be compared with (migration 0015).
+    embedding: Mapped[list[float] | None] = mapped_column(AnyWidthEmbedding())
+    embedding_model: Mapped[str | None] = mapped_column(String(MODEL_NAME_LENGTH))
+    embedding_dimensions: Mapped[int | None] = mapped_column(Integer)

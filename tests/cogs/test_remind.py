@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot import scheduler
 from bot.clock import FixedClock
-from bot.services import nudges
+from bot.services import delivery, nudges
 from cogs.remind import DMS_CLOSED
 from db.models import ContentItem, Notification, NotificationKind, NotificationStatus
 from db.session import Database
@@ -208,6 +208,25 @@ async def test_closed_dms_without_a_reminder_channel_fail_and_three_in_a_row_pau
     assert "Next:" in again.text and "paused" not in (await sandbox.slash("remind show")).text
 
 
+async def test_a_pause_made_by_another_process_is_told_at_the_next_command_within_a_minute(
+    student: DiscordSandbox, clock: FixedClock, database: Database
+) -> None:
+    sandbox = student
+    await sandbox.slash("remind set", time="09:00")
+    student_id = int(sandbox.student["user"]["id"])
+    async with database.session_scope() as session:  # another process failed to reach her three times
+        for _ in range(delivery.PAUSE_AFTER_FAILURES):
+            await delivery.record_delivery(
+                session, user_id=student_id, guild_id=int(sandbox.guild["id"]), delivered=False
+            )
+
+    clock.advance(seconds=60)
+    since = len(sandbox.http.calls)
+    await sandbox.slash("streak")
+    notice = await sandbox.http.wait_for_call("POST", "/webhooks/*", since=since)
+    assert notice.json["embeds"][0]["title"] == "Your reminders are paused"
+
+
 async def test_nothing_is_sent_inside_quiet_hours(
     student: DiscordSandbox, clock: FixedClock, database: Database
 ) -> None:
@@ -271,6 +290,51 @@ async def test_a_student_who_left_the_server_gets_nothing(
 
     assert sandbox.http.dm_channel_id(student_id) is None
     assert await statuses(database) == [(NotificationStatus.SKIPPED, "left the server")]
+
+
+async def test_later_reminders_cost_discord_one_request_each(
+    student: DiscordSandbox, clock: FixedClock, database: Database
+) -> None:
+    """The DM channel is opened once and membership confirmed every few days, not before every message: at
+    Discord's 50 requests a second that is what lets a minute's reminders leave within the minute."""
+    sandbox = student
+    await remind_at_nine_and_wake_up_on_tuesday(sandbox, clock)
+    student_id = sandbox.student["user"]["id"]
+    dm_channel = sandbox.http.dm_channel_id(student_id)
+    assert len(sandbox.dms_to(sandbox.student)) == 1
+
+    since = len(sandbox.http.calls)
+    clock.set(TUESDAY_9 + timedelta(days=1))
+    await run_jobs(sandbox)
+
+    assert len(sandbox.dms_to(sandbox.student)) == 2
+    assert [(call.method, call.path) for call in sandbox.http.calls[since:]] == [
+        ("POST", f"/channels/{dm_channel}/messages")
+    ]
+
+    since = len(sandbox.http.calls)
+    check_every = sandbox.bot.settings.reminders.member_check_days  # type: ignore[attr-defined]
+    clock.set(TUESDAY_9 + timedelta(days=1 + check_every))
+    await run_jobs(sandbox)
+    assert len(sandbox.http.calls_to("GET", f"/guilds/*/members/{student_id}", since=since)) == 1
+    assert [status for status, _ in await statuses(database)] == [NotificationStatus.SENT] * 3
+
+
+async def test_a_student_who_left_after_the_last_check_is_found_out_when_the_dm_fails(
+    student: DiscordSandbox, clock: FixedClock, database: Database
+) -> None:
+    sandbox = student
+    await remind_at_nine_and_wake_up_on_tuesday(sandbox, clock)
+    student_id = sandbox.student["user"]["id"]
+    sandbox.guild["members"] = [m for m in sandbox.guild["members"] if m["user"]["id"] != student_id]
+    # Sharing no server with the bot any more, the student cannot be sent a DM.
+    sandbox.http.fail("POST", "/channels/*/messages", status=403, code=DMS_CLOSED, message="Cannot send to this user")
+
+    clock.set(TUESDAY_9 + timedelta(days=1))
+    await run_jobs(sandbox)
+
+    assert len(sandbox.http.messages_in(sandbox.http.dm_channel_id(student_id))) == 1
+    assert (await statuses(database))[-1] == (NotificationStatus.SKIPPED, "left the server")
 
 
 async def test_planner_and_sender_running_twice_send_one_dm(

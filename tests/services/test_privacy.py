@@ -21,6 +21,7 @@ from db.models import (
     ActivityEvent,
     AttemptStatus,
     AuditLog,
+    CardState,
     ChatMessage,
     ChatMessageFeedback,
     ChatNote,
@@ -56,6 +57,7 @@ from db.models import (
     QuestionType,
     QuizAttempt,
     ReminderPreference,
+    ReviewCard,
     RevisionVisibility,
     SourceMode,
     Streak,
@@ -66,6 +68,7 @@ from db.models import (
     XPLevel,
 )
 from db.session import Database
+from tests.services.human_fixtures import seed_human_loop
 
 ALICE, BOB = 1_100_000_000_000_000_001, 1_100_000_000_000_000_002
 SCHOOL, CLUB, ELSEWHERE = 1_100_000_000_000_000_101, 1_100_000_000_000_000_102, 1_100_000_000_000_000_103
@@ -163,6 +166,14 @@ async def seed_member(session: AsyncSession, user_id: int, course_id: int, *, pa
             CourseEnrollment(user_id=user_id, offering_id=offering.id, status=EnrollmentStatus.ACTIVE),
             ContentProgress(user_id=user_id, offering_id=offering.id, item_id=lesson.id, percent=100, completed_at=NOW),
             ConceptMastery(user_id=user_id, concept_id=concept.id, confidence=0.5, correct_count=1, attempt_count=2),
+            ReviewCard(
+                user_id=user_id,
+                course_id=course_id,
+                question_id=questions[0].id,
+                state=CardState.REVIEW,
+                due=NOW,
+                last_rating=3,
+            ),
             GuildMember(guild_id=guild_id, user_id=user_id, role=MemberRole.TA),
             ActivityEvent(guild_id=guild_id, user_id=user_id, kind="streak_day", at=NOW, meta={"day": "2026-11-23"}),
             ReminderPreference(
@@ -278,6 +289,7 @@ async def world(database: Database) -> Database:
         for course_id in (school, elsewhere):
             await seed_member(session, BOB, course_id, passed=True)
         await seed_staff_work(session, ALICE, school, member=BOB)
+        await seed_human_loop(session, ALICE, SCHOOL, school)
     return database
 
 

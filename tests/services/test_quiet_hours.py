@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from bot.errors import InvalidInput
-from bot.services import reminders, tenancy
+from bot.services import delivery, reminders, tenancy
 from bot.services.reminders import QuietHours
 from db.session import Database
 from tests.services.course_fixtures import ALICE, GUILD, INSTRUCTOR
@@ -68,14 +68,14 @@ async def test_a_paused_student_is_told_once_until_paused_again(database: Databa
     await set_reminder(database, now=MONDAY_9_PARIS - timedelta(hours=1))
 
     async with database.session_scope() as session:
-        for _ in range(reminders.PAUSE_AFTER_FAILURES):
-            await reminders.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=False)
-        assert await reminders.untold_pauses(session) == {(GUILD, ALICE)}
-        paused = await reminders.paused_students(session, guild_id=GUILD)
+        for _ in range(delivery.PAUSE_AFTER_FAILURES):
+            await delivery.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=False)
+        assert await delivery.untold_pauses(session) == {(GUILD, ALICE)}
+        paused = await delivery.paused_students(session, guild_id=GUILD)
     assert [(student.user_id, student.course_code) for student in paused] == [(ALICE, "TINY")]
 
     async with database.session_scope() as session:
-        told = await reminders.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
-        again = await reminders.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
-        untold = await reminders.untold_pauses(session)
+        told = await delivery.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
+        again = await delivery.take_pause_notice(session, user_id=ALICE, guild_id=GUILD)
+        untold = await delivery.untold_pauses(session)
     assert told is not None and "Allow direct messages" in told and again is None and untold == set()

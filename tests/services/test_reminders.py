@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.errors import InvalidInput, NotEnrolled
-from bot.services import outbox, reminders, streaks
+from bot.services import delivery, outbox, reminders, streaks
 from bot.services.outbox import Claimed
 from bot.services.reminders import EVERY_DAY, ReminderMessage
 from db.models import Notification, NotificationKind, NotificationStatus, ReminderPreference, User
@@ -222,7 +222,7 @@ async def test_three_failed_deliveries_in_a_row_pause_a_students_reminders(datab
     paused = []
     for delivered in (False, False, True, False, False, False):
         async with database.session_scope() as session:
-            paused.append(await reminders.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=delivered))
+            paused.append(await delivery.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=delivered))
     assert paused == [False, False, False, False, False, True]
     async with database.session_scope() as session:
         _, (view,) = await reminders.reminders_of(session, guild_id=GUILD, user_id=ALICE)
@@ -266,8 +266,8 @@ async def test_a_reminder_planned_before_it_was_turned_off_or_paused_is_skipped(
     await plan(database, MONDAY_9_PARIS + timedelta(hours=1))
     async with database.session_scope() as session:
         await reminders.turn_off(session, guild_id=GUILD, user_id=ALICE, course_code=None)
-        for _ in range(reminders.PAUSE_AFTER_FAILURES):
-            await reminders.record_delivery(session, user_id=BOB, guild_id=GUILD, delivered=False)
+        for _ in range(delivery.PAUSE_AFTER_FAILURES):
+            await delivery.record_delivery(session, user_id=BOB, guild_id=GUILD, delivered=False)
 
     reasons = []
     for claimed in await claim(database, MONDAY_9_PARIS + timedelta(hours=1)):

@@ -33,13 +33,18 @@ from db.models import (
     CourseOffering,
     DataExport,
     ErasedUser,
+    Escalation,
+    FeatureRequest,
+    FeatureRequestVote,
     GuildMember,
+    MaterialSubmission,
     MemberStats,
     Notification,
     Question,
     QuestionAnswer,
     QuizAttempt,
     ReminderPreference,
+    ReviewCard,
     Streak,
     User,
     UserProfile,
@@ -261,6 +266,31 @@ KINDS: tuple[Kind, ...] = (
         ),
     ),
     Kind(
+        "review_cards",
+        "Review cards (when each question you answered comes back)",
+        Retention.WITH_SERVER,
+        ("review_cards.user_id",),
+        lambda user, _: (
+            select(
+                Course.guild_id,
+                Course.code.label("course"),
+                ReviewCard.question_id,
+                ReviewCard.state,
+                ReviewCard.stability,
+                ReviewCard.difficulty,
+                ReviewCard.due,
+                ReviewCard.last_review,
+                ReviewCard.last_rating,
+                ReviewCard.reps,
+                ReviewCard.lapses,
+                ReviewCard.retired_at,
+            )
+            .join(Course, Course.id == ReviewCard.course_id)
+            .where(ReviewCard.user_id == user)
+            .order_by(ReviewCard.id)
+        ),
+    ),
+    Kind(
         "xp_events",
         "XP ledger entries",
         Retention.WITH_SERVER,
@@ -448,6 +478,71 @@ KINDS: tuple[Kind, ...] = (
             )
             .where(Notification.user_id == user)
             .order_by(Notification.id)
+        ),
+    ),
+    Kind(
+        "escalations",
+        "Tutor conversations you handed to a TA, or took over as one",
+        Retention.WITH_SERVER,
+        ("escalations.student_id", "escalations.claimed_by"),
+        lambda user, _: (
+            select(
+                Escalation.guild_id,
+                Escalation.status,
+                Escalation.note,
+                Escalation.question,
+                type_coerce(Escalation.student_id == user, Boolean).label("asked_by_you"),
+                Escalation.created_at,
+                Escalation.claimed_at,
+                Escalation.released_at,
+            )
+            .where((Escalation.student_id == user) | (Escalation.claimed_by == user))
+            .order_by(Escalation.id)
+        ),
+    ),
+    Kind(
+        "feedback",
+        "Feedback and requests you sent, changed or +1'd",
+        Retention.WITH_SERVER,
+        ("feature_requests.requester_id", "feature_requests.status_changed_by", "feature_request_votes.user_id"),
+        lambda user, _: (
+            select(
+                FeatureRequest.id.label("reference"),
+                FeatureRequest.guild_id,
+                FeatureRequest.kind,
+                FeatureRequest.title,
+                FeatureRequest.details,
+                FeatureRequest.status,
+                type_coerce(FeatureRequest.requester_id == user, Boolean).label("sent_by_you"),
+                FeatureRequest.created_at,
+            )
+            .where(
+                (FeatureRequest.requester_id == user)
+                | (FeatureRequest.status_changed_by == user)
+                | FeatureRequest.id.in_(select(FeatureRequestVote.request_id).where(FeatureRequestVote.user_id == user))
+            )
+            .order_by(FeatureRequest.id)
+        ),
+    ),
+    Kind(
+        "submissions",
+        "Material you submitted to a course, or decided on as staff",
+        Retention.WITH_SERVER,
+        ("material_submissions.student_id", "material_submissions.decided_by"),
+        lambda user, _: (
+            select(
+                MaterialSubmission.guild_id,
+                MaterialSubmission.title,
+                MaterialSubmission.filename,
+                MaterialSubmission.status,
+                MaterialSubmission.reason,
+                MaterialSubmission.xp_awarded,
+                type_coerce(MaterialSubmission.student_id == user, Boolean).label("submitted_by_you"),
+                MaterialSubmission.created_at,
+                MaterialSubmission.decided_at,
+            )
+            .where((MaterialSubmission.student_id == user) | (MaterialSubmission.decided_by == user))
+            .order_by(MaterialSubmission.id)
         ),
     ),
     Kind(

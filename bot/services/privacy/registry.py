@@ -21,7 +21,9 @@ from db.models import AuditLog, ChatSession
 # The id an erased person's audit rows name instead of theirs: 0 is no one (the bot and the CLI also act as 0).
 NO_ONE = 0
 # Discord snowflakes that are never a person.
-NOT_PEOPLE = frozenset({"guild_id", "role_id", "channel_id", "thread_id", "discord_message_id"})
+NOT_PEOPLE = frozenset({"guild_id", "role_id", "channel_id", "dm_channel_id", "thread_id", "discord_message_id"})
+# The human loop's posts: where an escalation or a feedback request was posted (channels and messages, no one).
+NOT_PEOPLE |= {"staff_channel_id", "staff_message_id", "public_channel_id", "public_message_id"}
 
 
 class Treatment(enum.StrEnum):
@@ -47,6 +49,7 @@ PERSON_COLUMNS: dict[str, Treatment] = {
     "quiz_attempts.user_id": Treatment.DETACH,
     "content_progress.user_id": Treatment.DELETE,
     "concept_mastery.user_id": Treatment.DELETE,
+    "review_cards.user_id": Treatment.DELETE,
     "reminder_preferences.user_id": Treatment.DELETE,
     "notifications.user_id": Treatment.DELETE,
     "course_enrollments.user_id": Treatment.DELETE,
@@ -66,6 +69,14 @@ PERSON_COLUMNS: dict[str, Treatment] = {
     "prompts.created_by": Treatment.DETACH,
     "llm_backends.created_by": Treatment.DETACH,
     "system_settings.updated_by": Treatment.DETACH,
+    # The human loop: what a member asked or sent is theirs; the staff who handled it stay unnamed.
+    "escalations.student_id": Treatment.DELETE,
+    "escalations.claimed_by": Treatment.DETACH,
+    "feature_request_votes.user_id": Treatment.DELETE,
+    "feature_requests.requester_id": Treatment.DELETE,
+    "feature_requests.status_changed_by": Treatment.DETACH,
+    "material_submissions.student_id": Treatment.DELETE,
+    "material_submissions.decided_by": Treatment.DETACH,
     "audit_logs.actor_id": Treatment.PSEUDONYMISE,
     "audit_logs.target_ids": Treatment.PSEUDONYMISE,
     "users.id": Treatment.DELETE,
