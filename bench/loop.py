@@ -118,19 +118,17 @@ async def add_course(database: Database, *, lesson: str) -> None:
 async def publish_course(database: Database, settings: Settings) -> None:
     async with database.session_scope() as session:
         await courses.set_published(session, guild_id=GUILD, actor_id=INSTRUCTOR, code="BIG", published=True, now=NOW)
-        course_id = (await courses.live_course(session, guild_id=GUILD, code="BIG")).id
     report = await materials.index_published_lessons(
-        database, course_id=course_id, settings=settings, clock=SystemClock()
+        database, guild_id=GUILD, course_code="BIG", settings=settings, clock=SystemClock()
     )
     assert report.ready == 1, report
 
 
 async def upload_material(database: Database, settings: Settings, data: bytes) -> None:
-    async with database.session_scope() as session:
-        course_id = (await courses.live_course(session, guild_id=GUILD, code="BIG")).id
     material = await materials.upload_material(
         database,
-        course_id=course_id,
+        guild_id=GUILD,
+        course_code="BIG",
         uploader_id=INSTRUCTOR,
         filename="notes.md",
         data=data,

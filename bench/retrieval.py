@@ -30,7 +30,7 @@ from bot.services.coursepack import load_package
 from bot.tutor import retrieval
 from bot.tutor.embeddings import Embedder, local_embedder
 from bot.tutor.materials import embed_chunks, index_published_lessons
-from db.models import ContentItem, Guild, Material, MaterialChunk
+from db.models import ContentItem, Course, Guild, Material, MaterialChunk
 from db.session import Database
 
 BENCH = "retrieval"
@@ -224,9 +224,10 @@ async def import_sample(database: Database) -> int:
         session.add(Guild(id=GUILD, name="Bench"))
         await session.flush()
         await content.import_package(session, guild_id=GUILD, actor_id=0, package=package, publish=True, now=NOW)
-        course_id = await session.scalar(select(ContentItem.course_id).limit(1))
-    assert course_id is not None
-    report = await index_published_lessons(database, course_id=course_id, settings=settings, clock=FixedClock(NOW))
+        course_id, course_code = (await session.execute(select(Course.id, Course.code).limit(1))).one()
+    report = await index_published_lessons(
+        database, guild_id=GUILD, course_code=course_code, settings=settings, clock=FixedClock(NOW)
+    )
     assert report.ready and not report.failed, report
     return course_id
 

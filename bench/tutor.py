@@ -248,7 +248,9 @@ async def lesson_to_tutor(database: Database, settings: Settings) -> SessionPlan
         course_id = await session.scalar(select(Course.id).where(Course.code == "TUTOR1"))
         item_id = await session.scalar(select(ContentItem.id).where(ContentItem.slug == "loops"))
     assert course_id is not None and item_id is not None
-    await index_published_lessons(database, course_id=course_id, settings=settings, clock=SystemClock())
+    await index_published_lessons(
+        database, guild_id=GUILD, course_code="TUTOR1", settings=settings, clock=SystemClock()
+    )
     return SessionPlan(GUILD, 0, course_id, "TUTOR1", item_id, "Loops", existing=None)  # user_id: per student
 
 

@@ -225,12 +225,11 @@ def question_counts(questions: Sequence[QuestionSpec]) -> str:
 async def index_imported_course(database: Database, settings: Settings, *, guild_id: int, code: str) -> None:
     """Index the course's published lessons for the tutor, and say how it went."""
     from bot.clock import SystemClock
-    from bot.services import courses
     from bot.tutor.materials import index_published_lessons
 
-    async with database.session_scope() as session:
-        course_id = (await courses.live_course(session, guild_id=guild_id, code=code)).id
-    report = await index_published_lessons(database, course_id=course_id, settings=settings, clock=SystemClock())
+    report = await index_published_lessons(
+        database, guild_id=guild_id, course_code=code, settings=settings, clock=SystemClock()
+    )
     failed = f", {len(report.failed)} failed" if report.failed else ""
     print(f"Indexed {report.ready} lesson(s) for the tutor{failed}.")
 

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import CourseError
-from bot.services import courses, navigation, quizzes
+from bot.services import courses, navigation, practice, quizzes
 from cogs._limits import AUTOCOMPLETE_CHOICES_MAX, CHOICE_NAME_MAX
 from cogs._ui import clip
 
@@ -95,3 +95,26 @@ async def quiz_titles_choices(interaction: discord.Interaction, current: str) ->
     except CourseError:
         return []
     return matching(found, current)
+
+
+async def concepts_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
+    """The concepts of the student's course with their mastery; one that needs another mastered first says so."""
+    bot: CourseBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        return []
+    course = getattr(interaction.namespace, "course", None)
+    try:
+        async with bot.db.session_scope() as session:
+            concepts = await practice.mastery_bars(
+                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
+            )
+    except CourseError:
+        return []
+    by_id = {concept.concept_id: concept for concept in concepts}
+
+    def label(concept: practice.ConceptStanding) -> str:
+        if practice.locked_by(concept, by_id):
+            return f"🔒 {concept.name} (needs another concept first)"
+        return f"{concept.name} · {concept.level.value.replace('_', ' ').lower()} {round(concept.confidence * 100)}%"
+
+    return matching([(concept.slug, label(concept)) for concept in concepts if concept.questions], current)

@@ -82,7 +82,8 @@ class ApproveButton(PersistentButton, template=r"sub:approve:(?P<submission>\d+)
         # Registered with the decision; indexed now that it has committed (upload_material finds it by its bytes).
         material = await materials.upload_material(
             bot.db,
-            course_id=item.course_id,
+            guild_id=interaction.guild_id,
+            course_code=item.course_code,
             uploader_id=item.student_id,
             filename=approval.filename,
             data=approval.data,

@@ -474,10 +474,12 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     async def cache_stats(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
-            counted = await cache.stats(session, course_id=found.id)
-        state = "on" if found.cache_enabled else "off"
-        page = embed(f"{found.code} answer cache ({state})", "Cached answers are replayed without a model call.")
+            course_cache = await cache.stats(session, guild_id=interaction.guild_id, course_code=course)
+        state = "on" if course_cache.enabled else "off"
+        page = embed(
+            f"{course_cache.course_code} answer cache ({state})", "Cached answers are replayed without a model call."
+        )
+        counted = course_cache.counts
         fields = [
             ("Answers stored", str(counted.nodes)),
             ("Greetings", str(counted.roots)),
@@ -491,6 +493,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     @require_level(MemberRole.ADMIN)
     async def cache_clear(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
+        # Looked up before asking, so an unknown code is refused at once rather than after the confirmation.
         async with self.bot.db.session_scope() as session:
             found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
         pressed = await confirm(
@@ -506,7 +509,9 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         if pressed is None:
             return
         async with self.bot.db.session_scope() as session:
-            nodes = await cache.clear(session, actor_id=interaction.user.id, course_id=found.id)
+            nodes = await cache.clear(
+                session, actor_id=interaction.user.id, guild_id=interaction.guild_id, course_code=found.code
+            )
         await pressed.response.edit_message(
             embed=success_embed(f"Cleared {found.code}'s answer cache", f"{nodes} cached answer(s) forgotten."),
             view=None,

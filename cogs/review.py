@@ -20,7 +20,7 @@ from bot.app import CourseBot
 from bot.errors import CourseError
 from bot.services import practice, reviews
 from bot.services.reviews import ReviewAnswer, ReviewQuestion
-from cogs._autocomplete import courses_you_take
+from cogs._autocomplete import concepts_of_your_course, courses_you_take
 from cogs._limits import BUTTONS_PER_ROW
 from cogs._text import strip_mentions
 from cogs._ui import FAILURE, SUCCESS, add_fields, clip, embed
@@ -266,7 +266,7 @@ class Review(commands.Cog):
 
     @app_commands.command(description="Practise your weakest concept, or drill one")
     @app_commands.describe(course="Which course; by default your latest", concept="A concept to drill (name or slug)")
-    @app_commands.autocomplete(course=courses_you_take)
+    @app_commands.autocomplete(course=courses_you_take, concept=concepts_of_your_course)
     @app_commands.guild_only()
     async def practice(
         self, interaction: discord.Interaction, course: str | None = None, concept: str | None = None

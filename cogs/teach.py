@@ -139,7 +139,6 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
                 publish=publish,
                 now=self.bot.clock.now(),
             )
-            course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=summary.code)).id
         state = "published" if publish else "saved as drafts: publish with `/teach course publish`"
         reply = success_embed(
             f"{'Created' if summary.created else 'Updated'} {summary.code}",
@@ -152,12 +151,17 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             reply.add_field(name="Tutor", value="Indexing the published lessons…")
         await send(interaction, embed=reply)
         if publish:
-            await self._index_for_tutor(interaction, course_id, reply)
+            await self._index_for_tutor(interaction, summary.code, reply)
 
-    async def _index_for_tutor(self, interaction: discord.Interaction, course_id: int, reply: discord.Embed) -> None:
+    async def _index_for_tutor(self, interaction: discord.Interaction, course_code: str, reply: discord.Embed) -> None:
         """After a publish has been committed and answered: index the published lessons, then say how it went."""
+        assert interaction.guild_id is not None
         report = await materials.index_published_lessons(
-            self.bot.db, course_id=course_id, settings=self.bot.settings, clock=self.bot.clock
+            self.bot.db,
+            guild_id=interaction.guild_id,
+            course_code=course_code,
+            settings=self.bot.settings,
+            clock=self.bot.clock,
         )
         status = f"{report.ready} lesson(s) ready for the tutor to cite."
         if report.failed:
@@ -203,11 +207,10 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
                 published=True,
                 now=self.bot.clock.now(),
             )
-            course_id = (await courses.live_course(session, guild_id=interaction.guild_id, code=course)).id
         reply = success_embed(f"Published {courses.normalise_code(course)}", f"{count} draft revision(s) went live.")
         reply.add_field(name="Tutor", value="Indexing the published lessons…")
         await interaction.response.send_message(embed=reply, ephemeral=True)
-        await self._index_for_tutor(interaction, course_id, reply)
+        await self._index_for_tutor(interaction, course, reply)
 
     @course.command(name="unpublish", description="Hide a course from students (nothing is deleted)")
     @app_commands.autocomplete(course=courses_you_teach)
@@ -395,12 +398,11 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
                 f"That file is {file.size / 1e6:.1f} MB; "
                 f"a material may be at most {materials.MAX_UPLOAD_BYTES / 1e6:g} MB."
             )
-        async with self.bot.db.session_scope() as session:
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
         await interaction.response.defer(ephemeral=True, thinking=True)
         material = await materials.upload_material(
             self.bot.db,
-            course_id=found.id,
+            guild_id=interaction.guild_id,
+            course_code=course,
             uploader_id=interaction.user.id,
             filename=file.filename,
             data=await file.read(),
@@ -408,7 +410,7 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             settings=self.bot.settings,
             clock=self.bot.clock,
         )
-        await send(interaction, embed=upload_result(material, found.code))
+        await send(interaction, embed=upload_result(material, courses.normalise_code(course)))
 
     @materials_group.command(name="list", description="The files and lessons the tutor can cite, with their status")
     @app_commands.autocomplete(course=courses_you_teach)
@@ -416,17 +418,15 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     async def materials_list(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
-            listed = await materials.list_materials(session, course_id=found.id)
+            listed = await materials.list_materials(session, guild_id=interaction.guild_id, course_code=course)
+        code = courses.normalise_code(course)
         uploads = [material for material in listed if material.content_item_id is None]
         lessons = [material for material in listed if material.content_item_id is not None]
         ready = sum(material.status is IndexingStatus.READY for material in lessons)
         summary = f"Lessons: {ready}/{len(lessons)} indexed. Add files with `/teach materials upload`."
         lines = [material_line(material) for material in uploads] or ["No files uploaded yet."]
         pages = [
-            embed(
-                f"{found.code} tutor materials", "\n".join([summary, "", *lines[start : start + MATERIALS_PAGE_SIZE]])
-            )
+            embed(f"{code} tutor materials", "\n".join([summary, "", *lines[start : start + MATERIALS_PAGE_SIZE]]))
             for start in range(0, len(lines), MATERIALS_PAGE_SIZE)
         ]
         await Paginator(pages, owner_id=interaction.user.id).start(interaction)
@@ -437,15 +437,15 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     async def materials_review(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
-            listed = await materials.list_materials(session, course_id=found.id)
+            listed = await materials.list_materials(session, guild_id=interaction.guild_id, course_code=course)
+        code = courses.normalise_code(course)
         failed = [material for material in listed if material.status is IndexingStatus.FAILED]
         if not failed:
-            await send(interaction, embed=success_embed(f"{found.code}: nothing to review", "Every material indexed."))
+            await send(interaction, embed=success_embed(f"{code}: nothing to review", "Every material indexed."))
             return
         fields = [(material_line(material), material.failure_reason or "No reason recorded.") for material in failed]
         hint = "Upload a fixed file with `/teach materials upload`; republish to index lessons again."
-        await send(interaction, embed=add_fields(embed(f"{found.code}: {len(failed)} to review", hint), fields))
+        await send(interaction, embed=add_fields(embed(f"{code}: {len(failed)} to review", hint), fields))
 
     @app_commands.command(name="inbox", description="Students waiting for a TA in their tutor threads")
     @app_commands.describe(course="Only this course's (default: every course)")
@@ -454,11 +454,8 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     async def inbox(self, interaction: discord.Interaction, course: str | None = None) -> None:
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course) if course else None
-            listed = await escalations.inbox(
-                session, guild_id=interaction.guild_id, course_id=found.id if found else None
-            )
-        page, view = inbox_page(listed, course_code=found.code if found else None)
+            listed = await escalations.inbox(session, guild_id=interaction.guild_id, course_code=course or None)
+        page, view = inbox_page(listed, course_code=courses.normalise_code(course) if course else None)
         await send(interaction, embed=page, view=view)
 
     @app_commands.command(name="submissions", description="Material students submitted: approve, reject or undo")

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotFound
-from bot.services import audit
+from bot.services import audit, courses
 from db.models import CacheState, ChatSession, ContentItem, Course, LLMResponseCache
 from db.session import dialect_insert
 
@@ -103,6 +103,15 @@ class CacheStats:
     roots: int
     hits: int  # answers served from the cache instead of the model
     lessons: int  # content items that have a tree
+
+
+@dataclass(frozen=True, slots=True)
+class CourseCache:
+    """A course's answer cache as staff see it: whether it is on, and how big and how used it is."""
+
+    course_code: str
+    enabled: bool  # the course's `cache_enabled`
+    counts: CacheStats
 
 
 def normalise_message(message: str) -> str:
@@ -193,8 +202,9 @@ async def store_child(
     )
 
 
-async def stats(session: AsyncSession, *, course_id: int) -> CacheStats:
-    """Size and use of the course's cache trees."""
+async def stats(session: AsyncSession, *, guild_id: int, course_code: str) -> CourseCache:
+    """Size and use of the cache trees of the guild's course `course_code`; NotFound if no such course."""
+    course = await courses.live_course(session, guild_id=guild_id, code=course_code)
     row = (
         await session.execute(
             select(
@@ -204,37 +214,41 @@ async def stats(session: AsyncSession, *, course_id: int) -> CacheStats:
                 func.count(LLMResponseCache.content_item_id.distinct()),
             )
             .join(ContentItem, ContentItem.id == LLMResponseCache.content_item_id)
-            .where(ContentItem.course_id == course_id)
+            .where(ContentItem.course_id == course.id)
         )
     ).one()
-    return CacheStats(nodes=row[0], roots=row[1], hits=row[2], lessons=row[3])
+    counts = CacheStats(nodes=row[0], roots=row[1], hits=row[2], lessons=row[3])
+    return CourseCache(course_code=course.code, enabled=course.cache_enabled, counts=counts)
 
 
 async def clear(
     session: AsyncSession,
     *,
     actor_id: int,
-    course_id: int | None = None,
+    guild_id: int,
+    course_code: str | None = None,
     content_item_id: int | None = None,
 ) -> int:
-    """Delete the cache trees of a course or of one lesson (give exactly one); returns the nodes deleted. Audited.
+    """Delete the cache trees of the guild's course `course_code` or of one lesson (give exactly one); returns the
+    nodes deleted. NotFound if the guild has no such course or lesson. Audited.
 
     Open sessions that were following a deleted branch stop using the cache (DIVERGED); the next
     conversation on the lesson grows a fresh tree.
     """
-    if (course_id is None) == (content_item_id is None):
+    if (course_code is None) == (content_item_id is None):
         raise ValueError("clear the cache of a course or of a content item, not both or neither")
-    if content_item_id is not None:
-        item = await session.get(ContentItem, content_item_id)
-        if item is None:
-            raise NotFound("lesson", str(content_item_id))
-        course_id = item.course_id
-        scope: ColumnElement[bool] = LLMResponseCache.content_item_id == content_item_id
+    if course_code is not None:
+        course = await courses.live_course(session, guild_id=guild_id, code=course_code)
+        scope: ColumnElement[bool] = LLMResponseCache.content_item_id.in_(
+            select(ContentItem.id).where(ContentItem.course_id == course.id)
+        )
     else:
-        scope = LLMResponseCache.content_item_id.in_(select(ContentItem.id).where(ContentItem.course_id == course_id))
-    course = await session.get(Course, course_id)
-    if course is None:
-        raise NotFound("course", str(course_id))
+        item = await session.get(ContentItem, content_item_id)
+        found = await session.get(Course, item.course_id) if item is not None else None
+        if found is None or found.guild_id != guild_id:
+            raise NotFound("lesson", str(content_item_id))
+        course = found
+        scope = LLMResponseCache.content_item_id == content_item_id
     doomed = select(LLMResponseCache.id).where(scope)
     nodes = await session.scalar(select(func.count()).select_from(doomed.subquery())) or 0
     await session.execute(

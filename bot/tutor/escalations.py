@@ -20,7 +20,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, NotFound
-from bot.services import audit, outbox, tenancy
+from bot.services import audit, courses, outbox, tenancy
 from bot.tutor import cache
 from bot.tutor.sessions import NotATutorThread, NotYourThread, SessionEnded
 from db.models import (
@@ -341,17 +341,18 @@ async def save_answer(
     return await _view(session, row)
 
 
-async def inbox(session: AsyncSession, *, guild_id: int, course_id: int | None = None) -> list[EscalationView]:
-    """The guild's open and claimed escalations of conversations still open, oldest first; only one course's with
-    `course_id`."""
+async def inbox(session: AsyncSession, *, guild_id: int, course_code: str | None = None) -> list[EscalationView]:
+    """The guild's open and claimed escalations of conversations still open, oldest first; only those of the course
+    `course_code` when given (NotFound if the guild has no such course)."""
     query = (
         select(Escalation)
         .where(Escalation.guild_id == guild_id, Escalation.status.in_(LIVE), CONVERSATION_OPEN)
         .order_by(Escalation.id)
         .limit(100)
     )
-    if course_id is not None:
-        query = query.where(Escalation.course_id == course_id)
+    if course_code is not None:
+        course = await courses.live_course(session, guild_id=guild_id, code=course_code)
+        query = query.where(Escalation.course_id == course.id)
     return [await _view(session, row) for row in await session.scalars(query)]
 
 

@@ -17,6 +17,9 @@ Two levels:
   chunk's vector is stored with the model that made it, and its symbols spelled out as search terms
   (`bot.tutor.retrieval`); `bot.tutor.reembedding` moves the vectors to a new model.
 
+What a command calls (`list_materials`, `upload_material`, `index_published_lessons`) names the course as the
+command does, by guild and code; the steps underneath take the course's id.
+
 A lesson is indexed as a material with `content_item_id` set (file type `lesson`, one per lesson),
 so lessons and uploads are searched, ranked and cited the same way.
 """
@@ -40,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import CourseError, InvalidInput, NotFound
-from bot.services import audit, published
+from bot.services import audit, courses, published
 from bot.tutor.chunking import Chunk, chunk_pages
 from bot.tutor.embeddings import Embedder, RemoteEmbedder, as_embedder, close_embedder, indexing_embedder
 from bot.tutor.errors import LLMError
@@ -298,10 +301,12 @@ async def delete_material(session: AsyncSession, *, material_id: int, actor_id: 
     return _record(material)
 
 
-async def list_materials(session: AsyncSession, *, course_id: int) -> list[MaterialRecord]:
-    """The course's live materials, lessons included, oldest first."""
+async def list_materials(session: AsyncSession, *, guild_id: int, course_code: str) -> list[MaterialRecord]:
+    """The live materials of the guild's course `course_code`, lessons included, oldest first; NotFound if no such
+    course."""
+    course = await courses.live_course(session, guild_id=guild_id, code=course_code)
     rows = await session.scalars(
-        select(Material).where(Material.course_id == course_id, Material.deleted_at.is_(None)).order_by(Material.id)
+        select(Material).where(Material.course_id == course.id, Material.deleted_at.is_(None)).order_by(Material.id)
     )
     return [_record(row) for row in rows]
 
@@ -401,7 +406,8 @@ async def index_lesson(
 async def upload_material(
     database: Database,
     *,
-    course_id: int,
+    guild_id: int,
+    course_code: str,
     uploader_id: int,
     filename: str,
     data: bytes,
@@ -412,8 +418,9 @@ async def upload_material(
     """Store and index an uploaded file (Markdown, text or PDF): the material as it ends up, READY or FAILED.
 
     The same bytes uploaded again give back the first material (indexed again only if it had failed). Raises
-    `InvalidInput` for a file type the tutor cannot read.
+    `NotFound` if the guild has no course `course_code`, `InvalidInput` for a file type the tutor cannot read.
     """
+    course_id = await _live_course_id(database, guild_id=guild_id, course_code=course_code)
     embedder = await indexing_embedder(database, settings)
     try:
         return await ingest(
@@ -431,13 +438,15 @@ async def upload_material(
 
 
 async def index_published_lessons(
-    database: Database, *, course_id: int, settings: Settings, clock: Clock
+    database: Database, *, guild_id: int, course_code: str, settings: Settings, clock: Clock
 ) -> LessonIndexReport:
-    """Index every published lesson of the course for retrieval (quizzes never are); call it after publishing.
+    """Index every published lesson of the guild's course `course_code` for retrieval (quizzes never are); call it
+    after publishing. NotFound if there is no such course.
 
     Lessons whose published text is unchanged and already READY are skipped by `index_lesson`.
     """
     async with database.session_scope() as session:
+        course_id = (await courses.live_course(session, guild_id=guild_id, code=course_code)).id
         lessons = (
             await session.execute(
                 published.items(course_id).where(ContentItem.kind != ContentKind.QUIZ).order_by(ContentItem.id)
@@ -463,6 +472,11 @@ async def index_published_lessons(
     finally:
         await close_embedder(embedder)
     return LessonIndexReport(ready=ready, failed=tuple(failed))
+
+
+async def _live_course_id(database: Database, *, guild_id: int, course_code: str) -> int:
+    async with database.session_scope() as session:
+        return (await courses.live_course(session, guild_id=guild_id, code=course_code)).id
 
 
 async def _index(

@@ -34,6 +34,7 @@ import numpy as np
 from sqlalchemy import ARRAY, Text, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.tutor import vocabulary
 from db.models import Material, MaterialChunk
 from db.models.embeddings import INDEXED_DIMENSIONS
 from db.models.tutor import FTS_TABLE, TSV_COLUMN
@@ -131,7 +132,7 @@ def query_terms(query: str) -> list[str]:
     spelled = [SYMBOL_WORDS[symbol] for symbol in _SYMBOL.findall(query)]
     if _LONE_EQUALS.search(_SYMBOL.sub(" ", query)):
         spelled.append("assignment")
-    words = [word.lower() for word in _WORD.findall(" ".join([query, *spelled]))]
+    words = [word.lower() for word in _WORD.findall(" ".join([query, *spelled]))] + vocabulary.expansions(query)
     return list(dict.fromkeys(word for word in words if word not in STOP_WORDS))
 
 

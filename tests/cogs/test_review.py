@@ -90,3 +90,15 @@ async def test_practice_picks_an_open_concept_and_names_missing_prerequisites(
     assert "Right!" in answered.messages[0].text and "Practice · " in answered.text
     progress = await student_in_course.slash("course progress")
     assert "Mastery" in progress.text and "Running programs" in progress.text
+
+
+async def test_practice_suggests_the_courses_concepts_and_marks_the_locked_ones(
+    student_in_course: DiscordSandbox,  # noqa: F811
+) -> None:
+    suggested = {
+        choice.value: choice.name for choice in await student_in_course.autocomplete("practice", "concept", "")
+    }
+    assert suggested["running-programs"].startswith("Running programs · not started")
+    assert suggested["variables"].startswith("🔒 Variables")
+    typed = await student_in_course.autocomplete("practice", "concept", "variab")
+    assert [choice.value for choice in typed] == ["variables"]

@@ -214,12 +214,12 @@ async def test_stats_and_clearing_a_course_which_stops_sessions_on_cleared_branc
             now=NOW,
         )
         await sessions.follow_cache_node(session, session_id=tutor.id, node_id=root.node_id)
-        before = await cache.stats(session, course_id=course.id)
+        before = (await cache.stats(session, guild_id=GUILD, course_code="PY101")).counts
 
-        cleared = await cache.clear(session, course_id=course.id, actor_id=INSTRUCTOR)
+        cleared = await cache.clear(session, guild_id=GUILD, course_code="PY101", actor_id=INSTRUCTOR)
 
-        after = await cache.stats(session, course_id=course.id)
-        untouched = await cache.stats(session, course_id=other_course.id)
+        after = (await cache.stats(session, guild_id=GUILD, course_code="PY101")).counts
+        untouched = (await cache.stats(session, guild_id=GUILD, course_code="JS101")).counts
         following = await sessions.session_for_thread(session, thread_id=1)
         [entry] = await audit.recent(session, guild_id=GUILD, action="tutor.cache.clear")
 
@@ -235,7 +235,7 @@ async def test_clearing_one_lesson_keeps_the_others(database: Database, course: 
     await store_greeting(database, kept, key)
     await store_greeting(database, cleared, key)
     async with database.session_scope() as session:
-        assert await cache.clear(session, content_item_id=cleared, actor_id=INSTRUCTOR) == 1
+        assert await cache.clear(session, guild_id=GUILD, content_item_id=cleared, actor_id=INSTRUCTOR) == 1
         assert await cache.lookup_root(session, content_item_id=kept, greeting=GREETING, key=key, cache_enabled=True)
 
 
@@ -244,7 +244,7 @@ async def test_a_branch_under_a_cleared_parent_is_not_stored(
 ) -> None:
     root = await store_greeting(database, course.lesson_ids[0], key)
     async with database.session_scope() as session:
-        await cache.clear(session, course_id=course.id, actor_id=INSTRUCTOR)
+        await cache.clear(session, guild_id=GUILD, course_code="PY101", actor_id=INSTRUCTOR)
         orphan = await cache.store_child(
             session,
             parent_id=root.node_id,
@@ -257,7 +257,9 @@ async def test_a_branch_under_a_cleared_parent_is_not_stored(
     assert orphan is None and await node_count(database) == 0
 
 
-async def test_an_answer_for_a_lesson_deleted_meanwhile_is_not_stored(database: Database, key: CacheKey) -> None:
+async def test_an_answer_for_a_lesson_deleted_meanwhile_is_not_stored(
+    database: Database, course: CourseRows, key: CacheKey
+) -> None:
     async with database.session_scope() as session:
         stored = await cache.store_root(
             session,
@@ -270,4 +272,5 @@ async def test_an_answer_for_a_lesson_deleted_meanwhile_is_not_stored(database: 
         )
         assert stored is None
         # The caller's transaction is still usable: only the savepoint was rolled back.
-        assert await cache.stats(session, course_id=1) == cache.CacheStats(nodes=0, roots=0, hits=0, lessons=0)
+        counts = (await cache.stats(session, guild_id=GUILD, course_code="PY101")).counts
+        assert counts == cache.CacheStats(nodes=0, roots=0, hits=0, lessons=0)

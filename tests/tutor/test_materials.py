@@ -58,7 +58,7 @@ async def test_uploading_the_same_bytes_again_returns_the_first_material(
 
     assert again.id == first.id and again.title == "loops"
     async with database.session_scope() as session:
-        assert len(await materials.list_materials(session, course_id=course.id)) == 1
+        assert len(await materials.list_materials(session, guild_id=GUILD, course_code="PY101")) == 1
         uploads = await audit.recent(session, guild_id=GUILD, action="material.upload")
     assert [entry.target_ids for entry in uploads] == [[first.id]]
     assert len(await chunks_of(database, first.id)) == 1
@@ -137,7 +137,7 @@ async def test_unsupported_or_empty_files_are_refused_before_anything_is_stored(
             )
         with pytest.raises(InvalidInput, match="empty"):
             await materials.register(session, course_id=course.id, uploader_id=INSTRUCTOR, filename="a.md", data=b"")
-        assert await materials.list_materials(session, course_id=course.id) == []
+        assert await materials.list_materials(session, guild_id=GUILD, course_code="PY101") == []
 
 
 async def test_embeddings_are_stored_when_an_embedding_model_is_configured(
@@ -238,7 +238,7 @@ async def test_deleting_a_material_hides_it_and_frees_its_bytes(database: Databa
     )
     async with database.session_scope() as session:
         deleted = await materials.delete_material(session, material_id=material.id, actor_id=INSTRUCTOR, now=NOW)
-        assert await materials.list_materials(session, course_id=course.id) == []
+        assert await materials.list_materials(session, guild_id=GUILD, course_code="PY101") == []
         assert await session.scalar(
             select(func.count()).select_from(AuditLog).where(AuditLog.action == "material.delete")
         )
