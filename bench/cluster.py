@@ -218,7 +218,6 @@ async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worke
     sandbox = DiscordSandbox(bot, timeout=300.0)
     observability = Observability(bot, settings)
     await sandbox.start()
-    bot.scheduler.pause()  # the jobs run below, all at once in every process, not on their clock meanwhile
     await observability.start()
     try:
         questions = []

@@ -474,7 +474,6 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes, *, retu
     sandbox = DiscordSandbox(bot, timeout=60.0)
     await sandbox.start()
     try:
-        bot.scheduler.pause()  # the benchmark runs the jobs on the bot's clock
         for user_id in sizes.due_in(k):
             sandbox.http.add_member(GUILD, payloads.member(payloads.user(f"s{user_id}", id=user_id)))
         if returning:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -71,6 +71,17 @@ JOB_LAG = Histogram(
     ["job"],
     buckets=_SLOW_BUCKETS,
     registry=REGISTRY,
+)
+
+
+TUTOR_CACHE = Counter(
+    "coursebot_tutor_cache_lookups",
+    "Tutor answers by where they came from: replayed from the response cache, or written fresh",
+    ["result"],
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge(
+    "coursebot_outbox_backlog", "Outbox rows due and not sent yet, after the latest sender run", registry=REGISTRY
 )
 
 

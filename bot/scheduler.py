@@ -138,6 +138,8 @@ async def send_notifications(bot: CourseBot) -> None:
         limit = min(settings.claim_batch_size, int(per_second * time_left))
     if handled:
         log.info("Handled %d notification(s)", handled)
+    async with bot.db.session_scope() as session:
+        metrics.OUTBOX_BACKLOG.set(await outbox.backlog(session, now=bot.clock.now()))
 
 
 async def _send(bot: CourseBot, notification: Claimed, gate: asyncio.Semaphore) -> None:

@@ -34,7 +34,7 @@ from bot.services import courses, tenancy
 from sandbox.errors import CommandHidden, SandboxError
 from sandbox.harness import DiscordSandbox
 from sandbox.messages import PostedMessage
-from sandbox.reply import Reply
+from sandbox.reply import Reply, modal_inputs
 from sandbox.world import DM_CHANNEL
 
 HELP = """\
@@ -42,6 +42,7 @@ Commands:
   /name sub option:value ...   run a slash command (values may contain spaces; quote nothing)
   1, 2, ...                    press button N of the last answer (numbers are shown as [N])
   pick N value[,value]         choose in select menu N of the last answer
+  fill 1:text 2:text           fill the form the bot opened (fields are numbered) and submit it
   say TEXT                     post a message in the current thread (the tutor's), or the channel
   as student|instructor|admin  act as another member (now: {who})
   clock                        show the bot's clock (UTC; between lines it follows real time)
@@ -54,6 +55,7 @@ Commands:
 # Charts and other images the bot attaches are saved here (beside the default database), one folder per message.
 CONSOLE_IMAGES = Path("data") / "console-images"
 _OPTION = re.compile(r"\s(?=[\w-]+:)")
+_FIELD = re.compile(r"\s(?=\d+:)")
 GREEN = 3  # ButtonStyle.success
 _STEP = re.compile(r"\+(\d+)([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -134,6 +136,7 @@ class Console:
         self.members = {"student": sandbox.student, "instructor": sandbox.instructor, "admin": sandbox.owner}
         self.acting_as = acting_as
         self.visible: list[PostedMessage] = []  # the last answer's messages: their buttons are numbered
+        self.open_form: Reply | None = None  # the form (modal) the bot opened last, until it is filled
         self.thread_id: int | None = None
         # With a FixedClock, the time that passed between lines moves it too (a terminal session; not in tests).
         self.follow_real_time = follow_real_time
@@ -177,6 +180,8 @@ class Console:
         elif line.startswith("pick "):
             number, _, values = line[5:].partition(" ")
             await self._pick(int(number), values.split(","))
+        elif line.startswith("fill "):
+            await self._fill(line[5:])
         elif line.startswith("say "):
             await self._say(line[4:])
         elif line == "clock" or line.startswith("clock "):
@@ -227,6 +232,21 @@ class Console:
             return
         message = self._message_of(component.message_id)
         reply = await self.sandbox.select(message, component.custom_id or "", values, user=self.user)
+        await self._show(reply)
+
+    async def _fill(self, given: str) -> None:
+        if self.open_form is None or self.open_form.modal is None:
+            self.write("! no form is open: a button or command opens one")
+            return
+        inputs = modal_inputs(self.open_form.modal)
+        fields = {}
+        for part in _FIELD.split(given.strip()):
+            number, _, text = part.partition(":")
+            if not number.strip().isdigit() or not 1 <= int(number) <= len(inputs):
+                self.write(f"! the form has fields 1 to {len(inputs)}: fill 1:text 2:text")
+                return
+            fields[inputs[int(number) - 1][1]] = text.strip()
+        reply = await self.sandbox.submit_modal(self.open_form, fields, user=self.user)
         await self._show(reply)
 
     async def _say(self, text: str) -> None:
@@ -323,8 +343,12 @@ class Console:
                 self.thread_id = message.channel_id  # the bot posted in a thread (the tutor's): `say` goes there
             where = self._where(message) if direct else f"(posted in <#{message.channel_id}>)"
             self.write(f"{where}\n{self._numbered(message, counter)}")
+        self.open_form = reply if reply.modal else None
         if reply.modal:
-            self.write(reply.render())
+            self.write(f"(form) {reply.modal.get('title', '')}")
+            for number, (label, custom_id, _) in enumerate(modal_inputs(reply.modal), start=1):
+                self.write(f"  [{number}] {label or custom_id}")
+            self.write("  fill 1:text 2:text ... to submit it")
         if reply.choices:
             self.write(reply.render())
         self.write("")

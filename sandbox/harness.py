@@ -139,6 +139,10 @@ class DiscordSandbox(SandboxDriver):
                 self.bot.shard_count = state.shard_count = 1
                 state.shard_ids = [0]
             await self.bot.login(BOT_TOKEN)
+            # Offline, time is the bot's injected clock: jobs run when a test or the console moves it
+            # (`bot.scheduler.run_due_jobs`), never on the wall clock in the middle of a test or at its teardown.
+            if (scheduler := getattr(self.bot, "scheduler", None)) is not None and scheduler.running:
+                scheduler.pause()
             before = asyncio.all_tasks()
             ready = payloads.ready(
                 self.http.bot_user,

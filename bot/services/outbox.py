@@ -153,6 +153,12 @@ def _insert_from_json(items: list[Planned]) -> Insert:
     )
 
 
+async def backlog(session: AsyncSession, *, now: datetime) -> int:
+    """Rows due and still waiting for a sender (an operator's measure of whether sending keeps up)."""
+    waiting = (Notification.status == NotificationStatus.PENDING, Notification.due_at <= now)
+    return await session.scalar(select(func.count()).where(*waiting)) or 0
+
+
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int) -> list[Claimed]:
     """Take up to `limit` due PENDING rows, oldest first, and mark them SENDING in one statement."""
     due = (

@@ -520,13 +520,17 @@ async def _index(
 
 
 async def _being_indexed(session: AsyncSession, *, material_id: int, sha256: str) -> Material | None:
+    # Locked: two indexings of the same text (an import's and a publish's) store one after the other, and the second
+    # finds it READY and stores nothing, instead of both inserting the same chunks.
     return await session.scalar(
-        select(Material).where(
+        select(Material)
+        .where(
             Material.id == material_id,
             Material.sha256 == sha256,
             Material.deleted_at.is_(None),
             Material.indexing_status == IndexingStatus.PROCESSING,
         )
+        .with_for_update()
     )
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import CourseError, NotFound
@@ -346,6 +347,7 @@ class Tutor:
                     if hit is not None:
                         return await self._replay(session, context, hit)
             release = self._claim(place, request)
+        metrics.TUTOR_CACHE.labels("fresh").inc()
         try:
             return await self._fresh(context, release)
         except BaseException:
@@ -487,6 +489,7 @@ class Tutor:
         return Turn(self.database, answer, call, release=release)
 
     async def _replay(self, session: AsyncSession, context: _Context, hit: CachedResponse) -> Turn:
+        metrics.TUTOR_CACHE.labels("hit").inc()
         sources = tuple(Source.from_json(source) for source in hit.meta.get("sources", []))
         return Turn(self.database, await self._start_answer(session, context, sources), hit)
 

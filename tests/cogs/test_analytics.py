@@ -75,7 +75,6 @@ async def test_the_gradebook_and_the_weekly_digest(quiz_taken: DiscordSandbox, c
     # The student answered "A" to every (shuffled) question: whatever they scored, it is there.
     assert 0 <= float(rows[0]["First steps check best %"]) <= 100 and rows[0]["xp"].isdigit()
 
-    sandbox.bot.scheduler.pause()  # type: ignore[attr-defined]  # the test runs the jobs itself, in order
     clock.advance(days=7)  # the next Monday, 10:00 UTC: the week of the quiz is "last week"
     await scheduler.snapshot_class_analytics(sandbox.bot)  # type: ignore[arg-type]
     await scheduler.plan_weekly_digests(sandbox.bot)  # type: ignore[arg-type]

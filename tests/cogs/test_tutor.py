@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from bot import metrics
 from bot.scheduler import end_idle_tutor_sessions
 from bot.tutor.answers import QUIZ_IN_PROGRESS_NOTE
 from bot.tutor.quiz_guard import WITHHELD_ANSWER
@@ -222,6 +223,7 @@ async def test_the_cache_serves_the_second_student_without_a_model_call(
     requests = len(openai_server.requests)
     assert requests == 2 and chat_requests(openai_server)[-1]["messages"][-1]["content"] == CHECK_UNDERSTANDING_REQUEST
 
+    replays_before = metrics.REGISTRY.get_sample_value("coursebot_tutor_cache_lookups_total", {"result": "hit"}) or 0
     _, second_thread = await open_tutor(classroom, user=second)
     [greeting] = classroom.messages_in(second_thread)
     assert greeting.content == classroom.messages_in(first_thread)[0].content
@@ -234,6 +236,8 @@ async def test_the_cache_serves_the_second_student_without_a_model_call(
         "It compares x with 5",
     ]
     assert len(openai_server.requests) == requests  # both replayed from the cache
+    replays = metrics.REGISTRY.get_sample_value("coursebot_tutor_cache_lookups_total", {"result": "hit"})
+    assert replays == replays_before + 2  # operators see it too
 
     async with database.session_scope() as db:
         hits = list(await db.scalars(select(LLMResponseCache.hit_count).order_by(LLMResponseCache.id)))

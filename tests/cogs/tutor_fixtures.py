@@ -55,7 +55,8 @@ async def tutor_classroom(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
     await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
     since = len(sandbox.http.calls)
     await import_sample(sandbox)
-    indexed = await sandbox.http.wait_for_call("PATCH", "/webhooks/*/messages/@original", since=since)
+    # Indexing runs after the reply; a worker's first one also loads the in-process embedding model.
+    indexed = await sandbox.http.wait_for_call("PATCH", "/webhooks/*/messages/@original", since=since, timeout=60)
     assert "8 lesson(s) ready" in json.dumps(indexed.json), indexed.json
     await sandbox.slash("course enroll", course="PY101")
     return sandbox

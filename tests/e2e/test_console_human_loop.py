@@ -44,3 +44,14 @@ async def test_ask_a_ta_submit_material_and_send_feedback(console: ConsoleSessio
     review = await console.run("/teach submissions course:PY101")
     approved = await console.run(str(console.buttons(review)["Approve #1"]))
     assert "Approved #1" in approved and "25 XP" in approved
+
+    # A form the bot opens is filled in the console too: a rejection's reason.
+    notes.write_text("# Loops again\n\nSame as before.\n")
+    await console.run("as student")
+    await console.run(f"/course submit course:PY101 file:@{notes} title:Loops again")
+    await console.run("as instructor")
+    review = await console.run("/teach submissions course:PY101")
+    form = await console.run(str(console.buttons(review)["Reject #2"]))
+    assert "[1] " in form and "fill 1:text" in form
+    rejected = await console.run("fill 1:It repeats the first one")
+    assert "Rejected #2" in rejected, rejected
