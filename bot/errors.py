@@ -17,10 +17,9 @@ listed here so that this is the one place to see them all (`tests/test_errors.py
 - `bot.services.practice`: PracticeLocked, NothingToPractise
 - `bot.services.coursepack`: PackageInvalid (every problem of a package, with file and line)
 - `bot.tutor.errors`: LLMError, LLMUnavailable, LLMTooSlow, LLMRateLimited, LLMBadResponse,
-  EmbeddingsNotConfigured, MessageTooLong
+  EmbeddingsNotConfigured, MessageTooLong, AlreadyAnsweredAgain, NotALesson
 - `bot.tutor.sessions`: NotATutorThread, NotYourThread, TooManyOpenSessions, ThreadHasSession, SessionEnded,
   TutorRateLimited, TokenBudgetExhausted, NotTheAsker
-- `bot.tutor.tutor`: AlreadyAnsweredAgain, NotALesson
 - `bot.tutor.secrets`: SecretKeyMissing, SecretKeyInvalid, SecretUnreadable
 - `bot.tutor.prompts`: PromptNotFound, PromptCompositionError
 - `bot.tutor.materials`: MaterialUnreadable

@@ -14,10 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.tutor.guardrails import fence_untrusted
+from bot.tutor.llm import ChatMessage as PromptMessage
+from bot.tutor.quiz_guard import QuizGuard
 from bot.tutor.retrieval import Passage
 from bot.tutor.sessions import SessionCourse
-from db.models import GenerationStatus
+from db.models import ChatMessage, GenerationStatus, MessageRole
 
 EXCERPT_CHARS = 600
 MAX_BRANCHES = 3
@@ -179,3 +184,38 @@ def _excerpt(content: str) -> str:
     if excerpt.count("```") % 2:
         excerpt += "\n```"
     return excerpt + "\n…"
+
+
+# The conversation a prompt carries: the latest messages, each cut to a length a model reads without trouble.
+HISTORY_MESSAGES = 10
+HISTORY_MESSAGE_CHARS = 4000
+
+
+async def prompt_history(
+    session: AsyncSession, session_id: int, *, before: int | None, guard: QuizGuard
+) -> list[PromptMessage]:
+    """The conversation of tutor session `session_id` before message `before`: the student's messages and the
+    completed answers, oldest first, with placeholders for what the quiz guard keeps out."""
+    query = (
+        select(ChatMessage.role, ChatMessage.content)
+        .where(
+            ChatMessage.session_id == session_id,
+            ChatMessage.role != MessageRole.SYSTEM,
+            # The student's messages are recorded COMPLETED; failed and stopped answers stay out.
+            ChatMessage.generation_status == GenerationStatus.COMPLETED,
+        )
+        .order_by(ChatMessage.id.desc())
+        .limit(HISTORY_MESSAGES)
+    )
+    if before is not None:
+        query = query.where(ChatMessage.id < before)
+    rows = list(await session.execute(query))
+    messages: list[PromptMessage] = []
+    for role, content in reversed(rows):
+        if not content:
+            continue
+        by_student = role is MessageRole.USER
+        # e.g. an earlier answer that explained a quiz question now being taken gives way to a placeholder
+        text = guard.shown(content, by_student=by_student)[:HISTORY_MESSAGE_CHARS]
+        messages.append({"role": "user" if by_student else "assistant", "content": text})
+    return messages

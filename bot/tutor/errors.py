@@ -70,3 +70,16 @@ class MessageTooLong(CourseError):
         )
         self.length = length
         self.limit = limit
+
+
+class AlreadyAnsweredAgain(CourseError):
+    def __init__(self) -> None:
+        super().__init__("The tutor has answered since then, so there is nothing to retry. Ask again in the thread.")
+
+
+class NotALesson(CourseError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            f"`{slug}` is a quiz, and the tutor does not take quizzes with you. Pick a lesson, or leave `lesson` "
+            "out to talk about the lesson you are reading."
+        )

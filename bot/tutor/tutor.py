@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import metrics
 from bot.clock import Clock
 from bot.config import Settings
-from bot.errors import CourseError, NotFound
+from bot.errors import NotFound
 from bot.services import navigation, published
 from bot.services.enrollment import active_enrollment
 from bot.tutor import backends, escalations, prompts, retrieval, sessions
@@ -42,12 +42,13 @@ from bot.tutor.answers import (
     Source,
     fallback_text,
     numbered_sources,
+    prompt_history,
     system_message,
 )
 from bot.tutor.backends import LLMConnection
 from bot.tutor.cache import CachedResponse, CacheKey, CachePlace
 from bot.tutor.embeddings import QueryEmbedder, local_embedder, query_embedder
-from bot.tutor.errors import LLMError
+from bot.tutor.errors import AlreadyAnsweredAgain, LLMError, NotALesson
 from bot.tutor.guardrails import check_input_length
 from bot.tutor.llm import ChatMessage as PromptMessage
 from bot.tutor.llm import LLMClient
@@ -63,7 +64,6 @@ from db.models import (
     ContentItem,
     ContentKind,
     ContentRevision,
-    GenerationStatus,
     MessageRole,
     ModelPurpose,
     SessionEndReason,
@@ -84,25 +84,10 @@ CHECK_UNDERSTANDING_REQUEST = (
 )
 PROMPT_PASSAGES = 5
 SHOWN_PASSAGES = 3
-HISTORY_MESSAGES = 10
-HISTORY_MESSAGE_CHARS = 4000
 # A student whose answer another student's turn is writing waits this long for it before writing their own.
 WAIT_FOR_SAME_ANSWER_SECONDS = 120.0
 # What `Tutor._usable_connection` gives for a configured model whose stored API key cannot be decrypted.
 UNUSABLE = LLMConnection(provider="", base_url="", model="", api_key=None, embedding_dimensions=None)
-
-
-class AlreadyAnsweredAgain(CourseError):
-    def __init__(self) -> None:
-        super().__init__("The tutor has answered since then, so there is nothing to retry. Ask again in the thread.")
-
-
-class NotALesson(CourseError):
-    def __init__(self, slug: str) -> None:
-        super().__init__(
-            f"`{slug}` is a quiz, and the tutor does not take quizzes with you. Pick a lesson, or leave `lesson` "
-            "out to talk about the lesson you are reading."
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,7 +454,9 @@ class Tutor:
             sources = numbered_sources(passages)
             history: list[PromptMessage] = []
             if chat is not None and not context.greeting:
-                history = await _history(session, context.tutor_session.id, before=context.user_message_id, guard=guard)
+                history = await prompt_history(
+                    session, context.tutor_session.id, before=context.user_message_id, guard=guard
+                )
             answer = await self._start_answer(session, context, sources)
         if chat is None:
             text = fallback_text(passages, topic=context.topic, greeting=context.greeting, notice=notice)
@@ -604,33 +591,3 @@ async def _topic(session: AsyncSession, tutor_session: TutorSession, course: Ses
         if title:
             return str(title)
     return course.title if course is not None else "this course"
-
-
-async def _history(
-    session: AsyncSession, session_id: int, *, before: int | None, guard: QuizGuard
-) -> list[PromptMessage]:
-    """The conversation of tutor session `session_id` before message `before`: the student's messages and the
-    completed answers, oldest first, with placeholders for what the quiz guard keeps out."""
-    query = (
-        select(ChatMessage.role, ChatMessage.content)
-        .where(
-            ChatMessage.session_id == session_id,
-            ChatMessage.role != MessageRole.SYSTEM,
-            # The student's messages are recorded COMPLETED; failed and stopped answers stay out.
-            ChatMessage.generation_status == GenerationStatus.COMPLETED,
-        )
-        .order_by(ChatMessage.id.desc())
-        .limit(HISTORY_MESSAGES)
-    )
-    if before is not None:
-        query = query.where(ChatMessage.id < before)
-    rows = list(await session.execute(query))
-    messages: list[PromptMessage] = []
-    for role, content in reversed(rows):
-        if not content:
-            continue
-        by_student = role is MessageRole.USER
-        # e.g. an earlier answer that explained a quiz question now being taken gives way to a placeholder
-        text = guard.shown(content, by_student=by_student)[:HISTORY_MESSAGE_CHARS]
-        messages.append({"role": "user" if by_student else "assistant", "content": text})
-    return messages

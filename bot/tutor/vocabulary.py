@@ -3,11 +3,13 @@
 A beginner asks how to make text "capital letters", why a program "runs forever", what to do when it "crashed";
 the lesson says `upper()`, infinite loop, traceback. Keyword search cannot bridge that, and a small static
 embedding model bridges it only weakly, so a question's search terms are widened with the course's words for
-what it says (`expansions`). The map is general: how beginners talk about Python, written from teaching
-experience, not from any one course or question set. Each entry adds words, it never removes the question's own,
-so a question that already uses the course's words loses nothing.
+what it says (`expansions`). The map is meant to be general: how beginners talk about Python, not the wording of
+one course or question set (`docs/tutor.md` says how it was measured on questions written after it). Each entry
+adds words, it never removes the question's own, so a question that already uses the course's words loses
+nothing. Words a beginner uses in other senses too ("even", "order", "help") are keyed only in phrases that mean
+the concept ("is even").
 
-Keys are lower-case words or phrases of words; a word also matches its plural and -ed, -ing forms.
+Keys are lower-case words or phrases of words; each word also matches its -s, -es, -ed and -ing forms.
 """
 
 from __future__ import annotations
@@ -249,30 +251,36 @@ BEGINNER_WORDS: dict[str, str] = {
 }
 
 _SUFFIXES = ("ing", "ed", "es", "s")
-_LONGEST_PHRASE = max(len(key.split()) for key in BEGINNER_WORDS)
 
 
-def _base_forms(word: str) -> list[str]:
+def _phrases_by_first_word() -> dict[str, list[tuple[tuple[str, ...], list[str]]]]:
+    """The map as a lookup: first word -> (the phrase's other words, its terms)."""
+    index: dict[str, list[tuple[tuple[str, ...], list[str]]]] = {}
+    for phrase, terms in BEGINNER_WORDS.items():
+        first, *rest = phrase.split()
+        index.setdefault(first, []).append((tuple(rest), terms.split()))
+    return index
+
+
+_PHRASES = _phrases_by_first_word()
+
+
+def _forms(word: str) -> list[str]:
     """The word and what it is with one common suffix taken off ("crashed" -> "crash", "crashe")."""
-    forms = [word]
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) > len(suffix) + 2:
-            forms.append(word[: -len(suffix)])
-    return forms
+    stems = [word[: -len(suffix)] for suffix in _SUFFIXES if word.endswith(suffix) and len(word) > len(suffix) + 2]
+    return [word, *stems]
 
 
 def expansions(question: str) -> list[str]:
     """The course's words for what `question` says in a beginner's words, each once, in the question's order."""
-    words = _WORD.findall(question.lower().replace("'", ""))
+    words = [_forms(word) for word in _WORD.findall(question.lower().replace("'", ""))]
     found: list[str] = []
-    for start in range(len(words)):
-        for length in range(1, _LONGEST_PHRASE + 1):
-            if start + length > len(words):
-                break
-            *head, last = words[start : start + length]
-            for form in _base_forms(last):
-                terms = BEGINNER_WORDS.get(" ".join([*head, form]))
-                if terms is not None:
-                    found.extend(terms.split())
-                    break
+    for start, first in enumerate(words):
+        for form in first:
+            for rest, terms in _PHRASES.get(form, ()):
+                following = words[start + 1 : start + 1 + len(rest)]
+                if len(following) == len(rest) and all(
+                    word in forms for word, forms in zip(rest, following, strict=True)
+                ):
+                    found.extend(terms)
     return list(dict.fromkeys(found))
