@@ -284,6 +284,11 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
                 user_id=interaction.user.id,
                 default_quiet=self.bot.settings.reminders.default_quiet_hours,
             )
+            # Running a command here shows they are a member: their first reminder needs no check.
+            await delivery.remember_member(
+                session, user_id=interaction.user.id, guild_id=interaction.guild_id, seen_at=self.bot.clock.now()
+            )
+            route = await delivery.route(session, user_id=interaction.user.id, guild_id=interaction.guild_id)
         self.untold.discard((interaction.guild_id, interaction.user.id))
         lines = [
             f"**{view.course_code}** at **{at:%H:%M}** {reminders.describe_days(chosen_days)}.",
@@ -298,6 +303,19 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
         if found.pause_notice:
             embeds.append(pause_embed(found.pause_notice))
         await interaction.response.send_message(embeds=embeds, ephemeral=True)
+        if route.dm_channel_id is None:
+            await self._open_dm_ahead(interaction.user.id)
+
+    async def _open_dm_ahead(self, user_id: int) -> None:
+        """Open the student's DM channel now, not in the busy minute their reminders fall in (a request saved
+        then); if Discord refuses, the first reminder opens it."""
+        try:
+            channel_id = await self._open_dm(user_id)
+        except discord.HTTPException as error:
+            log.info("Could not open a DM channel with %d ahead of their reminders: %s", user_id, error)
+            return
+        async with self.bot.db.session_scope() as session:
+            await delivery.remember_dm_channel(session, user_id=user_id, channel_id=channel_id)
 
     @app_commands.command(description="Stop your study reminders (one course, or all)")
     @app_commands.describe(course="Only this course's reminder (default: all of yours here)")

@@ -450,6 +450,10 @@ class FakeDiscordHTTP(DiscordStore):
 
     @_route("POST", "/channels/{channel_id}/messages")
     def _send_message(self, call: RecordedCall, p: dict[str, str]) -> Json:
+        recipients = self.channels.get(p["channel_id"], {}).get("recipients") or []
+        if recipients and not any(self.member(guild_id, recipients[0]["id"]) for guild_id in self.guilds):
+            # Discord lets a bot DM only users who share a server with it.
+            raise http_error(403, "Cannot send messages to this user", code=50007)
         message = self._create_message(p["channel_id"], call.json, call.files)
         call.message_id = message.id
         return message.raw

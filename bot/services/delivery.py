@@ -52,6 +52,15 @@ async def remember_dm_channel(session: AsyncSession, *, user_id: int, channel_id
     await session.execute(update(User).where(User.id == user_id).values(dm_channel_id=channel_id))
 
 
+async def remember_member(session: AsyncSession, *, user_id: int, guild_id: int, seen_at: datetime) -> None:
+    """The student was just seen in the guild (they used a command there): no membership check is due."""
+    await session.execute(
+        update(ReminderPreference)
+        .where(ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
+        .values(member_seen_at=seen_at)
+    )
+
+
 async def record_delivery(
     session: AsyncSession, *, user_id: int, guild_id: int, delivered: bool, member_seen_at: datetime | None = None
 ) -> bool:

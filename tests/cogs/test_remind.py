@@ -288,20 +288,26 @@ async def test_a_student_who_left_the_server_gets_nothing(
     clock.set(TUESDAY_9)
     await run_jobs(sandbox)
 
-    assert sandbox.http.dm_channel_id(student_id) is None
+    assert sandbox.http.messages_in(sandbox.http.dm_channel_id(student_id)) == []
     assert await statuses(database) == [(NotificationStatus.SKIPPED, "left the server")]
 
 
 async def test_later_reminders_cost_discord_one_request_each(
     student: DiscordSandbox, clock: FixedClock, database: Database
 ) -> None:
-    """The DM channel is opened once and membership confirmed every few days, not before every message: at
-    Discord's 50 requests a second that is what lets a minute's reminders leave within the minute."""
+    """The DM channel is opened when the reminder is set and membership confirmed every few days, not before
+    every message: at Discord's 50 requests a second that is what lets a minute's reminders leave within it."""
     sandbox = student
-    await remind_at_nine_and_wake_up_on_tuesday(sandbox, clock)
+    await sandbox.slash("remind set", time="09:00")  # opens the DM channel, and shows she is a member
     student_id = sandbox.student["user"]["id"]
     dm_channel = sandbox.http.dm_channel_id(student_id)
+    since = len(sandbox.http.calls)
+    clock.set(TUESDAY_9)
+    await run_jobs(sandbox)
     assert len(sandbox.dms_to(sandbox.student)) == 1
+    assert [(call.method, call.path) for call in sandbox.http.calls[since:]] == [
+        ("POST", f"/channels/{dm_channel}/messages")
+    ]
 
     since = len(sandbox.http.calls)
     clock.set(TUESDAY_9 + timedelta(days=1))
