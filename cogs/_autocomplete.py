@@ -7,7 +7,7 @@ autocompletes use it too."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import discord
@@ -19,11 +19,14 @@ from cogs._limits import AUTOCOMPLETE_CHOICES_MAX, CHOICE_NAME_MAX
 from cogs._ui import clip
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.app import CourseBot
 
 log = logging.getLogger(__name__)
 Choices = list[app_commands.Choice[str]]
 Value = TypeVar("Value", str, int)
+Found = TypeVar("Found")
 
 
 def matching(pairs: Sequence[tuple[Value, str]], typed: str) -> list[app_commands.Choice[Value]]:
@@ -67,54 +70,56 @@ async def courses_you_teach(interaction: discord.Interaction, current: str) -> C
     return matching(await _course_pairs(interaction, include_unpublished=True), current)
 
 
-async def lessons_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
+async def _in_your_course(
+    interaction: discord.Interaction, read: Callable[[AsyncSession, int, int, str | None], Awaitable[Found]]
+) -> Found | None:
+    """`read(session, guild_id, user_id, course_code)` for the course named in the `course` option (or the
+    member's latest); None outside a server or where they are not enrolled: nothing to suggest."""
     bot: CourseBot = interaction.client  # type: ignore[assignment]
     if interaction.guild_id is None:
-        return []
-    course = getattr(interaction.namespace, "course", None)
+        return None
     try:
         async with bot.db.session_scope() as session:
-            outline = await navigation.outline_titles(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
+            return await read(
+                session, interaction.guild_id, interaction.user.id, getattr(interaction.namespace, "course", None)
             )
     except CourseError:
-        return []  # not enrolled yet: nothing to suggest
-    return matching(outline, current)
+        return None
+
+
+async def lessons_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
+    outline = await _in_your_course(
+        interaction,
+        lambda session, guild_id, user_id, code: navigation.outline_titles(
+            session, guild_id=guild_id, user_id=user_id, course_code=code
+        ),
+    )
+    return matching(outline or [], current)
 
 
 async def quiz_titles_choices(interaction: discord.Interaction, current: str) -> Choices:
-    bot: CourseBot = interaction.client  # type: ignore[assignment]
-    if interaction.guild_id is None:
-        return []
-    course = getattr(interaction.namespace, "course", None)
-    try:
-        async with bot.db.session_scope() as session:
-            found = await quizzes.quiz_titles(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
-            )
-    except CourseError:
-        return []
-    return matching(found, current)
+    found = await _in_your_course(
+        interaction,
+        lambda session, guild_id, user_id, code: quizzes.quiz_titles(
+            session, guild_id=guild_id, user_id=user_id, course_code=code
+        ),
+    )
+    return matching(found or [], current)
 
 
 async def concepts_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
     """The concepts of the student's course with their mastery; one that needs another mastered first says so."""
-    bot: CourseBot = interaction.client  # type: ignore[assignment]
-    if interaction.guild_id is None:
-        return []
-    course = getattr(interaction.namespace, "course", None)
-    try:
-        async with bot.db.session_scope() as session:
-            concepts = await practice.mastery_bars(
-                session, guild_id=interaction.guild_id, user_id=interaction.user.id, course_code=course
-            )
-    except CourseError:
-        return []
-    by_id = {concept.concept_id: concept for concept in concepts}
+    concepts = await _in_your_course(
+        interaction,
+        lambda session, guild_id, user_id, code: practice.mastery_bars(
+            session, guild_id=guild_id, user_id=user_id, course_code=code
+        ),
+    )
+    by_id = {concept.concept_id: concept for concept in concepts or []}
 
     def label(concept: practice.ConceptStanding) -> str:
         if practice.locked_by(concept, by_id):
             return f"🔒 {concept.name} (needs another concept first)"
         return f"{concept.name} · {concept.level.value.replace('_', ' ').lower()} {round(concept.confidence * 100)}%"
 
-    return matching([(concept.slug, label(concept)) for concept in concepts if concept.questions], current)
+    return matching([(concept.slug, label(concept)) for concept in by_id.values() if concept.questions], current)
