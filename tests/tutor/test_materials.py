@@ -191,7 +191,7 @@ async def test_the_database_is_free_while_the_embedding_model_works(database: Da
     # SQLite runs one connection: a transaction held across the embedding call would block the write below.
     async with FakeOpenAIServer(embedding_dim=1536) as server:
         client = LLMClient.from_settings(base_url=server.base_url, chat_model="c", embedding_model="e")
-        server.fail(Fault.delay(0.5), path=EMBEDDINGS_PATH)
+        server.fail(Fault.delay(2.0), path=EMBEDDINGS_PATH)
         ingest = asyncio.create_task(
             materials.ingest(
                 database, course_id=course.id, uploader_id=INSTRUCTOR, filename="l.md", data=LOOPS.encode(), llm=client
@@ -206,7 +206,7 @@ async def test_the_database_is_free_while_the_embedding_model_works(database: Da
         material = await ingest
         await client.aclose()
 
-    assert write_seconds < 0.3
+    assert write_seconds < 1.0  # blocked, it would wait out most of the 2 s model call; busy machines stay under 1 s
     assert material.status is IndexingStatus.READY
 
 
