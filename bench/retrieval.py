@@ -1,21 +1,26 @@
 """Retrieval quality on the sample course: does the tutor's first source answer a beginner's question?
 
-The evaluation set (`bench/retrieval_questions.txt`) holds questions written the way beginners type them
-(typos, vague, without the lesson's words), each labelled by hand with the lesson(s) that answer it. Every third
-question is held out and reported on its own. A second set (`bench/retrieval_questions_fresh.txt`), written after
-the beginner vocabulary (`bot.tutor.vocabulary`) and never tuned on, is reported as a third part, "fresh": the
-first set's failures were read while writing the vocabulary, so only the fresh part says how it generalises.
+Three sets of questions written the way beginners type them (typos, vague, without the lesson's words), each
+labelled by hand with the lesson(s) that answer it, reported in four parts:
+
+- `bench/retrieval_questions.txt`: "tuning", and every third question "held_out";
+- `bench/retrieval_questions_fresh.txt`, "fresh": written after the beginner vocabulary (`bot.tutor.vocabulary`);
+  its failures were then read to choose the lesson ranking, so it, too, is now a development set;
+- `bench/retrieval_questions_sealed.txt`, "sealed": written from the lessons before the lesson ranking, measured
+  before and after it, its per-question results never read: the blind estimate.
 
 The sample course (`content/python-basics`) is imported, published and indexed the way `/teach course import`
 does, on each backend. A passage counts as a hit when it comes from a labelled lesson. Figures per backend, for
 keyword-only, vector-only and fused retrieval, per embedding model (the in-process default; an int8 MiniLM run
-with onnxruntime when that is installed, for comparison), on the tuning, held-out and fresh parts: hit@1, hit@3,
-hit@5, MRR@5. Then the latency of the fused search (p50, p99) against a floor measured in the same run (a
-one-row read of the chunk table in its own transaction), the ratio, and the time to embed one question.
+with onnxruntime when that is installed, for comparison), on each part: hit@1, hit@3, hit@5, MRR@5. Then the
+latency of the fused search (p50, p99) against a floor measured in the same run (a one-row read of the chunk table
+in its own transaction), the ratio, the time to embed one question, and what loading the in-process model adds to
+the process's resident memory against the size of its weights (when this run is the one that loads it; Linux).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -40,12 +45,14 @@ GUILD = 1
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = Path(__file__).resolve().parent / "retrieval_questions.txt"
 FRESH_QUESTIONS = Path(__file__).resolve().parent / "retrieval_questions_fresh.txt"
+SEALED_QUESTIONS = Path(__file__).resolve().parent / "retrieval_questions_sealed.txt"
 SAMPLE_COURSE = ROOT / "content" / "python-basics"
 CONFIG = ROOT / "config.toml"
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 K = 5
-PARTS = ("tuning", "held_out", "fresh")
+PARTS = ("tuning", "held_out", "fresh", "sealed")
 LATENCY_ROUNDS = 3
+STATUS = Path("/proc/self/status")  # resident memory, on Linux
 FLOOR_READS = 200
 
 
@@ -53,15 +60,15 @@ FLOOR_READS = 200
 class Question:
     text: str
     lessons: frozenset[str]  # slugs
-    part: str  # "tuning", "held_out" or "fresh"
+    part: str  # "tuning", "held_out", "fresh" or "sealed"
 
     @property
     def held_out(self) -> bool:
         return self.part == "held_out"
 
 
-def load_questions(path: Path = QUESTIONS, *, fresh: bool = False) -> list[Question]:
-    """The questions of one set: every third held out, or all of them "fresh"."""
+def load_questions(path: Path = QUESTIONS, *, part: str | None = None) -> list[Question]:
+    """The questions of one set: all of them in `part`, or (the first set) every third held out."""
     questions: list[Question] = []
     for line in path.read_text().splitlines():
         if not line.strip() or line.startswith("#"):
@@ -69,13 +76,16 @@ def load_questions(path: Path = QUESTIONS, *, fresh: bool = False) -> list[Quest
         labels, text = line.split("|", 1)
         position = len(questions) + 1
         slugs = frozenset(slug.strip() for slug in labels.split(","))
-        part = "fresh" if fresh else "held_out" if position % 3 == 0 else "tuning"
-        questions.append(Question(text.strip(), slugs, part))
+        questions.append(Question(text.strip(), slugs, part or ("held_out" if position % 3 == 0 else "tuning")))
     return questions
 
 
 def all_questions() -> list[Question]:
-    return [*load_questions(), *load_questions(FRESH_QUESTIONS, fresh=True)]
+    return [
+        *load_questions(),
+        *load_questions(FRESH_QUESTIONS, part="fresh"),
+        *load_questions(SEALED_QUESTIONS, part="sealed"),
+    ]
 
 
 def scores(ranked_lessons: Sequence[Sequence[str | None]], questions: Sequence[Question]) -> dict[str, float]:
@@ -145,6 +155,8 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     questions = all_questions()
     for part in PARTS:
         yield Figure(BENCH, "none", f"questions_{part}", sum(q.part == part for q in questions), "questions")
+    for figure in await asyncio.to_thread(model_memory):
+        yield figure
     models = candidates()
     for label, _, embed_now in models:
         embed_now(["warm up"])
@@ -191,6 +203,25 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
             await embed_course(database, course_id, default[1])
             async for figure in latency(database, backend, course_id, questions, default):
                 yield figure
+
+
+def model_memory() -> list[Figure]:
+    """Resident memory the in-process model adds when it loads, and its weights' size: their difference is the
+    tokenizer and the libraries that read the files. Nothing when another benchmark of this run loaded it."""
+    embedder = local_embedder()
+    if embedder.loaded or not STATUS.exists():
+        return []
+    before = resident_mb()
+    model = embedder.load()
+    return [
+        Figure(BENCH, "none", "model_load_rss", round(resident_mb() - before, 1), "MB"),
+        Figure(BENCH, "none", "model_weights", round(model.vectors.nbytes / 2**20, 1), "MB"),
+    ]
+
+
+def resident_mb() -> float:
+    line = next(line for line in STATUS.read_text().splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 async def latency(

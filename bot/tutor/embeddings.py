@@ -2,10 +2,12 @@
 that runs in this process, so semantic retrieval works offline with no model server.
 
 The in-process model is WordLlama (`wordllama`, MIT): a static embedding model (token vectors, averaged) whose
-256-number weights (16 MB) ship inside its wheel, so nothing is downloaded at run time. It embeds a question in
-under a millisecond. Its loader first looks for the bundled tokenizer in a cache folder and then tries to download
-it; pointing the cache at the package's own folder, with downloads disabled, loads it offline. It is loaded once, in
-a worker thread, on first use; embedding many texts runs in a worker thread too.
+256-number weights (16 MB, half precision) and tokenizer ship inside its wheel, so nothing is downloaded at run
+time. Only those two files are used: the package's own loader imports an HTTP client and its training code and
+widens the weights to single precision, which tripled what the model costs in memory (`docs/tutor.md`), so the
+weights are read as they ship (`safetensors`), the tokenizer with `tokenizers`, and a text's vector is the mean of
+its tokens' vectors, as WordLlama computes it. It embeds a question in well under a millisecond. It is loaded
+once, in a worker thread, on first use; embedding many texts runs in a worker thread too.
 
 `docs/tutor.md` says how it was chosen over an int8 MiniLM run with onnxruntime: on the evaluation set MiniLM puts
 the right lesson in the top five more often but not first more often, and it takes 8 to 10 ms a question on a busy
@@ -15,6 +17,7 @@ two-core machine (WordLlama: under 0.5 ms), with a 23 MB model and a runtime to 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 
 LOCAL_MODEL = "local:wordllama-l2_supercat-256"
 LOCAL_DIMENSIONS = 256
+_WEIGHTS_FILE = f"l2_supercat_{LOCAL_DIMENSIONS}.safetensors"
+_TOKENIZER_FILE = "l2_supercat_tokenizer_config.json"
 
 
 class Embedder(Protocol):
@@ -63,36 +68,60 @@ class RemoteEmbedder:
         return await self.client.embed(texts)
 
 
+@dataclass(frozen=True, slots=True)
+class _StaticModel:
+    """Token vectors (one row per token id) and the tokenizer that gives the ids."""
+
+    vectors: np.ndarray
+    tokenizer: Any
+
+
 class LocalEmbedder:
     """The in-process model. `local_embedder()` gives the one instance; its weights load on first use."""
 
     model = LOCAL_MODEL
 
     def __init__(self) -> None:
-        self._loaded: Any = None
+        self._loaded: _StaticModel | None = None
         self._lock = threading.Lock()
 
-    def load(self) -> Any:
-        """The WordLlama model, loading it the first time (a fraction of a second): call it off the event loop."""
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> _StaticModel:
+        """The model, loading it the first time (a fraction of a second): call it off the event loop."""
         with self._lock:
             if self._loaded is None:
-                import wordllama
+                from safetensors import safe_open
+                from tokenizers import Tokenizer
 
-                model = wordllama.WordLlama.load(
-                    config="l2_supercat",
-                    dim=LOCAL_DIMENSIONS,
-                    cache_dir=Path(wordllama.__file__).parent,
-                    disable_download=True,
-                )
-                # Kept at the half precision it ships in: 16 MB instead of 33, the same vectors to 3 decimals, and
-                # still a fraction of a millisecond per question.
-                model.embedding = model.embedding.astype(np.float16)
-                self._loaded = model
+                # The wheel's folder, found without importing the package (that is what costs the memory).
+                spec = importlib.util.find_spec("wordllama")
+                assert spec is not None and spec.submodule_search_locations, "the wordllama wheel is installed"
+                folder = Path(spec.submodule_search_locations[0])
+                with safe_open(str(folder / "weights" / _WEIGHTS_FILE), framework="np") as weights:
+                    vectors = weights.get_tensor("embedding.weight")
+                tokenizer = Tokenizer.from_file(str(folder / "tokenizers" / _TOKENIZER_FILE))
+                tokenizer.no_padding()
+                tokenizer.no_truncation()
+                self._loaded = _StaticModel(vectors, tokenizer)
             return self._loaded
 
     def embed_now(self, texts: Sequence[str]) -> list[list[float]]:
-        """Vectors for `texts`, in this thread."""
-        return self.load().embed(list(texts), norm=True).tolist()
+        """Vectors for `texts`, in this thread: each the normalised mean of its tokens' vectors."""
+        model = self.load()
+        last_token = len(model.vectors) - 1
+        embedded = []
+        for text in texts:
+            # One text at a time: `encode_batch` starts a thread pool that stays, for no gain on short texts.
+            ids = np.clip(
+                np.asarray(model.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int32), 0, last_token
+            )
+            mean = model.vectors[ids].sum(axis=0, dtype=np.float32) / max(len(ids), 1)
+            norm = np.linalg.norm(mean)
+            embedded.append((mean / norm if norm > 0 else mean).tolist())
+        return embedded
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         return await asyncio.to_thread(self.embed_now, texts)

@@ -1,6 +1,6 @@
 """Find the passages of a course's materials and lessons that best answer a question.
 
-Two rankings are fused by reciprocal rank fusion (each passage scores the sum of 1 / (60 + rank)
+Two rankings of passages are fused by reciprocal rank fusion (each passage scores the sum of 1 / (60 + rank)
 over the rankings it appears in), so neither needs calibrated scores:
 
 - keywords, read the way a beginner asks: the question's words less a stop list of question words ("how", "i",
@@ -17,6 +17,12 @@ over the rankings it appears in), so neither needs calibrated scores:
   (migration 0015), with iterative index scans (pgvector ≥ 0.8) so the course filter cannot starve the result;
   SQLite: exact cosine with numpy over the course's vectors.
 
+Lessons are ranked too, so a lesson with one strong section is not beaten by one that mentions the words often: each
+passage ranking ranks the lessons by their best passage in it, and the lessons' cards (title and learning
+objectives: what a lesson is for, in words its passages may not use) are a third ranking, of lessons only, by BM25
+among the cards. A lesson's best passage gains part of its lesson's fused score; its other passages keep their own,
+so one lesson does not fill the result.
+
 Passages of the lesson the student has open (`prefer_content_item_id`) get a bonus worth a few ranks, so they lead
 when they are about as relevant as the best, and never when they are not found at all.
 
@@ -26,13 +32,15 @@ quotes, operators and other special characters in it are just text.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import ARRAY, Text, bindparam, func, select, text
+from sqlalchemy import ARRAY, JSON, Integer, Text, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.tutor import vocabulary
@@ -46,6 +54,14 @@ CANDIDATES_PER_RESULT = 4
 # The open lesson's passages score as if ranked this much better in one ranking: ahead of near-ties, not of clear
 # winners.
 OPEN_LESSON_BONUS = 1 / (RRF_K + 1) - 1 / (RRF_K + 6)
+# Each lesson's best passage gains this share of its lesson's fused score (docs/tutor.md, "What was measured").
+LESSON_WEIGHT = 0.5
+# The lesson cards' ranking counts this much against one passage ranking, in the lessons' fusion.
+CARD_WEIGHT = 0.25
+# BM25's constants for the lesson cards (the usual ones).
+_CARD_K1 = 1.2
+_CARD_B = 0.75
+_SUFFIXES = ("ing", "ed", "es", "s")
 
 _WORD = re.compile(r"\w+")
 # Question words with nothing to say about which lesson answers. Python's keywords and operators in words stay.
@@ -109,6 +125,26 @@ _SQLITE_KEYWORDS = text(
     f" ORDER BY bm25({FTS_TABLE}, 1.0, 0.0, 2.0, 1.0), rowid LIMIT :limit"
 )
 
+# The lessons' cards: the newest published revision of each indexed lesson of the course (quizzes are never indexed).
+_CARDS_SQL = (
+    "SELECT DISTINCT ON (r.item_id) r.item_id, r.title, r.learning_objectives FROM content_revisions AS r"
+    " JOIN materials AS m ON m.content_item_id = r.item_id"
+    " WHERE m.course_id = :course_id AND r.visibility = 'PUBLISHED' ORDER BY r.item_id, r.version DESC"
+)
+_CARDS = text(
+    "SELECT r.item_id, r.title, r.learning_objectives FROM content_revisions AS r"
+    " JOIN materials AS m ON m.content_item_id = r.item_id"
+    " WHERE m.course_id = :course_id AND r.visibility = 'PUBLISHED' AND r.version = (SELECT max(newer.version)"
+    " FROM content_revisions AS newer WHERE newer.item_id = r.item_id AND newer.visibility = 'PUBLISHED')"
+).columns(item_id=Integer, title=Text, learning_objectives=JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class _Card:
+    item_id: int
+    title: str
+    objectives: list[object] | None
+
 
 @dataclass(frozen=True, slots=True)
 class Passage:
@@ -163,8 +199,9 @@ async def search(
         query_embedding = None
     postgres = session.get_bind().dialect.name == "postgresql"
     rankings: list[list[int]] = []
+    cards: list[_Card] | None = None
     if postgres and terms and query_embedding is not None:
-        rankings = await _postgres_hybrid_rankings(
+        rankings, cards = await _postgres_hybrid_rankings(
             session, course_id=course_id, terms=terms, embedding=query_embedding, model=embedding_model, limit=limit
         )
     else:
@@ -178,7 +215,10 @@ async def search(
                     session, course_id=course_id, embedding=query_embedding, model=embedding_model, limit=limit
                 )
             )
-    return await _passages(session, fuse(rankings), k=k, prefer_content_item_id=prefer_content_item_id)
+    if terms and cards is None:
+        cards = [_Card(*row) for row in await session.execute(_CARDS, {"course_id": course_id})]
+    lessons = _card_ranking(cards or [], terms)
+    return await _passages(session, rankings, lessons, k=k, prefer_content_item_id=prefer_content_item_id)
 
 
 def fuse(rankings: Sequence[Sequence[int]]) -> list[tuple[int, float]]:
@@ -200,6 +240,39 @@ async def serving_model(session: AsyncSession, *, course_id: int) -> str | None:
     )
     counts = Counter({model: count for model, count in rows})
     return max(counts, key=lambda model: (counts[model], model)) if counts else None
+
+
+def _card_ranking(cards: Sequence[_Card], terms: list[str]) -> list[int]:
+    """The lessons (content item ids) whose card, title and learning objectives, holds any of `terms`, best first by
+    BM25 among the course's cards. The card says what a lesson is for ("Choose clear, valid variable names"), which
+    its passages may never say in so many words."""
+    words = {card.item_id: _card_words(card.title, tuple(map(str, card.objectives or ()))) for card in cards}
+    if not words:
+        return []
+    average_length = max(sum(sum(counts.values()) for counts in words.values()) / len(words), 1.0)
+    scores: Counter[int] = Counter()
+    for term in dict.fromkeys(_stem(term) for term in terms):
+        holding = [item_id for item_id, counts in words.items() if term in counts]
+        idf = math.log(1 + (len(words) - len(holding) + 0.5) / (len(holding) + 0.5))
+        for item_id in holding:
+            count = words[item_id][term]
+            saturation = _CARD_K1 * (1 - _CARD_B + _CARD_B * sum(words[item_id].values()) / average_length)
+            scores[item_id] += idf * count * (_CARD_K1 + 1) / (count + saturation)
+    return sorted(scores, key=lambda item_id: (-scores[item_id], item_id))
+
+
+@functools.lru_cache(maxsize=4096)
+def _card_words(title: str, objectives: tuple[str, ...]) -> Counter[str]:
+    """A card's words, stemmed, stop words out (cached: cards change rarely and are read on every question)."""
+    found = _WORD.findall(" ".join([title, *objectives]).lower())
+    return Counter(_stem(word) for word in found if word not in STOP_WORDS)
+
+
+def _stem(word: str) -> str:
+    """The word less one -ing, -ed, -es or -s, so "names" on a card matches "name" in a question."""
+    return next(
+        (word[: -len(suffix)] for suffix in _SUFFIXES if word.endswith(suffix) and len(word) > len(suffix) + 2), word
+    )
 
 
 async def _postgres_keyword_ranking(
@@ -251,18 +324,20 @@ async def _postgres_hybrid_rankings(
     embedding: Sequence[float],
     model: str | None,
     limit: int,
-) -> list[list[int]]:
-    """Both rankings in one round trip: (keyword ids, nearest ids), each best first."""
+) -> tuple[list[list[int]], list[_Card]]:
+    """Both rankings and the lessons' cards in one round trip: ([keyword ids, nearest ids], cards)."""
     await session.execute(_POSTGRES_ITERATIVE_SCAN)
     statement = text(
         f"WITH {_POSTGRES_KEYWORDS_CTE}, {_postgres_nearest_cte(len(embedding), model)}"
         " SELECT (SELECT coalesce(array_agg(id ORDER BY score DESC, id), '{}') FROM keyword),"
         # Relaxed order may return neighbours slightly out of order: put them back in order.
-        " (SELECT coalesce(array_agg(id ORDER BY distance, id), '{}') FROM nearest)"
+        " (SELECT coalesce(array_agg(id ORDER BY distance, id), '{}') FROM nearest),"
+        f" (SELECT coalesce(json_agg(json_build_array(item_id, title, learning_objectives)), '[]') FROM ({_CARDS_SQL})"
+        " AS cards)"
     ).bindparams(_TERMS)
     parameters = {**_vector_parameters(course_id, embedding, model, limit), "terms": terms}
-    keyword, nearest = (await session.execute(statement, parameters)).one()
-    return [list(keyword), list(nearest)]
+    keyword, nearest, cards = (await session.execute(statement, parameters)).one()
+    return [list(keyword), list(nearest)], [_Card(*card) for card in cards]
 
 
 async def _postgres_vector_ranking(
@@ -305,12 +380,22 @@ async def _sqlite_vector_ranking(
 
 
 async def _passages(
-    session: AsyncSession, fused: list[tuple[int, float]], *, k: int, prefer_content_item_id: int | None
+    session: AsyncSession,
+    rankings: list[list[int]],
+    cards: list[int],
+    *,
+    k: int,
+    prefer_content_item_id: int | None,
 ) -> list[Passage]:
-    """The best `k` of the fused candidates as passages, the open lesson's with their bonus."""
-    # Without a lesson to prefer the order is settled: only the first `k` are read.
-    ranked = fused if prefer_content_item_id is not None else fused[:k]
-    if not ranked:
+    """The best `k` candidates as passages.
+
+    Passages are fused by rank (`fuse`); so are lessons (an uploaded material counts as one): each passage ranking
+    also ranks the lessons by their best passage in it, and the cards rank lessons by what they are for. A lesson's
+    best passage (only that one, so one lesson does not fill the list) gains `LESSON_WEIGHT` of its lesson's score,
+    the open lesson's passages their bonus.
+    """
+    candidates = list(dict.fromkeys(chunk_id for ranking in rankings for chunk_id in ranking))
+    if not candidates:
         return []
     rows = await session.execute(
         select(
@@ -323,18 +408,29 @@ async def _passages(
             MaterialChunk.content,
         )
         .join(Material, Material.id == MaterialChunk.material_id)
-        .where(MaterialChunk.id.in_([chunk_id for chunk_id, _ in ranked]))
+        .where(MaterialChunk.id.in_(candidates))
     )
     found = {row.id: row for row in rows}
-    if prefer_content_item_id is not None:
-        ranked = sorted(
-            (
-                (chunk_id, score + OPEN_LESSON_BONUS if row.content_item_id == prefer_content_item_id else score)
-                for chunk_id, score in ranked
-                if (row := found.get(chunk_id)) is not None
-            ),
-            key=lambda item: (-item[1], item[0]),
-        )[:k]
+    # A chunk re-indexed away by another transaction between the queries is left out.
+    rankings = [[chunk_id for chunk_id in ranking if chunk_id in found] for ranking in rankings]
+    material_of_lesson = {row.content_item_id: row.material_id for row in found.values()}
+    lesson_scores = Counter(
+        dict(fuse([list(dict.fromkeys(found[chunk_id].material_id for chunk_id in ranking)) for ranking in rankings]))
+    )
+    card_ranking = [material_of_lesson[item_id] for item_id in cards if item_id in material_of_lesson]
+    for material_id, score in fuse([card_ranking]):
+        lesson_scores[material_id] += CARD_WEIGHT * score
+    scored: list[tuple[int, float]] = []
+    lessons_seen: set[int] = set()
+    for chunk_id, score in fuse(rankings):
+        row = found[chunk_id]
+        if row.material_id not in lessons_seen:
+            lessons_seen.add(row.material_id)
+            score += LESSON_WEIGHT * lesson_scores[row.material_id]
+        if prefer_content_item_id is not None and row.content_item_id == prefer_content_item_id:
+            score += OPEN_LESSON_BONUS
+        scored.append((chunk_id, score))
+    scored.sort(key=lambda item: (-item[1], item[0]))
     return [
         Passage(
             chunk_id=chunk_id,
@@ -345,7 +441,6 @@ async def _passages(
             content=row.content,
             score=score,
         )
-        for chunk_id, score in ranked
-        # A chunk re-indexed away by another transaction between the two queries is skipped.
-        if (row := found.get(chunk_id)) is not None
+        for chunk_id, score in scored[:k]
+        for row in [found[chunk_id]]
     ]

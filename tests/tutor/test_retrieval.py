@@ -176,8 +176,14 @@ async def test_numbers_in_a_question_match_text_not_course_ids(
 
 
 async def test_hybrid_search_fuses_the_keyword_ranking_with_the_vector_ranking(
-    database: Database, course: CourseRows, other_course: CourseRows, embedding_llm: LLMClient
+    database: Database,
+    course: CourseRows,
+    other_course: CourseRows,
+    embedding_llm: LLMClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The passages' fusion alone: the lessons' share is tested in test_retrieval_lessons.py.
+    monkeypatch.setattr(retrieval, "LESSON_WEIGHT", 0.0)
     for name, document in (("loops", LOOPS), ("variables", VARIABLES), ("functions", FUNCTIONS)):
         await upload(database, course.id, name, document, embedding_llm)
         await upload(database, other_course.id, name, document, embedding_llm)

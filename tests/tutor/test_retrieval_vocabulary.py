@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bench.retrieval import FRESH_QUESTIONS, QUESTIONS, SAMPLE_COURSE, load_questions
+from pathlib import Path
+
+import pytest
+
+from bench.retrieval import FRESH_QUESTIONS, SAMPLE_COURSE, SEALED_QUESTIONS, all_questions, load_questions
 from bot.tutor import materials, retrieval, vocabulary
 from db.session import Database
 from tests.tutor.conftest import INSTRUCTOR, CourseRows
@@ -67,10 +71,13 @@ async def test_a_beginners_question_finds_the_passage_in_the_course_words(
     assert list(found.values()) == [loops, strings, tracebacks]
 
 
-def test_the_fresh_evaluation_set_is_labelled_and_apart_from_the_first() -> None:
-    fresh = load_questions(FRESH_QUESTIONS, fresh=True)
+@pytest.mark.parametrize(("path", "part", "least"), [(FRESH_QUESTIONS, "fresh", 30), (SEALED_QUESTIONS, "sealed", 40)])
+def test_the_later_evaluation_sets_are_labelled_and_apart_from_the_others(path: Path, part: str, least: int) -> None:
+    later = load_questions(path, part=part)
     lessons = {path.stem.split("-", 1)[1] for path in SAMPLE_COURSE.glob("*/*.md")}
+    others = [question.text for question in all_questions() if question.part != part]
 
-    assert len(fresh) >= 30 and all(question.part == "fresh" for question in fresh)
-    assert all(question.lessons <= lessons for question in fresh)
-    assert not {question.text for question in fresh} & {question.text for question in load_questions(QUESTIONS)}
+    assert len(later) >= least and all(question.part == part for question in later)
+    assert all(question.lessons <= lessons for question in later)
+    assert len({question.text for question in later}) == len(later)
+    assert not {question.text for question in later} & set(others)
