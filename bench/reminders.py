@@ -1,11 +1,16 @@
 """Study reminders at scale: 100k students' reminder preferences over 50 time zones, ~2,000 due each minute.
 
-Figures, on each backend, all measured in the same run as their floor (a primary-key read in its own unit of
-work, and the tick's row work in bare SQL, p99):
+Figures, on each backend, each beside its floor measured in the same run (a primary-key read in its own unit of
+work, and the same row work in bare SQL: lock the rows, insert their outbox rows from them, move their instants):
 
-- the planner tick (`reminders.plan_due`, its transaction included) when ~2,000 reminders are due in the minute,
-  p50/p99 over the ticks, and SQL statements per planned reminder (an executemany counts as one statement, as
-  the driver sends it);
+- the planner. It plans a minute's ~2,000 due reminders in transactions of `[scheduler] reminders_plan_batch_size`
+  (`reminder_planner.plan_due_in_batches`: one `plan_batch` per unit of work until a batch comes back short), so a
+  "tick" here is one planner transaction: its p50/p99 (the transaction included) against the bare-SQL row work of
+  one batch. And the whole minute, so nothing hides between transactions: its wall time (all batches) against the
+  bare-SQL row work of the minute in one transaction, the longest CPU of one transaction in this process (on
+  SQLite it includes the database engine, which runs in-process), and the longest stall of the event loop while
+  the minute is planned, against the same ticker on an idle loop; SQL statements per planned reminder (an
+  executemany counts as one statement, as the driver sends it);
 - the outbox path without Discord (database side only: `claim_due` 200 at a time, then `mark_sent` per row in its
   own unit of work, 5 at a time, as the bot's sender does after each send): statements per sent reminder and
   sends per second;
@@ -19,8 +24,9 @@ work, and the tick's row work in bare SQL, p99):
   Discord requests per reminder, and reminders sent twice;
 - the streak-at-risk planner (`nudges.plan_streak_nudges`) at the minute one offset's zones reach 20:00.
 
-Ticks don't need resetting: each tick's ~2,000 preferences are due in their own minute (T0 + k minutes), so the
-tick at T0 + k plans exactly those, as the bot's minute-by-minute planner would.
+Minutes don't need resetting: each minute's ~2,000 preferences are due in their own minute (T0 + k minutes), so the
+planner at T0 + k plans exactly those, as the bot's minute-by-minute planner would. The machine these run on is
+shared: absolute times move between runs, the ratios to their floors much less.
 """
 
 from __future__ import annotations
@@ -39,11 +45,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, bindparam, cast, func, insert, literal, select, text, update
 
 from bench._harness import Figure, StatementCounter, fresh_database, percentile
+from bench.loop import max_lag_during
 from bot import scheduler
 from bot.app import CourseBot
 from bot.clock import local_date, next_local_occurrence
 from bot.config import load_settings
-from bot.services import nudges, outbox, reminders
+from bot.services import nudges, outbox, reminder_planner, reminders
 from bot.services.outbox import Claimed
 from db.base import UTCDateTime
 from db.models import (
@@ -67,58 +74,18 @@ BENCH = "reminders"
 GUILD = DEFAULT_GUILD_ID  # the offline Discord's server, so the bot's deliveries find their members there
 CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 COURSES = 10
-ZONES = (
-    "UTC",
-    "Europe/London",
-    "Europe/Lisbon",
-    "Europe/Paris",
-    "Europe/Berlin",
-    "Europe/Madrid",
-    "Europe/Warsaw",
-    "Europe/Athens",
-    "Europe/Kyiv",
-    "Europe/Istanbul",
-    "Europe/Moscow",
-    "Africa/Cairo",
-    "Africa/Lagos",
-    "Africa/Nairobi",
-    "Africa/Johannesburg",
-    "Asia/Dubai",
-    "Asia/Tehran",
-    "Asia/Karachi",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "Asia/Dhaka",
-    "Asia/Bangkok",
-    "Asia/Jakarta",
-    "Asia/Singapore",
-    "Asia/Shanghai",
-    "Asia/Manila",
-    "Asia/Seoul",
-    "Asia/Tokyo",
-    "Australia/Perth",
-    "Australia/Adelaide",
-    "Australia/Sydney",
-    "Australia/Brisbane",
-    "Pacific/Auckland",
-    "Pacific/Honolulu",
-    "America/Anchorage",
-    "America/Los_Angeles",
-    "America/Vancouver",
-    "America/Denver",
-    "America/Phoenix",
-    "America/Chicago",
-    "America/Mexico_City",
-    "America/New_York",
-    "America/Toronto",
-    "America/Bogota",
-    "America/Lima",
-    "America/Caracas",
-    "America/Santiago",
-    "America/Sao_Paulo",
-    "America/Argentina/Buenos_Aires",
-    "Atlantic/Azores",
-)
+# Fifty zones around the world, half- and quarter-hour offsets and both hemispheres' DST among them.
+ZONE_NAMES = """
+UTC Europe/London Europe/Lisbon Europe/Paris Europe/Berlin Europe/Madrid Europe/Warsaw Europe/Athens
+Europe/Kyiv Europe/Istanbul Europe/Moscow Africa/Cairo Africa/Lagos Africa/Nairobi Africa/Johannesburg
+Asia/Dubai Asia/Tehran Asia/Karachi Asia/Kolkata Asia/Kathmandu Asia/Dhaka Asia/Bangkok Asia/Jakarta
+Asia/Singapore Asia/Shanghai Asia/Manila Asia/Seoul Asia/Tokyo Australia/Perth Australia/Adelaide
+Australia/Sydney Australia/Brisbane Pacific/Auckland Pacific/Honolulu America/Anchorage America/Los_Angeles
+America/Vancouver America/Denver America/Phoenix America/Chicago America/Mexico_City America/New_York
+America/Toronto America/Bogota America/Lima America/Caracas America/Santiago America/Sao_Paulo
+America/Argentina/Buenos_Aires Atlantic/Azores
+"""
+ZONES = tuple(ZONE_NAMES.split())
 # Monday 2026-11-23 06:00 UTC; tick k is the minute T0 + k.
 T0 = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -129,7 +96,10 @@ DISCORD_TICKS = 2  # the bot's own jobs, delivering to the offline Discord: firs
 CLAIM_BATCH = 200
 SEND_CONCURRENCY = 5
 DISCORD_REQUESTS_PER_SECOND = 50  # Discord's global limit per bot
-FLOOR_READS = 2000
+FLOOR_READS = 2000  # at full scale
+IDLE_SECONDS = 0.5  # the event loop's own stall floor: the ticker on an idle loop
+# `python -m bench all`: 100 due a minute among 5,000 preferences (batches of 12): both backends in about a minute.
+ALL_SCALE = 0.05
 STREAK_AT = wall_time(20, 0)
 WEEKDAY_MASKS = (127, 127, 127, 31, 0b1010101)  # most every day; some weekdays; some mon/wed/fri/sun
 
@@ -138,10 +108,17 @@ WEEKDAY_MASKS = (127, 127, 127, 31, 0b1010101)  # most every day; some weekdays;
 class Sizes:
     students: int
     due_per_tick: int
+    plan_batch: int  # the planner's transaction size: as configured, smaller below full scale (as many per minute)
+    floor_reads: int
 
     @classmethod
-    def scaled(cls, scale: float) -> Sizes:
-        return cls(students=max(2000, int(100_000 * scale)), due_per_tick=max(50, int(2000 * scale)))
+    def scaled(cls, scale: float, plan_batch: int) -> Sizes:
+        return cls(
+            students=max(2000, int(100_000 * scale)),
+            due_per_tick=max(50, int(2000 * scale)),
+            plan_batch=max(1, min(plan_batch, round(plan_batch * scale))),
+            floor_reads=max(200, int(FLOOR_READS * min(scale, 1))),
+        )
 
     @property
     def ticks(self) -> int:
@@ -240,8 +217,8 @@ async def fill(database: Database, sizes: Sizes) -> None:
 
 
 async def floor_figures(database: Database, backend: str, sizes: Sizes) -> AsyncIterator[Figure]:
-    """A primary-key read in its own unit of work: the least any planner tick can cost."""
-    ids = random.Random(5).choices(range(1, sizes.students + 1), k=FLOOR_READS)
+    """A primary-key read in its own unit of work: the least any planner transaction can cost."""
+    ids = random.Random(5).choices(range(1, sizes.students + 1), k=sizes.floor_reads)
     latencies = []
     for user_id in ids:
         started = time.perf_counter()
@@ -251,24 +228,34 @@ async def floor_figures(database: Database, backend: str, sizes: Sizes) -> Async
     yield Figure(BENCH, backend, "floor_pk_read_p50", ms(percentile(latencies, 50)), "ms")
     yield Figure(BENCH, backend, "floor_pk_read_p99", ms(percentile(latencies, 99)), "ms")
 
-    # The database's own row work for one tick, with no Python in between: lock the minute's rows, insert their
-    # outbox rows from them, move their instants, in plain SQL; rolled back, so every tick still has its rows.
-    latencies = []
-    for k in range(TIMED_TICKS):
-        values = {"at": tick_at(k), "later": tick_at(k) + timedelta(days=1), "day": T0.date()}
-        started = time.perf_counter()
-        async with database.sessions() as session, session.begin() as transaction:
-            for statement in ROW_WORK:
-                await session.execute(statement, values)
-            await transaction.rollback()
-        latencies.append(time.perf_counter() - started)
-    yield Figure(BENCH, backend, "floor_row_work_p50", ms(percentile(latencies, 50)), "ms")
-    yield Figure(BENCH, backend, "floor_row_work_p99", ms(percentile(latencies, 99)), "ms")
+    # The database's own row work, with no Python in between: lock the rows, insert their outbox rows from them,
+    # move their instants, in plain SQL; rolled back, so every minute still has its rows. For one planner batch
+    # (the minute's first `plan_batch` rows) and for the whole minute in one transaction.
+    for name, limit in (("floor_batch_row_work", sizes.plan_batch), ("floor_minute_row_work", sizes.due_per_tick)):
+        latencies = []
+        for k in range(TIMED_TICKS):
+            values = {"at": tick_at(k), "later": tick_at(k) + timedelta(days=1), "day": T0.date(), "limit": limit}
+            started = time.perf_counter()
+            async with database.sessions() as session, session.begin() as transaction:
+                for statement in ROW_WORK:
+                    await session.execute(statement, values)
+                await transaction.rollback()
+            latencies.append(time.perf_counter() - started)
+        yield Figure(BENCH, backend, f"{name}_p50", ms(percentile(latencies, 50)), "ms")
+        yield Figure(BENCH, backend, f"{name}_p99", ms(percentile(latencies, 99)), "ms")
+    yield Figure(BENCH, backend, "floor_idle_loop_max_lag", ms(await max_lag_during(asyncio.sleep(IDLE_SECONDS))), "ms")
 
 
 _AT = bindparam("at", type_=UTCDateTime())
+# The first `limit` of the minute's rows, the same rows in each statement.
+_ROWS = (
+    select(ReminderPreference.id)
+    .where(ReminderPreference.next_fire_at == _AT)
+    .order_by(ReminderPreference.id)
+    .limit(bindparam("limit"))
+)
 ROW_WORK = [
-    select(ReminderPreference.id).where(ReminderPreference.next_fire_at == _AT).with_for_update(skip_locked=True),
+    _ROWS.with_for_update(skip_locked=True),
     insert(Notification.__table__).from_select(
         ["dedupe_key", "kind", "status", "guild_id", "user_id", "course_id", "payload", "due_at", "attempts"],
         select(
@@ -281,10 +268,10 @@ ROW_WORK = [
             literal({"day": "2026-11-23"}, type_=Notification.payload.type),
             ReminderPreference.next_fire_at,
             literal(0),
-        ).where(ReminderPreference.next_fire_at == _AT),
+        ).where(ReminderPreference.id.in_(_ROWS.scalar_subquery())),
     ),
     update(ReminderPreference)
-    .where(ReminderPreference.next_fire_at == _AT)
+    .where(ReminderPreference.id.in_(_ROWS.scalar_subquery()))
     .values(next_fire_at=bindparam("later"), last_planned_day=bindparam("day"), updated_at=func.now())
     .execution_options(synchronize_session=False),
 ]
@@ -294,27 +281,62 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
+async def plan_minute(
+    database: Database, now: datetime, batch_size: int, transactions: list[float], cpu: list[float]
+) -> int:
+    """`reminder_planner.plan_due_in_batches`, its loop written out to time each transaction (wall, and CPU of
+    this process); returns the reminders planned."""
+    planned = 0
+    while True:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        async with database.session_scope() as session:
+            batch = await reminder_planner.plan_batch(session, now=now, limit=batch_size)
+        transactions.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+        planned += batch.reminders
+        if batch.preferences < batch_size:
+            return planned
+
+
 async def planner_figures(
-    database: Database, backend: str, sizes: Sizes, floor_p99: float, row_work_p99: float
+    database: Database, backend: str, sizes: Sizes, floor: dict[str, float]
 ) -> AsyncIterator[Figure]:
-    latencies, cpu, planned = [], [], []
+    transactions: list[float] = []
+    cpu: list[float] = []
+    minutes, stalls, planned = [], [], []
     with StatementCounter(database) as counter:
         for k in range(TIMED_TICKS):
-            started, cpu_started = time.perf_counter(), time.process_time()
-            async with database.session_scope() as session:
-                planned.append(await reminders.plan_due(session, now=tick_at(k)))
-            latencies.append(time.perf_counter() - started)
-            cpu.append(time.process_time() - cpu_started)
-    p99 = ms(percentile(latencies, 99))
+            started = time.perf_counter()
+            minute = asyncio.ensure_future(plan_minute(database, tick_at(k), sizes.plan_batch, transactions, cpu))
+            stalls.append(await max_lag_during(minute))
+            minutes.append(time.perf_counter() - started)
+            planned.append(minute.result())
     yield Figure(BENCH, backend, "preferences", sizes.students, "rows")
-    yield Figure(BENCH, backend, "planned_per_tick_min", min(planned), "reminders")
-    yield Figure(BENCH, backend, "planner_tick_p50", ms(percentile(latencies, 50)), "ms")
-    yield Figure(BENCH, backend, "planner_tick_p99", p99, "ms")
-    yield Figure(BENCH, backend, "planner_tick_p99_over_floor", round(p99 / floor_p99, 1), "x")
-    yield Figure(BENCH, backend, "planner_tick_p99_over_row_work_p99", round(p99 / row_work_p99, 1), "x")
+    yield Figure(BENCH, backend, "planned_per_minute_min", min(planned), "reminders")
+    yield Figure(BENCH, backend, "planner_batch_size", sizes.plan_batch, "reminders")
+    yield Figure(BENCH, backend, "planner_transactions_per_minute", round(len(transactions) / TIMED_TICKS, 1), "txns")
+    for q in (50, 99):
+        value = ms(percentile(transactions, q))
+        yield Figure(
+            BENCH, backend, f"planner_transaction_p{q}", value, "ms", floor=floor[f"floor_batch_row_work_p{q}"]
+        )
+    p99 = ms(percentile(transactions, 99))
+    yield Figure(
+        BENCH, backend, "planner_transaction_p99_over_pk_read_p99", round(p99 / floor["floor_pk_read_p99"], 1), "x"
+    )
+    for q in (50, 99):
+        value = ms(percentile(minutes, q))
+        yield Figure(
+            BENCH, backend, f"planner_minute_wall_p{q}", value, "ms", floor=floor[f"floor_minute_row_work_p{q}"]
+        )
     # CPU of this process only: the planner's Python (and, on SQLite, the database engine, which runs in-process).
-    yield Figure(BENCH, backend, "planner_tick_process_cpu_p50", ms(percentile(cpu, 50)), "ms")
-    yield Figure(BENCH, backend, "planner_statements_per_tick", round(counter.count / TIMED_TICKS, 2), "statements")
+    yield Figure(BENCH, backend, "planner_transaction_process_cpu_p50", ms(percentile(cpu, 50)), "ms")
+    yield Figure(BENCH, backend, "planner_transaction_process_cpu_max", ms(max(cpu)), "ms")
+    idle = floor["floor_idle_loop_max_lag"]
+    yield Figure(BENCH, backend, "planner_minute_loop_stall_max", ms(max(stalls)), "ms", floor=idle)
+    yield Figure(
+        BENCH, backend, "planner_statements_per_transaction", round(counter.count / len(transactions), 2), "statements"
+    )
     per_reminder = counter.count / sum(planned)
     yield Figure(BENCH, backend, "planner_statements_per_planned_reminder", round(per_reminder, 4), "statements")
 
@@ -394,7 +416,7 @@ async def sender_figures(database: Database, backend: str) -> AsyncIterator[Figu
 
 
 async def live_minutes(
-    database: Database, ticks: range, *, senders: int, send: Send | None = None
+    database: Database, ticks: range, *, senders: int, batch_size: int, send: Send | None = None
 ) -> tuple[float, float]:
     """Each tick: the planner at the minute, then `senders` senders drain while the simulated clock moves with
     real time. Returns the latest (claim, report of the send) after its due instant, in seconds."""
@@ -404,8 +426,7 @@ async def live_minutes(
         def clock(k: int = k, started: float = started) -> datetime:
             return tick_at(k) + timedelta(seconds=time.perf_counter() - started)
 
-        async with database.session_scope() as session:
-            await reminders.plan_due(session, now=clock())
+        await reminder_planner.plan_due_in_batches(database, now=clock(), batch_size=batch_size)
         await asyncio.gather(*(sender(database, clock=clock, send=send) for _ in range(senders)))
     async with database.session_scope() as session:
         rows = (
@@ -420,10 +441,10 @@ async def live_minutes(
     return claimed, sent
 
 
-async def lateness_figures(database: Database, backend: str) -> AsyncIterator[Figure]:
+async def lateness_figures(database: Database, backend: str, sizes: Sizes) -> AsyncIterator[Figure]:
     senders = 2 if backend == "postgres" else 1
     live = range(TIMED_TICKS, TIMED_TICKS + LIVE_TICKS)
-    claimed, sent = await live_minutes(database, live, senders=senders)
+    claimed, sent = await live_minutes(database, live, senders=senders, batch_size=sizes.plan_batch)
     yield Figure(BENCH, backend, "max_lateness_claimed_db_only", round(claimed, 3), "s")
     yield Figure(BENCH, backend, "max_lateness_sent_db_only", round(sent, 3), "s")
 
@@ -461,14 +482,18 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes, *, retu
     """The bot at the minute `k`, as `bot.scheduler.install_jobs` schedules its jobs (PLAN_BEFORE_THE_MINUTE
     before the minute the planner, on the minute and every `send_every_seconds` after it the sender; a run still
     going when the next is due makes that one skip, as APScheduler's max_instances=1 does), each reminder
-    delivered by `Remind.deliver` to the offline Discord, held to Discord's global limit. Real time throughout.
+    delivered by `Remind.deliver` to the offline Discord, held to Discord's global limit. Real time throughout,
+    but for the idle wait between the planner's end and the minute.
 
     First reminders: no student's DM channel is known yet, nor whether they are still in the server (three
     requests each). `returning`: the usual day, each student's DM channel stored and their membership confirmed
     1 to 7 days ago, so the seventh whose check is due cost one request more."""
     k = TIMED_TICKS + LIVE_TICKS + int(returning)
     prefix = "discord_returning" if returning else "discord_first"
-    settings = load_settings(CONFIG)
+    configured = load_settings(CONFIG)
+    settings = configured.model_copy(
+        update={"scheduler": configured.scheduler.model_copy(update={"reminders_plan_batch_size": sizes.plan_batch})}
+    )
     clock = WallClock(tick_at(k))
     bot = CourseBot(settings, database=database, clock=clock)
     sandbox = DiscordSandbox(bot, timeout=60.0)
@@ -482,6 +507,8 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes, *, retu
         calls_before = len(sandbox.http.calls)
         clock.set(tick_at(k) - scheduler.PLAN_BEFORE_THE_MINUTE)
         await scheduler.plan_reminders(bot)
+        if clock.now() < tick_at(k):
+            clock.set(tick_at(k))  # nothing runs until the minute: its idle seconds are skipped, not waited
         every, run_at = timedelta(seconds=settings.scheduler.send_every_seconds), tick_at(k)
         while await due_rows(database, k):
             await asyncio.sleep(max(0.0, (run_at - clock.now()).total_seconds()))
@@ -568,7 +595,7 @@ async def streak_figures(database: Database, backend: str, floor_p99: float) -> 
 
 
 async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
-    sizes = Sizes.scaled(scale)
+    sizes = Sizes.scaled(scale, load_settings(CONFIG).scheduler.reminders_plan_batch_size)
     for backend in backends:
         async with fresh_database(backend) as database:
             name = backend
@@ -579,12 +606,11 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
             async for figure in floor_figures(database, name, sizes):
                 floor[figure.metric] = figure.value
                 yield figure
-            floors = floor["floor_pk_read_p99"], floor["floor_row_work_p99"]
-            async for figure in planner_figures(database, name, sizes, *floors):
+            async for figure in planner_figures(database, name, sizes, floor):
                 yield figure
             async for figure in sender_figures(database, name):
                 yield figure
-            async for figure in lateness_figures(database, name):
+            async for figure in lateness_figures(database, name, sizes):
                 yield figure
             for returning in (False, True):
                 async for figure in discord_minute(database, name, sizes, returning=returning):

@@ -101,6 +101,7 @@ class LeaderboardSettings(Section):
 class SchedulerSettings(Section):
     reminders_every_minutes: int = Field(1, ge=1)
     send_every_seconds: int = Field(30, ge=1)
+    reminders_plan_batch_size: int = Field(250, ge=1, le=5000)
     quiz_sweep_every_minutes: int = Field(60, ge=1)
     tutor_inactivity_every_minutes: int = Field(10, ge=1)
     privacy_every_minutes: int = Field(60, ge=1)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from bot import metrics
-from bot.services import nudges, outbox, privacy, quizzes, reminders
+from bot.services import nudges, outbox, privacy, quizzes, reminder_planner
 from bot.services.analytics import digest as analytics_digest
 from bot.services.analytics import snapshots as analytics_snapshots
 from bot.services.outbox import Claimed
@@ -81,12 +81,16 @@ async def reembed_materials(bot: CourseBot) -> None:
 
 async def plan_reminders(bot: CourseBot) -> None:
     """Turn the study reminders due before the planner's next run into outbox rows (once per local day), each due
-    at its own instant, so the sender sends it as its minute starts, not a planner run later."""
-    ahead = timedelta(minutes=bot.settings.scheduler.reminders_every_minutes)
-    async with bot.db.session_scope() as session:
-        planned = await reminders.plan_due(session, now=bot.clock.now() + ahead)
-    if planned:
-        log.info("Planned %d reminder(s)", planned)
+    at its own instant, so the sender sends it as its minute starts, not a planner run later. A transaction per
+    `scheduler.reminders_plan_batch_size` reminders, so a busy minute never holds the event loop or the rows long."""
+    every = bot.settings.scheduler
+    run = await reminder_planner.plan_due_in_batches(
+        bot.db,
+        now=bot.clock.now() + timedelta(minutes=every.reminders_every_minutes),
+        batch_size=every.reminders_plan_batch_size,
+    )
+    if run.reminders:
+        log.info("Planned %d reminder(s) in %d transaction(s)", run.reminders, run.batches)
 
 
 async def plan_nudges(bot: CourseBot) -> None:

@@ -1,31 +1,28 @@
 """Study reminders: a local time on chosen weekdays, per course, in the student's own time zone.
 
-Each preference keeps the UTC instant of its next reminder (`next_fire_at`, indexed, NULL when off or paused).
-`plan_due` reads only the preferences whose instant has come, puts one outbox row per reminder (dedupe key
-`reminder:{user}:{course}:{local day}`) and moves each instant on to the next chosen local day, so a planner
-tick costs what is due, not what exists, and no local day is planned twice (`bot.clock.next_local_occurrence`).
-What a reminder says is worked out when it is sent (`compose`), so it tells where the student is then.
+Each preference keeps the UTC instant of its next reminder (`next_fire_at`, indexed, NULL when off or paused);
+the planner (`bot.services.reminder_planner`, whose `plan_due` this module passes on) turns the due ones into
+outbox rows, once per local day. What a reminder says is worked out when it is sent (`compose`), so it tells
+where the student is then.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from functools import cache
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Date, DateTime, bindparam, exists, func, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import local_date, next_local_occurrence
 from bot.errors import InvalidInput, NotEnrolled
 from bot.services import delivery, navigation, outbox, reviews, streaks
 from bot.services.enrollment import active_enrollment
+from bot.services.reminder_planner import from_bitmask, next_fire_at
+from bot.services.reminder_planner import plan_due as plan_due
 from bot.services.tenancy import GuildConfig
-from db.base import utcnow
-from db.models import Course, Guild, NotificationKind, ReminderPreference, Streak, User
+from db.models import Course, Guild, ReminderPreference, Streak, User
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -36,10 +33,6 @@ DAY_SETS = {
     "weekdays": frozenset(range(5)),
     "weekends": frozenset({5, 6}),
 }
-# A reminder more than this late (the bot was down) is not sent: the student has moved on.
-STALE_AFTER = timedelta(hours=2)
-# PostgreSQL advisory lock key of the planner: one planner at a time across every bot process.
-PLANNER_LOCK = 0x436F7572_7365  # "Course"
 # Where a student's own quiet hours live in `users.preferences`: "HH:MM-HH:MM", or "off" for none at all.
 QUIET_HOURS_KEY = "quiet_hours"
 QUIET_OFF = "off"
@@ -124,10 +117,6 @@ def to_bitmask(days: frozenset[int]) -> int:
     return sum(1 << day for day in days)
 
 
-def from_bitmask(mask: int) -> frozenset[int]:
-    return frozenset(day for day in range(7) if mask & (1 << day))
-
-
 @dataclass(frozen=True, slots=True)
 class ReminderView:
     course_code: str
@@ -148,18 +137,9 @@ async def _user_zone(session: AsyncSession, user_id: int) -> str:
 
 def _schedule(preference: ReminderPreference, *, now: datetime, zone: str) -> None:
     """Set the next instant: the first chosen local day after `now` not planned yet."""
-    preference.next_fire_at = _next_fire_at(
+    preference.next_fire_at = next_fire_at(
         preference.local_time, preference.weekdays, zone, after=now, last_planned_day=preference.last_planned_day
     )
-
-
-def _next_fire_at(at: time, weekdays: int, zone: str, *, after: datetime, last_planned_day: date | None) -> datetime:
-    """The instant of the first chosen local day after `after` not planned yet."""
-    not_before = last_planned_day + timedelta(days=1) if last_planned_day else None
-    _, instant = next_local_occurrence(
-        after, at=at, weekdays=from_bitmask(weekdays), time_zone=zone, not_before_day=not_before
-    )
-    return instant
 
 
 async def set_reminder(
@@ -254,146 +234,6 @@ async def reschedule_user(session: AsyncSession, *, user_id: int, now: datetime)
     )
     for preference in preferences:
         _schedule(preference, now=now, zone=zone)
-
-
-async def _take_planner_lock(session: AsyncSession) -> bool:
-    """On PostgreSQL, the planner lock for this transaction (False: another process is planning), and a commit
-    that does not wait for the disk. That is safe here: a tick lost to a crash before the write-ahead log reaches
-    the disk is lost whole (outbox rows and moved instants together), so the next tick plans it again; and a
-    sender's claim, which does wait, flushes every commit before it."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True  # SQLite: one process, and its single writer already serialises planners
-    return bool(
-        await session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:key) FROM set_config('synchronous_commit', 'off', true)"),
-            {"key": PLANNER_LOCK},
-        )
-    )
-
-
-async def plan_due(session: AsyncSession, *, now: datetime, limit: int = 5000) -> int:
-    """Turn every reminder whose instant has come into an outbox row, and move each on; returns how many were
-    planned. On PostgreSQL only one process plans at a time (an advisory lock held to commit), and rows another
-    transaction holds are skipped, not waited for.
-
-    A tick's statements don't grow with what it plans: the lock (PostgreSQL), one locking read of the due rows
-    (plain columns, no ORM objects), the outbox insert and the update that moves the instants on, each one
-    set-based statement (see `outbox.enqueue` and `_move_instants`). The date arithmetic is worked out once per
-    distinct (zone, time, days, instant, last day): a minute's due rows share a few of them."""
-    if not await _take_planner_lock(session):
-        return 0
-    rows = (
-        await session.execute(
-            select(
-                ReminderPreference.id,
-                ReminderPreference.guild_id,
-                ReminderPreference.user_id,
-                ReminderPreference.course_id,
-                ReminderPreference.local_time,
-                ReminderPreference.weekdays,
-                ReminderPreference.next_fire_at,
-                ReminderPreference.last_planned_day,
-                User.time_zone,
-            )
-            .join(User, User.id == ReminderPreference.user_id)
-            .where(ReminderPreference.next_fire_at <= now)
-            .order_by(ReminderPreference.next_fire_at)
-            .limit(limit)
-            .with_for_update(of=ReminderPreference, skip_locked=True)
-        )
-    ).all()
-    if not rows:
-        return 0
-    for zone in {row.time_zone for row in rows}:
-        _keep_loaded(zone)
-    advance = cache(_advance)  # for this tick only
-    planned, moved = [], []
-    for preference_id, guild_id, user_id, course_id, at, weekdays, fire_at, last_day, zone in rows:
-        days, next_fire_at, last_planned_day = advance(at, weekdays, zone, fire_at, last_day, now)
-        for day, due_at in days:
-            planned.append(
-                outbox.Planned(
-                    dedupe_key=f"reminder:{user_id}:{course_id}:{day}",
-                    kind=NotificationKind.REMINDER,
-                    guild_id=guild_id,
-                    due_at=due_at,
-                    user_id=user_id,
-                    course_id=course_id,
-                    payload={"day": day},
-                )
-            )
-        moved.append((preference_id, next_fire_at, last_planned_day))
-    await outbox.enqueue(session, planned)
-    await _move_instants(session, moved)
-    return len(planned)
-
-
-async def _move_instants(session: AsyncSession, moved: list[tuple[int, datetime, date | None]]) -> None:
-    """Store each planned preference's (id, next instant, last planned day) in one statement: on PostgreSQL an
-    UPDATE joined to the new values sent as three arrays; on SQLite, in-process, an executemany."""
-    preferences = ReminderPreference.__table__
-    connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        ids, instants, days = (list(column) for column in zip(*moved, strict=True))
-        new = (
-            func.unnest(
-                bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger)),
-                bindparam("instants", instants, type_=postgresql.ARRAY(DateTime(timezone=True))),
-                bindparam("days", days, type_=postgresql.ARRAY(Date)),
-            )
-            .table_valued("id", "next_fire_at", "last_planned_day")
-            .render_derived(name="moved")
-        )
-        await connection.execute(
-            update(preferences)
-            .where(preferences.c.id == new.c.id)
-            .values(next_fire_at=new.c.next_fire_at, last_planned_day=new.c.last_planned_day, updated_at=utcnow())
-        )
-        return
-    await connection.execute(
-        update(preferences)
-        .where(preferences.c.id == bindparam("row_id"))
-        .values(next_fire_at=bindparam("instant"), last_planned_day=bindparam("day"), updated_at=utcnow()),
-        [{"row_id": row_id, "instant": instant, "day": day} for row_id, instant, day in moved],
-    )
-
-
-@cache
-def _keep_loaded(zone: str) -> ZoneInfo:
-    """Hold a zone for the life of the process: `ZoneInfo` keeps a zone loaded only while something holds it (and
-    the last few used), and a tick's date arithmetic asks for each of its zones many times."""
-    return ZoneInfo(zone)
-
-
-def _advance(
-    at: time, weekdays: int, zone: str, fire_at: datetime, last_planned_day: date | None, now: datetime
-) -> tuple[list[tuple[str, datetime]], datetime, date | None]:
-    """What a tick at `now` does to one preference: the (local day as ISO text, instant) pairs to plan, then its
-    next instant and last planned day. Pure, so rows sharing their arguments share the answer."""
-    days = []
-    while fire_at <= now:
-        if now - fire_at > STALE_AFTER:
-            # Missed while the bot was down: skip to the occurrences still worth sending.
-            fire_at = _next_fire_at(at, weekdays, zone, after=now - STALE_AFTER, last_planned_day=last_planned_day)
-            continue
-        day = _planned_day(at, weekdays, zone, fire_at, last_planned_day)
-        days.append((day.isoformat(), fire_at))
-        last_planned_day = day
-        fire_at = _next_fire_at(at, weekdays, zone, after=fire_at, last_planned_day=day)
-    return days, fire_at, last_planned_day
-
-
-def _planned_day(at: time, weekdays: int, zone: str, fire_at: datetime, last_planned_day: date | None) -> date:
-    """The local day `fire_at` was scheduled for (a time skipped by DST may fire on the next wall-clock day)."""
-    not_before = last_planned_day + timedelta(days=1) if last_planned_day else None
-    day, instant = next_local_occurrence(
-        fire_at - timedelta(microseconds=1),
-        at=at,
-        weekdays=from_bitmask(weekdays),
-        time_zone=zone,
-        not_before_day=not_before,
-    )
-    return day if instant == fire_at else local_date(fire_at, zone)
 
 
 @dataclass(frozen=True, slots=True)

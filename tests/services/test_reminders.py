@@ -7,11 +7,13 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import InvalidInput, NotEnrolled
-from bot.services import delivery, outbox, reminders, streaks
+from bot.services import delivery, outbox, reminder_planner, reminders, streaks
 from bot.services.outbox import Claimed
+from bot.services.reminder_planner import PlannedBatch, PlannerRun
 from bot.services.reminders import EVERY_DAY, ReminderMessage
 from db.models import Notification, NotificationKind, NotificationStatus, ReminderPreference, User
 from db.session import Database
@@ -274,3 +276,119 @@ async def test_a_reminder_planned_before_it_was_turned_off_or_paused_is_skipped(
         async with database.session_scope() as session:
             reasons.append(await reminders.compose(session, claimed))
     assert reasons == ["reminder turned off or paused"] * 2
+
+
+# The planner in bounded transactions: students in a few zones, at a few times, on a few day sets.
+BATCH_STUDENTS = range(10_000, 10_012)
+BATCH_ZONES = ("UTC", PARIS, "America/New_York", "Asia/Kathmandu")
+BATCH_TIMES = (time(6, 30), time(9, 0), time(10, 45))
+BATCH_DAYS = (127, 31, 0b1010101)
+# Monday 11:00 UTC: some reminders came due in the last two hours, some earlier (stale), some are still to come.
+BATCH_NOW = MONDAY_9_PARIS + timedelta(hours=3)
+
+
+async def students_with_varied_reminders(database: Database) -> None:
+    await seed_people(database)
+    await import_course(database, tiny_package())
+    async with database.session_scope() as session:
+        session.add_all(
+            User(id=user_id, display_name=f"s{user_id}", time_zone=BATCH_ZONES[n % len(BATCH_ZONES)])
+            for n, user_id in enumerate(BATCH_STUDENTS)
+        )
+        await session.flush()
+        for n, user_id in enumerate(BATCH_STUDENTS):
+            zone, at = BATCH_ZONES[n % len(BATCH_ZONES)], BATCH_TIMES[n % len(BATCH_TIMES)]
+            weekdays = BATCH_DAYS[n % len(BATCH_DAYS)]
+            fire_at = reminder_planner.next_fire_at(
+                at, weekdays, zone, after=MONDAY_9_PARIS - timedelta(hours=6), last_planned_day=None
+            )
+            session.add(
+                ReminderPreference(
+                    guild_id=GUILD, user_id=user_id, course_id=1, local_time=at, weekdays=weekdays, next_fire_at=fire_at
+                )
+            )
+
+
+async def planner_state(database: Database) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """(every outbox row as planned, every preference's next instant and last planned day)."""
+    async with database.session_scope() as session:
+        rows = await session.execute(
+            select(
+                Notification.dedupe_key,
+                Notification.kind,
+                Notification.status,
+                Notification.guild_id,
+                Notification.user_id,
+                Notification.course_id,
+                Notification.payload,
+                Notification.due_at,
+            ).order_by(Notification.dedupe_key)
+        )
+        preferences = await session.execute(
+            select(
+                ReminderPreference.user_id, ReminderPreference.next_fire_at, ReminderPreference.last_planned_day
+            ).order_by(ReminderPreference.user_id)
+        )
+        return [tuple(row) for row in rows], [tuple(row) for row in preferences]
+
+
+async def still_due(database: Database) -> int:
+    async with database.session_scope() as session:
+        due = await session.scalar(select(func.count()).where(ReminderPreference.next_fire_at <= BATCH_NOW))
+    return due or 0
+
+
+async def test_a_batch_of_one_plans_what_one_big_batch_plans(database: Database) -> None:
+    await students_with_varied_reminders(database)
+    due = await still_due(database)
+    async with database.session_scope() as session:
+        before = (await session.execute(select(ReminderPreference.id, ReminderPreference.next_fire_at))).all()
+
+    one_by_one = await reminder_planner.plan_due_in_batches(database, now=BATCH_NOW, batch_size=1)
+    planned_one_by_one = await planner_state(database)
+    async with database.session_scope() as session:
+        await session.execute(delete(Notification))
+        for preference_id, fire_at in before:
+            preference = await session.get(ReminderPreference, preference_id)
+            preference.next_fire_at, preference.last_planned_day = fire_at, None  # type: ignore[union-attr]
+    at_once = await reminder_planner.plan_due_in_batches(database, now=BATCH_NOW, batch_size=100)
+
+    assert (one_by_one.batches, at_once.batches) == (due + 1, 1)  # the last batch comes back short
+    assert 0 < one_by_one.reminders == at_once.reminders < due  # the stale ones moved on without a reminder
+    assert await planner_state(database) == planned_one_by_one
+    outbox_rows, _ = planned_one_by_one
+    assert len(outbox_rows) == at_once.reminders and await still_due(database) == 0
+    assert all(key == f"reminder:{user}:1:{payload['day']}" for key, _, _, _, user, _, payload, _ in outbox_rows)
+    assert {(kind, status) for _, kind, status, *_ in outbox_rows} == {
+        (NotificationKind.REMINDER, NotificationStatus.PENDING)
+    }
+
+
+async def test_batches_commit_one_by_one_and_a_crash_between_them_plans_the_rest_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await students_with_varied_reminders(database)
+    due = await still_due(database)
+    plan_batch, seen_before_batch = reminder_planner.plan_batch, []
+
+    async def crashing_second_batch(session: AsyncSession, *, now: datetime, limit: int) -> PlannedBatch:
+        seen_before_batch.append(await still_due(database))  # what other connections see: committed batches
+        batch = await plan_batch(session, now=now, limit=limit)
+        if len(seen_before_batch) == 2:
+            raise RuntimeError("the process died mid-batch")
+        return batch
+
+    monkeypatch.setattr(reminder_planner, "plan_batch", crashing_second_batch)
+    with pytest.raises(RuntimeError, match="died"):
+        await reminder_planner.plan_due_in_batches(database, now=BATCH_NOW, batch_size=2)
+    assert seen_before_batch == [due, due - 2]  # the first batch was committed before the second began
+    assert await still_due(database) == due - 2  # the second batch's work went with its transaction
+    first_batch_rows = len((await planner_state(database))[0])
+
+    monkeypatch.setattr(reminder_planner, "plan_batch", plan_batch)
+    rest = await reminder_planner.plan_due_in_batches(database, now=BATCH_NOW, batch_size=2)
+
+    outbox_rows, _ = await planner_state(database)
+    assert await still_due(database) == 0
+    assert len(outbox_rows) == first_batch_rows + rest.reminders == len({row[0] for row in outbox_rows})
+    assert await reminder_planner.plan_due_in_batches(database, now=BATCH_NOW, batch_size=2) == PlannerRun(0, 1)
