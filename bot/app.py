@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 import pkgutil
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from contextlib import suppress
@@ -47,9 +46,10 @@ _INTERACTION_KINDS = {
     discord.InteractionType.component: "component",
     discord.InteractionType.modal_submit: "modal",
 }
-# The ids inside a button's custom id (numbers, discord.py's random hex): what stays names the button's kind.
-_IDS_IN_CUSTOM_ID = re.compile(r"[0-9a-f]{16,}|\d+")
-_RECEIVED = "metrics.received"  # the key of an interaction's arrival time in `Interaction.extras`
+# Keys of `Interaction.extras`: its arrival time; what handles a button, select or modal; how its handler ended.
+_RECEIVED = "metrics.received"
+_HANDLER = "metrics.handler"
+_OUTCOME = "metrics.outcome"
 
 
 class RecentlySeen(Generic[K]):
@@ -92,13 +92,12 @@ def use_discord_api(base_url: str) -> str:
 
 
 def interaction_label(interaction: discord.Interaction[Any]) -> tuple[str, str]:
-    """The kind of `interaction` and what it ran, as metric labels: a command's name, a component's custom id
-    without its ids (few distinct values, so few series)."""
+    """The kind of `interaction` and what it ran, as metric labels: a command's name, or what handles a button,
+    select or modal (`handler_name`); never a custom id, which carries ids (few distinct values, so few series)."""
     kind = _INTERACTION_KINDS.get(interaction.type, "other")
     if interaction.command is not None:
         return kind, interaction.command.qualified_name
-    custom_id = str((interaction.data or {}).get("custom_id", ""))
-    return kind, _IDS_IN_CUSTOM_ID.sub("#", custom_id)[:40] or "unknown"
+    return kind, interaction.extras.get(_HANDLER, "unknown")
 
 
 class _TimedResponse(discord.InteractionResponse):  # type: ignore[type-arg]
@@ -135,26 +134,74 @@ def time_interaction(interaction: discord.Interaction[Any]) -> None:
 
 
 def interaction_finished(interaction: discord.Interaction[Any], *, outcome: str) -> None:
-    """Count `interaction` with `outcome` (ok, error) and observe the time it took, if it was timed."""
+    """Count `interaction` with `outcome` (ok, error, unhandled) and observe the time it took, if it was timed."""
     kind, name = interaction_label(interaction)
     metrics.INTERACTIONS.labels(kind, name, outcome).inc()
     if received := interaction.extras.get(_RECEIVED):
         metrics.COMPLETED.labels(kind, name).observe(asyncio.get_running_loop().time() - received)
 
 
+def interaction_failed(interaction: discord.Interaction[Any]) -> None:
+    """Mark a button, select or modal `interaction` as failed (the error handler does): `time_components` counts it
+    so when its handler ends. Commands are counted by `CourseTree`."""
+    interaction.extras[_OUTCOME] = "error"
+
+
+def handler_name(store: Any, interaction: discord.Interaction[Any], component_type: int, custom_id: str) -> str:
+    """What handles a button, select or modal, as a metric label: a persistent button's class (`AnswerButton`), a
+    view's class and item (`Paginator.next`), a modal's class; "unknown" when nothing does (a view that timed out
+    or that a restart forgot). `store` is discord.py's view store, which knows them all."""
+    if interaction.type is discord.InteractionType.modal_submit:
+        modal = store._modals.get(custom_id)
+        return "unknown" if modal is None else type(modal).__name__
+    for pattern, button_class in store._dynamic_items.items():
+        if pattern.fullmatch(custom_id):
+            return str(button_class.__name__)
+    key = (component_type, custom_id)
+    message_id = interaction.message.id if interaction.message is not None else None
+    item = store._views.get(message_id, {}).get(key) or store._views.get(None, {}).get(key)
+    if item is None or item.view is None:
+        return "unknown"
+    method = getattr(item.callback, "callback", None)  # an item declared with @discord.ui.button or select
+    return f"{type(item.view).__name__}.{getattr(method, '__name__', type(item).__name__)}"
+
+
 def time_components(bot: discord.Client) -> None:
-    """Time every button, select and modal `bot` receives (`time_interaction`), as discord.py's view store hands
-    it to its handlers. Commands are timed by `CourseTree`."""
+    """Time, name and count every button, select and modal `bot` receives: timed (`time_interaction`) and named
+    (`handler_name`) as discord.py's view store hands it to its handlers, counted with its completion time when the
+    last of them ends: `ok`, `error` when the error handler answered it (`interaction_failed`), `unhandled` when no
+    handler took it (Discord tells the user it failed). Commands are counted by `CourseTree`."""
     store = bot._connection._view_store
-    dispatch_view, dispatch_modal = store.dispatch_view, store.dispatch_modal
+    dispatch_view, dispatch_modal, add_task = store.dispatch_view, store.dispatch_modal, store.add_task
+
+    def dispatch_counted(interaction: discord.Interaction[Any], dispatch: Callable[[], None]) -> None:
+        time_interaction(interaction)
+        handlers: list[asyncio.Task[None]] = []
+        store.add_task = handlers.append  # type: ignore[method-assign]  # it hands `add_task` each handler it starts
+        try:
+            dispatch()
+        finally:
+            store.add_task = add_task  # type: ignore[method-assign]
+        if not handlers:
+            interaction_finished(interaction, outcome="unhandled")
+            return
+
+        def handler_ended(ended: asyncio.Task[None]) -> None:
+            handlers.remove(ended)
+            if not handlers:  # the last one
+                interaction_finished(interaction, outcome=interaction.extras.get(_OUTCOME, "ok"))
+
+        for handler in list(handlers):
+            add_task(handler)
+            handler.add_done_callback(handler_ended)
 
     def timed_view(component_type: int, custom_id: str, interaction: discord.Interaction[Any]) -> None:
-        time_interaction(interaction)
-        dispatch_view(component_type, custom_id, interaction)
+        interaction.extras[_HANDLER] = handler_name(store, interaction, component_type, custom_id)
+        dispatch_counted(interaction, lambda: dispatch_view(component_type, custom_id, interaction))
 
     def timed_modal(custom_id: str, interaction: discord.Interaction[Any], *args: Any) -> None:
-        time_interaction(interaction)
-        dispatch_modal(custom_id, interaction, *args)
+        interaction.extras[_HANDLER] = handler_name(store, interaction, 0, custom_id)
+        dispatch_counted(interaction, lambda: dispatch_modal(custom_id, interaction, *args))
 
     store.dispatch_view, store.dispatch_modal = timed_view, timed_modal  # type: ignore[method-assign]
 
@@ -295,6 +342,7 @@ class CourseBot(commands.AutoShardedBot):
         database_settings = self.settings.database
         if self._database is None:
             self._database = database_from(database_settings)
+        self.db.on_connection_wait = metrics.DB_CONNECTION_WAIT.observe
         migrating = self.db.engine
         if self._owns_database and self.db.backend == "postgresql":
             # A migration may rewrite large tables: it runs without the statement timeout the bot's work has.

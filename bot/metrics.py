@@ -1,10 +1,11 @@
 """Prometheus metrics of one bot process: what an operator graphs and alerts on (docs/deploy.md, "Metrics").
 
 Counters and histograms are module-level in one registry (`REGISTRY`) and updated where the work happens: the
-command tree (interactions), the LLM client (calls, tokens, latency), the tutor's cache, the scheduler (job runs,
-duration, lag). What is only true at scrape time (gateway latency per shard, shards connected, the database pool)
-is read then by `LiveCollector`. Updating a metric is a few dictionary lookups; nothing here does I/O, and
-nothing is served unless `[metrics] enabled` (`bot.health` serves it). No Discord import: the tutor uses it too.
+command tree and the view store (interactions), each unit of work (its wait for a database connection), the LLM
+client (calls, tokens, latency), the tutor's cache, the scheduler (job runs, duration, lag). What is only true at
+scrape time (gateway latency per shard, shards connected, the database pool's connections) is read then by
+`LiveCollector`. Updating a metric is a few dictionary lookups; nothing here does I/O, and nothing is served unless
+`[metrics] enabled` (`bot.health` serves it). No Discord import: the tutor uses it too.
 """
 
 from __future__ import annotations
@@ -27,21 +28,21 @@ _SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 3
 
 INTERACTIONS = Counter(
     "coursebot_interactions",
-    "Interactions handled, by kind (command, autocomplete, component, modal), command and outcome",
-    ["kind", "command", "outcome"],
+    "Interactions handled, by kind (command, autocomplete, component, modal), name and outcome (ok, error, unhandled)",
+    ["kind", "name", "outcome"],
     registry=REGISTRY,
 )
 ACKNOWLEDGED = Histogram(
     "coursebot_interaction_ack_seconds",
     "From the interaction's arrival to its acknowledgement (Discord drops it after 3 s)",
-    ["kind", "command"],
+    ["kind", "name"],
     buckets=_ANSWER_BUCKETS,
     registry=REGISTRY,
 )
 COMPLETED = Histogram(
     "coursebot_interaction_seconds",
     "From the interaction's arrival to the end of its handler",
-    ["kind", "command"],
+    ["kind", "name"],
     buckets=_ANSWER_BUCKETS,
     registry=REGISTRY,
 )
@@ -82,6 +83,12 @@ TUTOR_CACHE = Counter(
 )
 OUTBOX_BACKLOG = Gauge(
     "coursebot_outbox_backlog", "Outbox rows due and not sent yet, after the latest sender run", registry=REGISTRY
+)
+DB_CONNECTION_WAIT = Histogram(
+    "coursebot_db_connection_wait_seconds",
+    "How long a unit of work waited for its database connection (on SQLite, its write lock included)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
 )
 
 

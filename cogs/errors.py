@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.app import interaction_finished
+from bot.app import interaction_failed
 from bot.errors import CourseError, DatabaseUnavailable
 from cogs._checks import MissingLevel, NotBotOperator
 from cogs._ui import error_embed, send
@@ -107,7 +107,7 @@ def describe(error: BaseException, *, context: str) -> discord.Embed:
 async def report(interaction: discord.Interaction, error: BaseException) -> None:
     """Answer the interaction privately with what went wrong (see `describe`)."""
     if interaction.command is None:  # a button, select or modal; commands are counted by `CourseTree`
-        interaction_finished(interaction, outcome="error")
+        interaction_failed(interaction)
     command = interaction.command.qualified_name if interaction.command else (interaction.data or {}).get("custom_id")
     embed = describe(error, context=f"{command} (guild {interaction.guild_id}, user {interaction.user.id})")
     try:

@@ -7,6 +7,7 @@ for each unit of work (`limit_work`). `is_database_fault` tells a database that 
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -183,6 +184,8 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # Told how long each unit of work waited for its connection, in seconds (the bot's metrics set it).
+        self.on_connection_wait: Callable[[float], None] | None = None
 
     @classmethod
     def from_url(cls, url: str | URL, **engine_options: Any) -> Database:
@@ -204,16 +207,28 @@ class Database:
         deadline = rule() if rule is not None else None
         if deadline is None:
             async with self.sessions() as session, session.begin():
+                await self._connect(session)
                 yield session
             return
         limit = asyncio.timeout_at(deadline)
         try:
             async with limit, self.sessions() as session, session.begin():
+                await self._connect(session)
                 yield session
         except TimeoutError as error:
             if limit.expired():
                 raise DeadlineExceeded("the database did not answer before the deadline of this work") from error
             raise
+
+    async def _connect(self, session: AsyncSession) -> None:
+        """Take the unit of work's connection now rather than at its first statement, when someone listens to how
+        long that takes: from asking the pool to a connection ready for the transaction (on SQLite, its write lock
+        included)."""
+        if self.on_connection_wait is None:
+            return
+        asked = time.perf_counter()
+        await session.connection()
+        self.on_connection_wait(time.perf_counter() - asked)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
