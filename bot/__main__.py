@@ -4,25 +4,56 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
 from db import migrate
-from db.session import create_engine
+from db.session import Database, create_engine
 
 if TYPE_CHECKING:
     from bot.services.coursepack import QuestionSpec
-    from db.session import Database
 
 SAMPLE_COURSE = Path(__file__).resolve().parent.parent / "content" / "python-basics"
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+@contextlib.asynccontextmanager
+async def opened_database(settings: Settings, *, migrated: bool = False) -> AsyncIterator[Database]:
+    """The configured database for one command, disposed of when the command ends. `migrated`: its schema is brought
+    to the current revision first (or the command refused, as `database.auto_migrate` says)."""
+
+    database = Database.from_url(settings.database.url)
+    try:
+        if migrated:
+            await migrate.ensure_current(database.engine, auto_migrate=settings.database.auto_migrate)
+        yield database
+    finally:
+        await database.dispose()
+
+
+def course_errors_fail(command: Command) -> Command:
+    """A command that prints a `CourseError` (a course or cohort that is not there, ...) and exits with 1."""
+
+    @functools.wraps(command)
+    async def run(settings: Settings, args: argparse.Namespace) -> int:
+        from bot.errors import CourseError
+
+        try:
+            return await command(settings, args)
+        except CourseError as error:
+            print(error, file=sys.stderr)
+            return 1
+
+    return run
 
 
 async def db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
@@ -238,33 +269,29 @@ async def course_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
     from bot.services import content, tenancy
     from bot.services.coursepack import PackageInvalid, load_package
-    from db.session import Database
 
     try:
         package = load_package(args.path)
     except PackageInvalid as invalid:
         print(invalid, file=sys.stderr)
         return 1
-    database = Database.from_url(settings.database.url)
     try:
-        await migrate.ensure_current(database.engine, auto_migrate=settings.database.auto_migrate)
-        async with database.session_scope() as session:
-            await tenancy.remember_guild(session, guild_id=args.guild, name=f"guild {args.guild}")
-            summary = await content.import_package(
-                session,
-                guild_id=args.guild,
-                actor_id=0,
-                package=package,
-                publish=args.publish,
-                now=SystemClock().now(),
-            )
-        if summary.published:  # the tutor cites what is indexed: a published course is indexed now, as /teach does
-            await index_imported_course(database, settings, guild_id=args.guild, code=summary.code)
+        async with opened_database(settings, migrated=True) as database:
+            async with database.session_scope() as session:
+                await tenancy.remember_guild(session, guild_id=args.guild, name=f"guild {args.guild}")
+                summary = await content.import_package(
+                    session,
+                    guild_id=args.guild,
+                    actor_id=0,
+                    package=package,
+                    publish=args.publish,
+                    now=SystemClock().now(),
+                )
+            if summary.published:  # the tutor cites what is indexed: a published course is indexed now, as /teach does
+                await index_imported_course(database, settings, guild_id=args.guild, code=summary.code)
     except PackageInvalid as invalid:
         print(invalid, file=sys.stderr)
         return 1
-    finally:
-        await database.dispose()
     verb = "Created" if summary.created else "Updated"
     state = "published" if summary.published else "as drafts"
     print(
@@ -274,42 +301,26 @@ async def course_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+@course_errors_fail
 async def course_export(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.errors import CourseError
     from bot.services import content
     from bot.services.coursepack import write_package, write_zip
-    from db.session import Database
 
-    database = Database.from_url(settings.database.url)
-    try:
-        async with database.session_scope() as session:
-            package = await content.export_package(session, guild_id=args.guild, code=args.code)
-    except CourseError as error:
-        print(error, file=sys.stderr)
-        return 1
-    finally:
-        await database.dispose()
+    async with opened_database(settings) as database, database.session_scope() as session:
+        package = await content.export_package(session, guild_id=args.guild, code=args.code)
     written = (write_zip if args.out.suffix == ".zip" else write_package)(package, args.out)
     print(f"Wrote {package.code} to {written}.")
     return 0
 
 
+@course_errors_fail
 async def course_gradebook(settings: Settings, args: argparse.Namespace) -> int:
     """Write a course's gradebook as `/teach gradebook` does, audited with the command line (0) as the actor."""
-    from bot.errors import CourseError
     from bot.services.analytics import gradebook, overview
-    from db.session import Database
 
-    database = Database.from_url(settings.database.url)
-    try:
-        async with database.session_scope() as session:
-            scope = await overview.scope_of(session, guild_id=args.guild, code=args.code, cohort=args.cohort)
-            book = await gradebook.gradebook(session, scope=scope, actor_id=0, guild_id=args.guild)
-    except CourseError as error:
-        print(error, file=sys.stderr)
-        return 1
-    finally:
-        await database.dispose()
+    async with opened_database(settings) as database, database.session_scope() as session:
+        scope = await overview.scope_of(session, guild_id=args.guild, code=args.code, cohort=args.cohort)
+        book = await gradebook.gradebook(session, scope=scope, actor_id=0, guild_id=args.guild)
     args.out.write_bytes(book.csv())
     print(f"Wrote the {book.course_code} gradebook ({len(book.rows)} students) to {args.out}.")
     return 0
@@ -319,17 +330,12 @@ async def analytics_backfill(settings: Settings, args: argparse.Namespace) -> in
     """Rebuild the last N complete days of class analytics from the raw tables (every course, or one guild's)."""
     from bot.clock import SystemClock
     from bot.services.analytics import snapshots
-    from db.session import Database
 
     if not 1 <= args.days <= 3660:
         print("--days takes a number of days from 1 to 3660.", file=sys.stderr)
         return 2
-    database = Database.from_url(settings.database.url)
-    try:
-        async with database.session_scope() as session:
-            done = await snapshots.backfill(session, now=SystemClock().now(), days=args.days, guild_id=args.guild)
-    finally:
-        await database.dispose()
+    async with opened_database(settings) as database, database.session_scope() as session:
+        done = await snapshots.backfill(session, now=SystemClock().now(), days=args.days, guild_id=args.guild)
     print(f"Rebuilt {args.days} day(s) of class analytics for {done.courses} course(s) ({done.days} course days).")
     return 0
 
@@ -338,11 +344,8 @@ async def privacy_delete(settings: Settings, args: argparse.Namespace) -> int:
     """Erase people by Discord id, as `/profile delete` does for oneself; rerunning finishes an interrupted one."""
     from bot.clock import SystemClock
     from bot.services import privacy
-    from db.session import Database
 
-    database = Database.from_url(settings.database.url)
-    try:
-        await migrate.ensure_current(database.engine, auto_migrate=settings.database.auto_migrate)
+    async with opened_database(settings, migrated=True) as database:
         for user_id in args.user_ids:
             erased = await privacy.erase_user(
                 database,
@@ -359,8 +362,6 @@ async def privacy_delete(settings: Settings, args: argparse.Namespace) -> int:
                 async with database.session_scope() as session:
                     left = await privacy.rows_naming(session, user_id=user_id)
                 print(f"{user_id}: still written to ({left}); the bot's privacy job finishes it.", file=sys.stderr)
-    finally:
-        await database.dispose()
     return 0
 
 
@@ -368,21 +369,16 @@ async def privacy_export(settings: Settings, args: argparse.Namespace) -> int:
     """Write everything stored about one person as JSON (the `/profile export` format), audited."""
     from bot.clock import SystemClock
     from bot.services import privacy
-    from db.session import Database
 
-    database = Database.from_url(settings.database.url)
-    try:
-        async with database.session_scope() as session:
-            document = await privacy.export_data(
-                session,
-                user_id=args.user_id,
-                requested_by="operator",
-                guild_id=None,
-                now=SystemClock().now(),
-                settings=settings.privacy,
-            )
-    finally:
-        await database.dispose()
+    async with opened_database(settings) as database, database.session_scope() as session:
+        document = await privacy.export_data(
+            session,
+            user_id=args.user_id,
+            requested_by="operator",
+            guild_id=None,
+            now=SystemClock().now(),
+            settings=settings.privacy,
+        )
     args.out.write_bytes(document)
     print(f"Wrote the data of {args.user_id} to {args.out}.")
     return 0
@@ -391,16 +387,11 @@ async def privacy_export(settings: Settings, args: argparse.Namespace) -> int:
 async def privacy_purge_guild(settings: Settings, args: argparse.Namespace) -> int:
     """Delete a server's data now, without waiting for the grace period (run it once the bot has left it)."""
     from bot.services import privacy
-    from db.session import Database
 
-    database = Database.from_url(settings.database.url)
-    try:
-        await migrate.ensure_current(database.engine, auto_migrate=settings.database.auto_migrate)
+    async with opened_database(settings, migrated=True) as database:
         removed = await privacy.purge_guild(
             database, guild_id=args.guild_id, reason="operator", batch_size=settings.privacy.batch_size
         )
-    finally:
-        await database.dispose()
     print(f"Purged server {args.guild_id}: {sum(removed.values())} row(s) deleted.")
     return 0
 
@@ -408,14 +399,9 @@ async def privacy_purge_guild(settings: Settings, args: argparse.Namespace) -> i
 async def privacy_erased(settings: Settings, args: argparse.Namespace) -> int:
     """The Discord ids of the tombstones, one per line: the erasures to apply again after restoring a backup."""
     from bot.services import privacy
-    from db.session import Database
 
-    database = Database.from_url(settings.database.url)
-    try:
-        async with database.session_scope() as session:
-            tombstones = await privacy.erased_ids(session)
-    finally:
-        await database.dispose()
+    async with opened_database(settings) as database, database.session_scope() as session:
+        tombstones = await privacy.erased_ids(session)
     for user_id, requested_at, finished_at in tombstones:
         state = f"finished {finished_at:%Y-%m-%d %H:%M}" if finished_at else "unfinished"
         print(f"{user_id}\t# requested {requested_at:%Y-%m-%d %H:%M} UTC, {state}")

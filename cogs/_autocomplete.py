@@ -7,8 +7,8 @@ autocompletes use it too."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import discord
 from discord import app_commands
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 Choices = list[app_commands.Choice[str]]
 Value = TypeVar("Value", str, int)
 Found = TypeVar("Found")
+Found_co = TypeVar("Found_co", covariant=True)
 
 
 def matching(pairs: Sequence[tuple[Value, str]], typed: str) -> list[app_commands.Choice[Value]]:
@@ -70,51 +71,45 @@ async def courses_you_teach(interaction: discord.Interaction, current: str) -> C
     return matching(await _course_pairs(interaction, include_unpublished=True), current)
 
 
-async def _in_your_course(
-    interaction: discord.Interaction, read: Callable[[AsyncSession, int, int, str | None], Awaitable[Found]]
-) -> Found | None:
-    """`read(session, guild_id, user_id, course_code)` for the course named in the `course` option (or the
-    member's latest); None outside a server or where they are not enrolled: nothing to suggest."""
+class CourseReader(Protocol[Found_co]):
+    """A service read of what a member has in one of their courses (their latest when `course_code` is None)."""
+
+    def __call__(
+        self, session: AsyncSession, *, guild_id: int, user_id: int, course_code: str | None
+    ) -> Awaitable[Found_co]: ...
+
+
+async def _in_your_course(interaction: discord.Interaction, read: CourseReader[Found]) -> Found | None:
+    """What `read` finds for the course named in the `course` option (or the member's latest); None outside a
+    server or where they are not enrolled: nothing to suggest."""
     bot: CourseBot = interaction.client  # type: ignore[assignment]
     if interaction.guild_id is None:
         return None
     try:
         async with bot.db.session_scope() as session:
             return await read(
-                session, interaction.guild_id, interaction.user.id, getattr(interaction.namespace, "course", None)
+                session,
+                guild_id=interaction.guild_id,
+                user_id=interaction.user.id,
+                course_code=getattr(interaction.namespace, "course", None),
             )
     except CourseError:
         return None
 
 
 async def lessons_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
-    outline = await _in_your_course(
-        interaction,
-        lambda session, guild_id, user_id, code: navigation.outline_titles(
-            session, guild_id=guild_id, user_id=user_id, course_code=code
-        ),
-    )
+    outline = await _in_your_course(interaction, navigation.outline_titles)
     return matching(outline or [], current)
 
 
 async def quiz_titles_choices(interaction: discord.Interaction, current: str) -> Choices:
-    found = await _in_your_course(
-        interaction,
-        lambda session, guild_id, user_id, code: quizzes.quiz_titles(
-            session, guild_id=guild_id, user_id=user_id, course_code=code
-        ),
-    )
+    found = await _in_your_course(interaction, quizzes.quiz_titles)
     return matching(found or [], current)
 
 
 async def concepts_of_your_course(interaction: discord.Interaction, current: str) -> Choices:
     """The concepts of the student's course with their mastery; one that needs another mastered first says so."""
-    concepts = await _in_your_course(
-        interaction,
-        lambda session, guild_id, user_id, code: practice.mastery_bars(
-            session, guild_id=guild_id, user_id=user_id, course_code=code
-        ),
-    )
+    concepts = await _in_your_course(interaction, practice.mastery_bars)
     by_id = {concept.concept_id: concept for concept in concepts or []}
 
     def label(concept: practice.ConceptStanding) -> str:

@@ -65,16 +65,20 @@ async def is_bot_operator(interaction: discord.Interaction) -> bool:
 
 
 def require_bot_operator() -> Callable[[T], T]:
-    """Allow the command only to the bot application's owner (or team members): settings shared by every guild,
-    such as the LLM backends (internal URLs) and the tutor prompts, are neither readable nor changeable by one
-    guild's admins."""
+    """Allow the command only to an admin of the guild who is also the bot application's owner (or one of its team):
+    settings shared by every guild, such as the LLM backends (internal URLs) and the tutor prompts, are neither
+    readable nor changeable by one guild's admins. The level is checked first, so a student hears that it needs an
+    admin."""
 
     async def predicate(interaction: discord.Interaction) -> bool:
         if not await is_bot_operator(interaction):
             raise NotBotOperator()
         return True
 
-    return app_commands.check(predicate)
+    def decorate(command: T) -> T:
+        return app_commands.check(predicate)(require_level(MemberRole.ADMIN)(command))
+
+    return decorate
 
 
 def required_level(command: app_commands.Command | app_commands.Group) -> MemberRole:  # type: ignore[type-arg]

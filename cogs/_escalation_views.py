@@ -9,39 +9,24 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 import discord
 
 from bot.app import CourseBot
-from bot.services import permissions
 from bot.services.plaintext import without_unsafe_characters
 from bot.tutor import escalations
 from bot.tutor.escalations import EscalationView
-from cogs._checks import MissingLevel, level_of
 from cogs._limits import EMBED_DESCRIPTION_MAX, EMBED_FIELD_VALUE_MAX, MESSAGE_MAX
+from cogs._staff_views import bot_of, staff_press
 from cogs._text import strip_mentions
 from cogs._ui import add_fields, clip, embed, send, success_embed
-from cogs._views import DatabaseId, PersistentButton
-from cogs.errors import report
-from db.models import EscalationStatus, MemberRole
+from cogs._views import Form, RowButton
+from db.models import EscalationStatus
 
 log = logging.getLogger(__name__)
 
 ASK_A_TA_LABEL = "Ask a TA"
 INBOX_BUTTONS = 5
-
-
-def bot_of(interaction: discord.Interaction) -> CourseBot:
-    return interaction.client  # type: ignore[return-value]
-
-
-async def require(interaction: discord.Interaction, needed: MemberRole) -> MemberRole:
-    """The presser's level, or `MissingLevel` when it is below `needed` (a button has no command checks)."""
-    level = await level_of(interaction)
-    if not permissions.at_least(level, needed):
-        raise MissingLevel(needed.value)
-    return level
 
 
 def escalation_embed(escalation: EscalationView, *, title: str = "🙋 A student asks for a TA") -> discord.Embed:
@@ -157,19 +142,11 @@ async def kept_for_the_ta(bot: CourseBot, message: discord.Message) -> bool:
     return True
 
 
-class AskTAButton(PersistentButton, template=r"tutor:ta:(?P<thread>\d+)"):
-    """The student hands their tutor thread to the staff queue."""
-
-    def __init__(self, thread: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=ASK_A_TA_LABEL, emoji="🙋", style=discord.ButtonStyle.secondary, custom_id=f"tutor:ta:{thread}"
-            )
-        )
-        self.thread = thread
+class AskTAButton(RowButton, prefix="tutor:ta", label=ASK_A_TA_LABEL, emoji="🙋", style=discord.ButtonStyle.secondary):
+    """The student hands their tutor thread (the row id is the thread's) to the staff queue."""
 
     async def handle(self, interaction: discord.Interaction) -> None:
-        await ask_a_ta(interaction, thread_id=self.thread, note=None)
+        await ask_a_ta(interaction, thread_id=self.row_id, note=None)
 
 
 def ask_view(thread_id: int) -> discord.ui.View:
@@ -178,29 +155,16 @@ def ask_view(thread_id: int) -> discord.ui.View:
     return view
 
 
-class ClaimButton(PersistentButton, template=r"esc:claim:(?P<escalation>\d+)"):
+class ClaimButton(RowButton, prefix="esc:claim", label="Claim", emoji="✋", style=discord.ButtonStyle.primary):
     """A TA takes the escalation: added to the thread, the student told, the tutor paused."""
 
-    def __init__(self, escalation: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Claim", emoji="✋", style=discord.ButtonStyle.primary, custom_id=f"esc:claim:{escalation}"
-            )
-        )
-        self.escalation = escalation
-
     async def handle(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        await require(interaction, MemberRole.TA)
-        bot = bot_of(interaction)
+        press = await staff_press(interaction)
+        bot = press.bot
         await bot.remember(interaction)  # a TA's first press may come before any command of theirs
         async with bot.db.session_scope() as session:
             claimed = await escalations.claim(
-                session,
-                escalation_id=self.escalation,
-                guild_id=interaction.guild_id,
-                ta_id=interaction.user.id,
-                now=bot.clock.now(),
+                session, escalation_id=self.row_id, guild_id=press.guild_id, ta_id=press.user_id, now=bot.clock.now()
             )
         escalation = claimed.escalation
         if not claimed.newly:
@@ -247,26 +211,17 @@ async def _join_thread(bot: CourseBot, thread_id: int, user_id: int) -> bool:
     return True
 
 
-class ReplyButton(PersistentButton, template=r"esc:reply:(?P<escalation>\d+)"):
+class ReplyButton(
+    RowButton, prefix="esc:reply", label="Reply through the bot", emoji="✉️", style=discord.ButtonStyle.primary
+):
     """For a TA the bot could not add to the thread: write the answer in a form, and the bot posts it there."""
 
-    def __init__(self, escalation: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Reply through the bot",
-                emoji="✉️",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"esc:reply:{escalation}",
-            )
-        )
-        self.escalation = escalation
-
     async def handle(self, interaction: discord.Interaction) -> None:
-        await require(interaction, MemberRole.TA)
-        await interaction.response.send_modal(ReplyForm(self.escalation))
+        await staff_press(interaction)
+        await interaction.response.send_modal(ReplyForm(self.row_id))
 
 
-class ReplyForm(discord.ui.Modal):
+class ReplyForm(Form):
     answer: discord.ui.TextInput[ReplyForm] = discord.ui.TextInput(
         label="Your answer to the student", style=discord.TextStyle.paragraph, max_length=MESSAGE_MAX - 100
     )
@@ -276,15 +231,12 @@ class ReplyForm(discord.ui.Modal):
         self.escalation_id = escalation_id
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        await require(interaction, MemberRole.TA)
-        bot = bot_of(interaction)
+        press = await staff_press(interaction)
+        bot = press.bot
         async with bot.db.session_scope() as session:
-            escalation = await escalations.view_of(
-                session, escalation_id=self.escalation_id, guild_id=interaction.guild_id
-            )
+            escalation = await escalations.view_of(session, escalation_id=self.escalation_id, guild_id=press.guild_id)
             hold = await escalations.holder(session, thread_id=escalation.thread_id)
-        if hold is None or hold.ta_id != interaction.user.id:
+        if hold is None or hold.ta_id != press.user_id:
             raise escalations.NotTheHolder()
         thread = bot.get_partial_messageable(escalation.thread_id, guild_id=escalation.guild_id)
         name = without_unsafe_characters(interaction.user.display_name)
@@ -296,41 +248,23 @@ class ReplyForm(discord.ui.Modal):
             await escalations.record_held_message(
                 session,
                 hold=hold,
-                author_id=interaction.user.id,
+                author_id=press.user_id,
                 text=self.answer.value,
                 discord_message_id=posted.id,
                 now=bot.clock.now(),
             )
         await send(interaction, embed=success_embed("Sent", f"Your answer is in <#{escalation.thread_id}>."))
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report(interaction, error)
 
-
-class ReleaseButton(PersistentButton, template=r"esc:release:(?P<escalation>\d+)"):
+class ReleaseButton(RowButton, prefix="esc:release", label="Release", emoji="🤖", style=discord.ButtonStyle.secondary):
     """The TA hands the thread back to the tutor."""
 
-    def __init__(self, escalation: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Release", emoji="🤖", style=discord.ButtonStyle.secondary, custom_id=f"esc:release:{escalation}"
-            )
-        )
-        self.escalation = escalation
-
     async def handle(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        level = await require(interaction, MemberRole.TA)
-        bot = bot_of(interaction)
-        async with bot.db.session_scope() as session:
-            escalation = await escalations.release(
-                session,
-                escalation_id=self.escalation,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                may_release_any=permissions.at_least(level, MemberRole.INSTRUCTOR),
-                now=bot.clock.now(),
-            )
+        press = await staff_press(interaction)
+        bot = press.bot
+        escalation = await press.decide(
+            escalations.release, escalation_id=self.row_id, may_release_any=press.acts_for_anyone
+        )
         await send(interaction, embed=success_embed("Handed back", "The tutor answers in the thread again."))
         thread = bot.get_partial_messageable(escalation.thread_id, guild_id=escalation.guild_id)
         try:
@@ -341,33 +275,14 @@ class ReleaseButton(PersistentButton, template=r"esc:release:(?P<escalation>\d+)
             log.info("Could not tell tutor thread %s the tutor is back (HTTP %s)", escalation.thread_id, error.status)
 
 
-class SaveAnswerButton(PersistentButton, template=r"esc:save:(?P<escalation>\d+)"):
+class SaveAnswerButton(
+    RowButton, prefix="esc:save", label="Save as the answer", emoji="💾", style=discord.ButtonStyle.success
+):
     """The TA's latest answer in the thread becomes the lesson's answer on this guided path, marked TA-approved."""
 
-    def __init__(self, escalation: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Save as the answer",
-                emoji="💾",
-                style=discord.ButtonStyle.success,
-                custom_id=f"esc:save:{escalation}",
-            )
-        )
-        self.escalation = escalation
-
     async def handle(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        level = await require(interaction, MemberRole.TA)
-        bot = bot_of(interaction)
-        async with bot.db.session_scope() as session:
-            await escalations.save_answer(
-                session,
-                escalation_id=self.escalation,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                may_save_any=permissions.at_least(level, MemberRole.INSTRUCTOR),
-                now=bot.clock.now(),
-            )
+        press = await staff_press(interaction)
+        await press.decide(escalations.save_answer, escalation_id=self.row_id, may_save_any=press.acts_for_anyone)
         await send(
             interaction,
             embed=success_embed(
@@ -393,16 +308,15 @@ def inbox_page(listed: list[EscalationView], *, course_code: str | None) -> tupl
         )
     # Claim the first open ones; hand back (or save) the first held ones, e.g. after writing in the thread.
     view = discord.ui.View(timeout=None)
-    buttons: list[tuple[Any, int]] = []
+    buttons: list[RowButton] = []
     for item in [item for item in listed if item.status is EscalationStatus.OPEN][:INBOX_BUTTONS]:
-        buttons.append((ClaimButton(item.id), item.id))
+        buttons.append(ClaimButton(item.id))
     for item in [item for item in listed if item.status is EscalationStatus.CLAIMED][:INBOX_BUTTONS]:
-        buttons.append((ReleaseButton(item.id), item.id))
+        buttons.append(ReleaseButton(item.id))
         if item.on_guided_path:
-            buttons.append((SaveAnswerButton(item.id), item.id))
-    for button, escalation_id in buttons:
-        button.item.label = f"{button.item.label} #{escalation_id}"
-        view.add_item(button)
+            buttons.append(SaveAnswerButton(item.id))
+    for button in buttons:
+        view.add_item(button.numbered())
     return embed(f"Inbox{scope}: {len(listed)} waiting or held", clip("\n".join(lines), EMBED_DESCRIPTION_MAX)), view
 
 

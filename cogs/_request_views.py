@@ -9,12 +9,11 @@ import discord
 
 from bot.services import feedback
 from bot.services.feedback import KIND_NAMES, STATUS_NAMES, RequestView
-from cogs._escalation_views import bot_of, require
 from cogs._limits import EMBED_DESCRIPTION_MAX
+from cogs._staff_views import staff_press
 from cogs._text import strip_mentions
 from cogs._ui import clip, embed, send, success_embed
-from cogs._views import OwnedView
-from cogs.errors import report
+from cogs._views import Form, OwnedView
 from db.models import MemberRole, RequestStatus
 
 PAGE_SIZE = 5
@@ -109,19 +108,8 @@ class RequestsView(OwnedView):
 async def change_status(
     interaction: discord.Interaction, request_id: int, status: RequestStatus, *, note: str | None
 ) -> feedback.StatusChange:
-    assert interaction.guild_id is not None
-    await require(interaction, MemberRole.ADMIN)
-    bot = bot_of(interaction)
-    async with bot.db.session_scope() as session:
-        return await feedback.set_status(
-            session,
-            request_id=request_id,
-            guild_id=interaction.guild_id,
-            actor_id=interaction.user.id,
-            status=status,
-            note=note,
-            now=bot.clock.now(),
-        )
+    press = await staff_press(interaction, MemberRole.ADMIN)
+    return await press.decide(feedback.set_status, request_id=request_id, status=status, note=note)
 
 
 def status_changed(change: feedback.StatusChange) -> discord.Embed:
@@ -130,7 +118,7 @@ def status_changed(change: feedback.StatusChange) -> discord.Embed:
     return success_embed(f"#{request.id} is {STATUS_NAMES[request.status]}", said)
 
 
-class StatusNote(discord.ui.Modal):
+class StatusNote(Form):
     """The note the requester reads with the request's status."""
 
     note: discord.ui.TextInput[StatusNote] = discord.ui.TextInput(
@@ -144,6 +132,3 @@ class StatusNote(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         change = await change_status(interaction, self.request_id, self.new_status, note=self.note.value)
         await send(interaction, embed=status_changed(change))
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report(interaction, error)

@@ -5,20 +5,18 @@ because a button works for whoever can see it. The services decide exactly once;
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import discord
 
 from bot.services import submissions
 from bot.services.submissions import SubmissionView
 from bot.tutor import materials
-from cogs._escalation_views import bot_of, require
 from cogs._limits import EMBED_DESCRIPTION_MAX
+from cogs._staff_views import staff_press
 from cogs._text import strip_mentions
 from cogs._ui import clip, embed, error_embed, send, success_embed
-from cogs._views import DatabaseId, PersistentButton
-from cogs.errors import report
-from db.models import IndexingStatus, MemberRole, SubmissionStatus
+from cogs._views import Form, RowButton
+from db.models import IndexingStatus, SubmissionStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,48 +39,34 @@ async def send_submission_review(interaction: discord.Interaction, listed: list[
         return
     view = discord.ui.View(timeout=None)
     for row, item in enumerate(listed[:REVIEW_ROWS]):
-        buttons: list[Any] = (
+        buttons: list[RowButton] = (
             [ApproveButton(item.id), RejectButton(item.id)]
             if item.status is SubmissionStatus.PENDING
             else [UndoButton(item.id)]
         )
         for button in buttons:
-            button.item.label = f"{button.item.label} #{item.id}"
             button.item.row = row
-            view.add_item(button)
+            view.add_item(button.numbered())
     lines = "\n".join(submission_line(item) for item in listed)
     code = listed[0].course_code
     await send(interaction, embed=embed(f"{code}: submitted material", clip(lines, EMBED_DESCRIPTION_MAX)), view=view)
 
 
-class ApproveButton(PersistentButton, template=r"sub:approve:(?P<submission>\d+)"):
+class ApproveButton(RowButton, prefix="sub:approve", label="Approve", style=discord.ButtonStyle.success):
     """Approve: the file becomes a course material credited to the student, who earns XP once."""
 
-    def __init__(self, submission: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(label="Approve", style=discord.ButtonStyle.success, custom_id=f"sub:approve:{submission}")
-        )
-        self.submission = submission
-
     async def handle(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        await require(interaction, MemberRole.TA)
-        bot = bot_of(interaction)
-        async with bot.db.session_scope() as session:
-            approval = await submissions.approve(
-                session,
-                submission_id=self.submission,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                xp_amount=bot.settings.human.submission_xp,
-                now=bot.clock.now(),
-            )
+        press = await staff_press(interaction)
+        bot = press.bot
+        approval = await press.decide(
+            submissions.approve, submission_id=self.row_id, xp_amount=bot.settings.human.submission_xp
+        )
         await interaction.response.defer(ephemeral=True, thinking=True)
         item = approval.submission
         # Registered with the decision; indexed now that it has committed (upload_material finds it by its bytes).
         material = await materials.upload_material(
             bot.db,
-            guild_id=interaction.guild_id,
+            guild_id=press.guild_id,
             course_code=item.course_code,
             uploader_id=item.student_id,
             filename=approval.filename,
@@ -106,21 +90,15 @@ class ApproveButton(PersistentButton, template=r"sub:approve:(?P<submission>\d+)
         )
 
 
-class RejectButton(PersistentButton, template=r"sub:reject:(?P<submission>\d+)"):
+class RejectButton(RowButton, prefix="sub:reject", label="Reject", style=discord.ButtonStyle.danger):
     """Reject: asks for the reason the student is told."""
 
-    def __init__(self, submission: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(label="Reject", style=discord.ButtonStyle.danger, custom_id=f"sub:reject:{submission}")
-        )
-        self.submission = submission
-
     async def handle(self, interaction: discord.Interaction) -> None:
-        await require(interaction, MemberRole.TA)
-        await interaction.response.send_modal(RejectReason(self.submission))
+        await staff_press(interaction)
+        await interaction.response.send_modal(RejectReason(self.row_id))
 
 
-class RejectReason(discord.ui.Modal):
+class RejectReason(Form):
     reason: discord.ui.TextInput[RejectReason] = discord.ui.TextInput(
         label="Why (the student is told)", style=discord.TextStyle.paragraph, max_length=submissions.REASON_CHARS
     )
@@ -130,45 +108,17 @@ class RejectReason(discord.ui.Modal):
         self.submission_id = submission_id
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        await require(interaction, MemberRole.TA)
-        bot = bot_of(interaction)
-        async with bot.db.session_scope() as session:
-            item = await submissions.reject(
-                session,
-                submission_id=self.submission_id,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                reason=self.reason.value,
-                now=bot.clock.now(),
-            )
+        press = await staff_press(interaction)
+        item = await press.decide(submissions.reject, submission_id=self.submission_id, reason=self.reason.value)
         await send(interaction, embed=success_embed(f"Rejected #{item.id}", "The student is told why."))
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report(interaction, error)
 
-
-class UndoButton(PersistentButton, template=r"sub:undo:(?P<submission>\d+)"):
+class UndoButton(RowButton, prefix="sub:undo", label="Undo", style=discord.ButtonStyle.secondary):
     """Undo an approval: the material goes, the XP is taken back (once, however many presses)."""
 
-    def __init__(self, submission: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(label="Undo", style=discord.ButtonStyle.secondary, custom_id=f"sub:undo:{submission}")
-        )
-        self.submission = submission
-
     async def handle(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        await require(interaction, MemberRole.TA)
-        bot = bot_of(interaction)
-        async with bot.db.session_scope() as session:
-            decision = await submissions.undo(
-                session,
-                submission_id=self.submission,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                now=bot.clock.now(),
-            )
+        press = await staff_press(interaction)
+        decision = await press.decide(submissions.undo, submission_id=self.row_id)
         item = decision.submission
         if not decision.changed:
             await send(

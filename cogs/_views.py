@@ -55,6 +55,44 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
         raise NotImplementedError
 
 
+class RowButton(PersistentButton, template=r"(?!)"):
+    """A persistent button about one database row, whose custom_id is `{prefix}:{row id}`.
+
+    A subclass names its prefix and looks (`class ClaimButton(RowButton, prefix="esc:claim", label="Claim",
+    style=…)`) and reads the row's id as `self.row_id` in its `handle`. The prefix is part of ids already posted in
+    servers: it never changes.
+    """
+
+    prefix: str
+    label: str
+    style: discord.ButtonStyle
+    emoji: str | None
+
+    def __init_subclass__(
+        cls, *, prefix: str, label: str, style: discord.ButtonStyle, emoji: str | None = None, **options: Any
+    ) -> None:
+        super().__init_subclass__(template=re.escape(prefix) + r":(?P<row_id>\d+)", **options)
+        cls.prefix, cls.label, cls.style, cls.emoji = prefix, label, style, emoji
+
+    def __init__(self, row_id: DatabaseId) -> None:
+        super().__init__(
+            discord.ui.Button(label=self.label, emoji=self.emoji, style=self.style, custom_id=f"{self.prefix}:{row_id}")
+        )
+        self.row_id = row_id
+
+    def numbered(self) -> Self:
+        """The button with its row's id in its label, for a message that offers it for several rows."""
+        self.item.label = f"{self.item.label} #{self.row_id}"
+        return self
+
+
+class Form(discord.ui.Modal):
+    """A modal whose errors go to the one error handler, like every view's."""
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report(interaction, error)
+
+
 def _read(annotation: Any, text: str) -> Any:
     """`text` as `annotation` says: `Annotated[int, read]` through `read`, a plain type (`int`, `str`) by calling it."""
     if get_origin(annotation) is Annotated:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -10,19 +11,22 @@ from discord.ext import commands
 
 from bot.app import CourseBot
 from bot.errors import CourseError
-from bot.services import audit, courses, delivery, permissions, reminders, tenancy, xp
+from bot.services import audit, delivery, permissions, reminders, tenancy, xp
 from bot.services.feedback import STATUS_NAMES, list_requests
 from bot.tutor import backends, cache, prompts
 from bot.tutor.secrets import SecretBox
-from cogs._autocomplete import Choices, courses_you_teach, matching
+from cogs._autocomplete import Choices, Found, courses_you_teach, matching
 from cogs._checks import is_bot_operator, require_bot_operator, require_level
 from cogs._limits import EMBED_DESCRIPTION_MAX, MODAL_TITLE_MAX, STRING_OPTION_MAX, TEXT_INPUT_MAX
 from cogs._request_views import RequestsView
+from cogs._staff_views import live_course_of
 from cogs._text import split_for_discord
 from cogs._ui import add_fields, clip, embed, send, success_embed
-from cogs._views import Paginator, confirm
-from cogs.errors import report
+from cogs._views import Form, Paginator, confirm
 from db.models import MemberRole, ModelPurpose, RequestStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 AUDIT_PAGE_SIZE = 10
 
@@ -46,22 +50,25 @@ def describe_config(config: tenancy.GuildConfig) -> list[tuple[str, str]]:
     ]
 
 
-# Autocomplete runs no command checks: these suggest the operator's settings to the operator only.
-async def backend_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
+async def for_operator(
+    interaction: discord.Interaction, read: Callable[[AsyncSession], Awaitable[list[Found]]]
+) -> list[Found]:
+    """What `read` finds, for the bot's operator only; nothing for anyone else. Autocomplete runs no command
+    checks, and these suggest the operator's settings."""
     bot: CourseBot = interaction.client  # type: ignore[assignment]
     if not await is_bot_operator(interaction):
         return []
     async with bot.db.session_scope() as session:
-        listed = await backends.list_backends(session)
+        return await read(session)
+
+
+async def backend_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
+    listed = await for_operator(interaction, backends.list_backends)
     return matching([(backend.id, f"{backend.name} · {backend.base_url}") for backend in listed], current)
 
 
 async def model_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[Any]]:
-    bot: CourseBot = interaction.client  # type: ignore[assignment]
-    if not await is_bot_operator(interaction):
-        return []
-    async with bot.db.session_scope() as session:
-        listed = await backends.list_backends(session)
+    listed = await for_operator(interaction, backends.list_backends)
     return matching(
         [
             (model.id, f"{backend.name} · {model.model} ({model.purpose.value.lower()})")
@@ -73,11 +80,7 @@ async def model_choices(interaction: discord.Interaction, current: str) -> list[
 
 
 async def prompt_names(interaction: discord.Interaction, current: str) -> Choices:
-    bot: CourseBot = interaction.client  # type: ignore[assignment]
-    if not await is_bot_operator(interaction):
-        return []
-    async with bot.db.session_scope() as session:
-        names = await prompts.list_names(session)
+    names = await for_operator(interaction, prompts.list_names)
     return matching([(name, name) for name in names], current)
 
 
@@ -94,7 +97,7 @@ def describe_backend(backend: backends.BackendSummary) -> tuple[str, str]:
     )
 
 
-class PromptEditor(discord.ui.Modal):
+class PromptEditor(Form):
     """The text of a new prompt version; the version is created when the form is sent."""
 
     text: discord.ui.TextInput[PromptEditor] = discord.ui.TextInput(
@@ -109,9 +112,6 @@ class PromptEditor(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await create_prompt_version(self.bot, interaction, self.name, self.text.value, self.labels, self.message)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report(interaction, error)
 
 
 async def create_prompt_version(
@@ -292,8 +292,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         provider="Who runs it, e.g. openai, azure, ollama",
         api_key="Its API key; stored encrypted and never shown again. Leave out for local servers",
     )
-    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
-    @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def llm_add(
         self,
         interaction: discord.Interaction,
@@ -331,8 +330,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         default="Make it the model the tutor uses for this purpose",
     )
     @app_commands.autocomplete(backend=backend_choices)
-    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
-    @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def llm_model(
         self,
         interaction: discord.Interaction,
@@ -358,8 +356,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
 
     @llm_group.command(name="default", description="Choose the model the tutor uses for its purpose")
     @app_commands.autocomplete(model=model_choices)
-    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
-    @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def llm_default(self, interaction: discord.Interaction, model: int) -> None:
         async with self.bot.db.session_scope() as session:
             chosen = await backends.set_default(
@@ -372,7 +369,6 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
 
     @llm_group.command(name="list", description="The servers and models the tutor can use, and which it uses now")
     @require_bot_operator()  # their internal addresses are the operator's, not every guild admin's
-    @require_level(MemberRole.ADMIN)
     async def llm_list(self, interaction: discord.Interaction) -> None:
         async with self.bot.db.session_scope() as session:
             listed = await backends.list_backends(session)
@@ -389,7 +385,6 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
 
     @prompts_group.command(name="list", description="Every prompt with its versions and labels")
     @require_bot_operator()  # the prompts are the operator's, shared by every guild
-    @require_level(MemberRole.ADMIN)
     async def prompts_list(self, interaction: discord.Interaction) -> None:
         async with self.bot.db.session_scope() as session:
             names = await prompts.list_names(session)
@@ -405,7 +400,6 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     @prompts_group.command(name="show", description="Read a prompt version (by default the production one)")
     @app_commands.autocomplete(name=prompt_names)
     @require_bot_operator()  # the prompts are the operator's, shared by every guild
-    @require_level(MemberRole.ADMIN)
     async def prompts_show(
         self,
         interaction: discord.Interaction,
@@ -426,8 +420,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
         text="The prompt itself; leave out to write it in a form",
     )
     @app_commands.autocomplete(name=prompt_names)
-    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
-    @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def prompts_create(
         self,
         interaction: discord.Interaction,
@@ -448,8 +441,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
 
     @prompts_group.command(name="label", description="Put a label (e.g. production) on a prompt version")
     @app_commands.autocomplete(name=prompt_names)
-    @require_bot_operator()  # checked after the level: a student first hears that it needs an admin
-    @require_level(MemberRole.ADMIN)
+    @require_bot_operator()
     async def prompts_label(
         self,
         interaction: discord.Interaction,
@@ -493,9 +485,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
     @require_level(MemberRole.ADMIN)
     async def cache_clear(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
-        # Looked up before asking, so an unknown code is refused at once rather than after the confirmation.
-        async with self.bot.db.session_scope() as session:
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+        found = await live_course_of(interaction, course)
         pressed = await confirm(
             interaction,
             embed(

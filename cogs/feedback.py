@@ -23,12 +23,12 @@ from bot.services.outbox import Claimed
 from bot.tutor import escalations
 from cogs import _escalation_views, _submission_views
 from cogs._autocomplete import lessons_of_your_course, published_courses
-from cogs._escalation_views import bot_of, post_for_staff
+from cogs._escalation_views import post_for_staff
 from cogs._limits import EMBED_DESCRIPTION_MAX, MODAL_TITLE_MAX
+from cogs._staff_views import bot_of
 from cogs._text import strip_mentions
 from cogs._ui import clip, embed, send, success_embed
-from cogs._views import DatabaseId, PersistentButton
-from cogs.errors import report
+from cogs._views import Form, RowButton
 from db.models import NotificationKind, RequestKind
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def request_embed(request: RequestView) -> discord.Embed:
     return page
 
 
-class FeedbackForm(discord.ui.Modal):
+class FeedbackForm(Form):
     title_input: discord.ui.TextInput[FeedbackForm] = discord.ui.TextInput(
         label="Title", max_length=feedback.TITLE_CHARS, placeholder="In a few words"
     )
@@ -112,9 +112,6 @@ class FeedbackForm(discord.ui.Modal):
         if channel_id is not None:
             await post_request(bot, request, channel_id)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report(interaction, error)
-
 
 async def post_request(bot: CourseBot, request: RequestView, channel_id: int) -> None:
     """Post the request in the feedback channel with its +1 button (members vote there)."""
@@ -132,16 +129,8 @@ async def post_request(bot: CourseBot, request: RequestView, channel_id: int) ->
         await feedback.record_public_post(session, request_id=request.id, channel_id=channel_id, message_id=posted.id)
 
 
-class VoteButton(PersistentButton, template=r"fb:vote:(?P<request>\d+)"):
+class VoteButton(RowButton, prefix="fb:vote", label="+1", emoji="👍", style=discord.ButtonStyle.secondary):
     """+1 a request: each member counts once."""
-
-    def __init__(self, request: DatabaseId) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="+1", emoji="👍", style=discord.ButtonStyle.secondary, custom_id=f"fb:vote:{request}"
-            )
-        )
-        self.request = request
 
     async def handle(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
@@ -149,7 +138,7 @@ class VoteButton(PersistentButton, template=r"fb:vote:(?P<request>\d+)"):
         await bot.remember(interaction)  # a member's first press may come before any command of theirs
         async with bot.db.session_scope() as session:
             counted = await feedback.vote(
-                session, request_id=self.request, guild_id=interaction.guild_id, user_id=interaction.user.id
+                session, request_id=self.row_id, guild_id=interaction.guild_id, user_id=interaction.user.id
             )
         said = "Counted: thanks!" if counted.counted else "You +1'd this already: each member counts once."
         await send(interaction, embed=embed(f"👍 {counted.votes}", said))

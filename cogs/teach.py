@@ -6,7 +6,7 @@ import asyncio
 import io
 from collections.abc import Sequence
 from functools import partial
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -29,10 +29,14 @@ from cogs._checks import require_level
 from cogs._escalation_views import inbox_page
 from cogs._limits import EMBED_FIELD_VALUE_MAX
 from cogs._roles import check_package_roles, cohort_role_problems
+from cogs._staff_views import live_course_of
 from cogs._submission_views import send_submission_review
 from cogs._ui import add_fields, clip, embed, error_embed, send, success_embed
 from cogs._views import Paginator, confirm
 from db.models import CourseLevel, IndexingStatus, MemberRole, NotificationKind, OfferingVisibility
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 ROSTER_PAGE_SIZE = 15
 MATERIALS_PAGE_SIZE = 15
@@ -57,6 +61,23 @@ def warnings_text(warnings: Sequence[Problem], *, shown: int = 5) -> str:
     if len(warnings) > shown:
         lines.append(f"…and {len(warnings) - shown} more: run `coursebot course validate` on the folder to see all.")
     return clip("\n".join(lines), EMBED_FIELD_VALUE_MAX)
+
+
+async def record_course_export(
+    session: AsyncSession, interaction: discord.Interaction, course: str, *, action: str, **meta: object
+) -> None:
+    """Record in the audit log who took a course's data out of the bot, and what."""
+    assert interaction.guild_id is not None
+    found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+    await audit.record(
+        session,
+        guild_id=interaction.guild_id,
+        actor_id=interaction.user.id,
+        action=action,
+        target_type="course",
+        target_ids=[found.id],
+        meta={"code": found.code, **meta},
+    )
 
 
 def material_line(material: MaterialRecord) -> str:
@@ -176,16 +197,7 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             package = await content.export_package(session, guild_id=interaction.guild_id, code=course)
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
-            await audit.record(
-                session,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                action="course.export",
-                target_type="course",
-                target_ids=[found.id],
-                meta={"code": found.code},
-            )
+            await record_course_export(session, interaction, course, action="course.export")
         data = await asyncio.to_thread(zip_bytes, package)
         await interaction.response.send_message(
             embed=embed(f"{package.code} package", "Edit it and bring it back with `/teach course import`."),
@@ -236,8 +248,7 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     @require_level(MemberRole.INSTRUCTOR)
     async def course_delete(self, interaction: discord.Interaction, course: str) -> None:
         assert interaction.guild_id is not None
-        async with self.bot.db.session_scope() as session:
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
+        found = await live_course_of(interaction, course)
         pressed = await confirm(
             interaction,
             embed(
@@ -338,17 +349,8 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
             entries = await courses.roster(session, guild_id=interaction.guild_id, code=course)
-            found = await courses.live_course(session, guild_id=interaction.guild_id, code=course)
-            # Members' names and progress leave the bot here: record who took them.
-            await audit.record(
-                session,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                action="course.roster",
-                target_type="course",
-                target_ids=[found.id],
-                meta={"code": found.code, "members": len(entries)},
-            )
+            # Members' names and progress leave the bot here.
+            await record_course_export(session, interaction, course, action="course.roster", members=len(entries))
         code = courses.normalise_code(course)
         if not entries:
             await interaction.response.send_message(

@@ -47,12 +47,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Embedding(TypeDecorator[list[float]]):
-    """A float32 vector: pgvector `vector(dim)` on PostgreSQL, little-endian float32 bytes on SQLite."""
+    """A float32 vector: pgvector `vector(dim)` on PostgreSQL, little-endian float32 bytes on SQLite. Without
+    `dimensions`, a vector of any width (pgvector `vector`)."""
 
     impl = LargeBinary
     cache_ok = True
 
-    def __init__(self, dimensions: int) -> None:
+    def __init__(self, dimensions: int | None) -> None:
         super().__init__()
         self.dimensions = dimensions
 
@@ -65,7 +66,10 @@ class Embedding(TypeDecorator[list[float]]):
         if value is None:
             return None
         array = np.asarray(value, dtype=np.float32)
-        if array.shape != (self.dimensions,):
+        if self.dimensions is None:
+            if array.ndim != 1 or not len(array):
+                raise ValueError(f"an embedding is a non-empty list of numbers, not shape {array.shape}")
+        elif array.shape != (self.dimensions,):
             raise ValueError(f"embedding has shape {array.shape}, expected ({self.dimensions},)")
         # On PostgreSQL pgvector's own bind processor (the dialect impl) takes the array from here.
         return array if dialect.name == "postgresql" else array.astype("<f4").tobytes()

@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 import discord
 import yarl
 from aiohttp import WSMsgType, web
+from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 from sandbox import payloads
@@ -239,3 +241,25 @@ class FakeGateway:
             if data.get("nonce"):
                 chunk["nonce"] = data["nonce"]
             session.send(DISPATCH, chunk, "GUILD_MEMBERS_CHUNK")
+
+
+@asynccontextmanager
+async def started(bot: commands.Bot, *, token: str = "token", seconds: float = 10) -> AsyncIterator[None]:
+    """`bot` started for real (login, gateway connection, READY) inside a `FakeGateway`, until it is ready; closed,
+    and its run awaited, on the way out, each within `seconds`. For tests of the real start-up path, which
+    `DiscordSandbox` skips."""
+    ready = asyncio.Event()
+
+    async def on_ready() -> None:
+        ready.set()
+
+    bot.add_listener(on_ready)
+    running = asyncio.create_task(bot.start(token))
+    try:
+        async with asyncio.timeout(seconds):
+            await ready.wait()
+        yield
+    finally:
+        await bot.close()
+        async with asyncio.timeout(seconds):
+            await running

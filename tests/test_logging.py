@@ -3,7 +3,6 @@ OPENAI_API_KEY, even with `[logging] level = "DEBUG"` and the wire logged (`wire
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from collections.abc import Iterator
@@ -17,10 +16,11 @@ from bot.app import CourseBot
 from bot.config import LoggingSettings, Settings
 from bot.logs import WIRE_LOGGERS, configure_logging, redact
 from db.session import Database
-from sandbox import DiscordSandbox, payloads
-from sandbox.gateway import FakeGateway
+from sandbox import payloads
+from sandbox.gateway import FakeGateway, started
 from sandbox.harness import GENERAL_CHANNEL_ID, OWNER_ID, add_default_guild
 from sandbox.http import FakeDiscordHTTP
+from tests.cogs.conftest import running_sandbox
 
 API_KEY = "sk-test-KNOWN"
 UNSHAPED_API_KEY = "KNOWN-azure-0f1e2d3c4b5a"  # no recognisable shape: only knowing it is an api_key option hides it
@@ -95,17 +95,12 @@ def debug_logging(request: pytest.FixtureRequest, secret_settings: Settings) -> 
 async def test_an_api_key_given_to_a_command_reaches_no_log(
     debug_logging: Capture, database: Database, secret_settings: Settings
 ) -> None:
-    sandbox = DiscordSandbox(CourseBot(secret_settings, database=database))
-    await sandbox.start()
-    try:
+    async with running_sandbox(CourseBot(secret_settings, database=database)) as sandbox:
         for name, key in (("openai", API_KEY), ("azure", UNSHAPED_API_KEY)):
             reply = await sandbox.slash(
                 "admin llm add", user=sandbox.owner, name=name, base_url="https://api.example.com/v1", api_key=key
             )
             assert "stored encrypted" in reply.text, reply.text
-        sandbox.assert_no_errors()
-    finally:
-        await sandbox.close()
     assert " DEBUG " in debug_logging.written  # the log really was at DEBUG
     assert not leaks(debug_logging.records, debug_logging.written)
 
@@ -117,16 +112,7 @@ async def test_gateway_frames_with_a_secret_option_are_logged_redacted_or_not_at
     guild = add_default_guild(http)
     async with http, FakeGateway(http) as gateway:
         bot = CourseBot(secret_settings, database=database)
-        ready = asyncio.Event()
-
-        async def on_ready() -> None:
-            ready.set()
-
-        bot.add_listener(on_ready)
-        running = asyncio.create_task(bot.start(DISCORD_TOKEN))
-        try:
-            async with asyncio.timeout(10):
-                await ready.wait()
+        async with started(bot, token=DISCORD_TOKEN):
             options = [
                 {"name": "name", "type": 3, "value": "azure"},
                 {"name": "base_url", "type": 3, "value": "https://api.example.com/v1"},
@@ -138,10 +124,6 @@ async def test_gateway_frames_with_a_secret_option_are_logged_redacted_or_not_at
                 payloads.slash_interaction("admin llm add", options, user=owner, guild=guild, channel=channel),
             )
             callback = await http.wait_for_call("POST", "/interactions/*/callback", timeout=10)
-        finally:
-            await bot.close()
-            async with asyncio.timeout(10):
-                await running
     assert "stored encrypted" in str(callback.json), callback.json
     frames = [record for record in debug_logging.records if "INTERACTION_CREATE" in record.getMessage()]
     if debug_logging.wire:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.services import audit, courses, nudges
 from bot.services.coursepack import (
@@ -264,36 +265,26 @@ async def _import_concepts(session: AsyncSession, course: Course, specs: Iterabl
     return ids
 
 
-async def _newest_revisions(session: AsyncSession, course_id: int) -> dict[int, ContentRevision]:
+async def _newest_revisions(
+    session: AsyncSession,
+    owner_key: InstrumentedAttribute[int],
+    owner: type[ContentItem] | type[Module],
+    course_id: int,
+) -> dict[int, Any]:
+    """The newest revision of each item (or module: `owner_key` is the revision's column naming its `owner`) of the
+    course, by the owner's id."""
+    revision = owner_key.class_
     newest = (
-        select(ContentRevision.item_id, func.max(ContentRevision.version).label("version"))
-        .join(ContentItem, ContentItem.id == ContentRevision.item_id)
-        .where(ContentItem.course_id == course_id)
-        .group_by(ContentRevision.item_id)
+        select(owner_key.label("owner_id"), func.max(revision.version).label("version"))
+        .join(owner, owner.id == owner_key)
+        .where(owner.course_id == course_id)
+        .group_by(owner_key)
         .subquery()
     )
     revisions = await session.scalars(
-        select(ContentRevision).join(
-            newest, (newest.c.item_id == ContentRevision.item_id) & (newest.c.version == ContentRevision.version)
-        )
+        select(revision).join(newest, (newest.c.owner_id == owner_key) & (newest.c.version == revision.version))
     )
-    return {revision.item_id: revision for revision in revisions}
-
-
-async def _newest_module_revisions(session: AsyncSession, course_id: int) -> dict[int, ModuleRevision]:
-    newest = (
-        select(ModuleRevision.module_id, func.max(ModuleRevision.version).label("version"))
-        .join(Module, Module.id == ModuleRevision.module_id)
-        .where(Module.course_id == course_id)
-        .group_by(ModuleRevision.module_id)
-        .subquery()
-    )
-    revisions = await session.scalars(
-        select(ModuleRevision).join(
-            newest, (newest.c.module_id == ModuleRevision.module_id) & (newest.c.version == ModuleRevision.version)
-        )
-    )
-    return {revision.module_id: revision for revision in revisions}
+    return {getattr(row, owner_key.key): row for row in revisions}
 
 
 async def _import_modules_and_items(
@@ -313,8 +304,8 @@ async def _import_modules_and_items(
     items = {
         item.slug: item for item in await session.scalars(select(ContentItem).where(ContentItem.course_id == course.id))
     }
-    module_revisions = await _newest_module_revisions(session, course.id)
-    item_revisions = await _newest_revisions(session, course.id)
+    module_revisions = await _newest_revisions(session, ModuleRevision.module_id, Module, course.id)
+    item_revisions = await _newest_revisions(session, ContentRevision.item_id, ContentItem, course.id)
     new_revisions = unchanged = removed = replaced = 0
 
     wanted_items: list[tuple[ContentItem, LessonSpec | QuizSpec]] = []
@@ -445,13 +436,7 @@ async def _link_concepts(
 async def export_package(session: AsyncSession, *, guild_id: int, code: str) -> CoursePackage:
     """The course as authored (newest revisions, drafts included), in the package format."""
     course = await courses.live_course(session, guild_id=guild_id, code=code)
-    prerequisite = Course.__table__.alias("prerequisite")
-    prerequisites = await session.scalars(
-        select(prerequisite.c.code)
-        .join(CoursePrerequisite, CoursePrerequisite.prerequisite_id == prerequisite.c.id)
-        .where(CoursePrerequisite.course_id == course.id)
-        .order_by(prerequisite.c.code)
-    )
+    prerequisites = await courses.prerequisite_codes(session, course_id=course.id)
     offerings = await session.scalars(
         select(CourseOffering).where(CourseOffering.course_id == course.id).order_by(CourseOffering.id)
     )
@@ -473,7 +458,7 @@ async def export_package(session: AsyncSession, *, guild_id: int, code: str) -> 
             .order_by(Module.sequence_index)
         )
     )
-    module_revisions = await _newest_module_revisions(session, course.id)
+    module_revisions = await _newest_revisions(session, ModuleRevision.module_id, Module, course.id)
     items = list(
         await session.scalars(
             select(ContentItem)
@@ -481,7 +466,7 @@ async def export_package(session: AsyncSession, *, guild_id: int, code: str) -> 
             .order_by(ContentItem.module_id, ContentItem.sequence_index)
         )
     )
-    revisions = await _newest_revisions(session, course.id)
+    revisions = await _newest_revisions(session, ContentRevision.item_id, ContentItem, course.id)
     questions: dict[int, list[Question]] = defaultdict(list)
     for question in await session.scalars(
         select(Question)

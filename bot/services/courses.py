@@ -12,11 +12,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.errors import CourseError, InvalidInput, NotFound, PrerequisiteCycle
-from bot.services import audit, nudges, published
+from bot.services import audit, nudges, published, views
 from bot.services.coursepack.model import COURSE_CODE_PATTERN
 from db.models import (
     ContentItem,
@@ -131,17 +132,24 @@ class CourseDetails:
     cohorts: list[CohortSummary]
 
 
+async def prerequisite_codes(session: AsyncSession, *, course_id: int) -> list[str]:
+    """The codes of the courses this one requires, in code order."""
+    prerequisite = Course.__table__.alias("prerequisite")
+    return list(
+        await session.scalars(
+            select(prerequisite.c.code)
+            .join(CoursePrerequisite, CoursePrerequisite.prerequisite_id == prerequisite.c.id)
+            .where(CoursePrerequisite.course_id == course_id)
+            .order_by(prerequisite.c.code)
+        )
+    )
+
+
 async def course_details(
     session: AsyncSession, *, guild_id: int, code: str, include_unpublished: bool = False
 ) -> CourseDetails:
     course = await live_course(session, guild_id=guild_id, code=code, published_only=not include_unpublished)
-    prerequisite = Course.__table__.alias("prerequisite")
-    prerequisites = await session.scalars(
-        select(prerequisite.c.code)
-        .join(CoursePrerequisite, CoursePrerequisite.prerequisite_id == prerequisite.c.id)
-        .where(CoursePrerequisite.course_id == course.id)
-        .order_by(prerequisite.c.code)
-    )
+    prerequisites = await prerequisite_codes(session, course_id=course.id)
     newest = select(ModuleRevision.module_id, func.max(ModuleRevision.version).label("version"))
     if not include_unpublished:
         # Students see the titles that were published, not an instructor's pending draft.
@@ -155,14 +163,11 @@ async def course_details(
         .order_by(Module.sequence_index)
     )
     lesson_count = await session.scalar(select(func.count()).select_from(published.items(course.id).subquery()))
-    return CourseDetails(
-        code=course.code,
-        title=course.title,
-        description=course.description,
+    return views.from_row(
+        CourseDetails,
+        course,
         level=course.level.value,
-        passing_score=course.passing_score,
-        is_published=course.is_published,
-        prerequisites=list(prerequisites),
+        prerequisites=prerequisites,
         module_titles=list(modules),
         lesson_count=lesson_count or 0,
         cohorts=await cohorts_of(session, course_id=course.id),
@@ -285,51 +290,39 @@ async def set_published(
 async def publish_latest_drafts(session: AsyncSession, *, course_id: int, now: datetime) -> list[int]:
     """Mark the newest revision of each item and module PUBLISHED where it is still a draft; returns the ids of
     the items whose revision was published."""
-    newest_item_revision = (
-        select(func.max(ContentRevision.version))
-        .where(ContentRevision.item_id == ContentItem.id)
-        .correlate(ContentItem)
-        .scalar_subquery()
-    )
-    drafts = (
-        select(ContentRevision.id)
-        .join(ContentItem, ContentItem.id == ContentRevision.item_id)
-        .where(
-            ContentItem.course_id == course_id,
-            ContentRevision.version == newest_item_revision,
-            ContentRevision.visibility == RevisionVisibility.DRAFT,
-        )
-    )
     published_items = await session.scalars(
         update(ContentRevision)
-        .where(ContentRevision.id.in_(drafts))
+        .where(ContentRevision.id.in_(_newest_drafts(ContentRevision.item_id, ContentItem, course_id)))
         .values(visibility=RevisionVisibility.PUBLISHED, published_at=now)
         .returning(ContentRevision.item_id)
         .execution_options(synchronize_session=False)
     )
     item_ids = sorted(published_items)
-    newest_module_revision = (
-        select(func.max(ModuleRevision.version))
-        .where(ModuleRevision.module_id == Module.id)
-        .correlate(Module)
-        .scalar_subquery()
-    )
-    module_drafts = (
-        select(ModuleRevision.id)
-        .join(Module, Module.id == ModuleRevision.module_id)
-        .where(
-            Module.course_id == course_id,
-            ModuleRevision.version == newest_module_revision,
-            ModuleRevision.visibility == RevisionVisibility.DRAFT,
-        )
-    )
     await session.execute(
         update(ModuleRevision)
-        .where(ModuleRevision.id.in_(module_drafts))
+        .where(ModuleRevision.id.in_(_newest_drafts(ModuleRevision.module_id, Module, course_id)))
         .values(visibility=RevisionVisibility.PUBLISHED)
         .execution_options(synchronize_session=False)
     )
     return item_ids
+
+
+def _newest_drafts(
+    owner_key: InstrumentedAttribute[int], owner: type[ContentItem] | type[Module], course_id: int
+) -> Select[tuple[int]]:
+    """The ids of the revisions (of items, or of modules: `owner_key` is the revision's column naming its `owner`)
+    that are their owner's newest in the course and still a draft."""
+    revision = owner_key.class_
+    newest = select(func.max(revision.version)).where(owner_key == owner.id).correlate(owner).scalar_subquery()
+    return (
+        select(revision.id)
+        .join(owner, owner.id == owner_key)
+        .where(
+            owner.course_id == course_id,
+            revision.version == newest,
+            revision.visibility == RevisionVisibility.DRAFT,
+        )
+    )
 
 
 async def refuse_prerequisite_cycle(

@@ -16,11 +16,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput, NotFound
-from bot.services import audit, courses, outbox, published
+from bot.services import audit, courses, decisions, outbox, published, views
 from db.models import (
     ContentItem,
     ContentRevision,
-    Course,
     FeatureRequest,
     FeatureRequestVote,
     Notification,
@@ -172,9 +171,9 @@ async def set_status(
 ) -> StatusChange:
     """Move a request to `status` with an optional note for its requester; audited, and the requester told once per
     change. Setting what it already is changes nothing."""
-    row = await session.get(FeatureRequest, request_id, with_for_update=True, populate_existing=True)
-    if row is None or row.guild_id != guild_id:
-        raise NotFound("request", f"#{request_id}")
+    row = await decisions.in_guild(
+        session, FeatureRequest, request_id, guild_id=guild_id, what="request", for_update=True
+    )
     note = (note or "").strip()[:NOTE_CHARS] or None
     if row.status is status and (note is None or note == row.admin_note):
         return StatusChange(await _view(session, row), changed=False)
@@ -249,7 +248,7 @@ async def vote(session: AsyncSession, *, request_id: int, guild_id: int, user_id
 
 
 async def _view(session: AsyncSession, row: FeatureRequest) -> RequestView:
-    code = await session.scalar(select(Course.code).where(Course.id == row.course_id)) if row.course_id else None
+    code = await decisions.course_code(session, row.course_id)
     slug = title = None
     if row.content_item_id is not None and row.course_id is not None:
         found = (
@@ -261,20 +260,4 @@ async def _view(session: AsyncSession, row: FeatureRequest) -> RequestView:
         ).first()
         if found is not None:
             slug, title = found
-    return RequestView(
-        id=row.id,
-        guild_id=row.guild_id,
-        requester_id=row.requester_id,
-        kind=row.kind,
-        title=row.title,
-        details=row.details,
-        course_code=code,
-        lesson_slug=slug,
-        lesson_title=title,
-        status=row.status,
-        admin_note=row.admin_note,
-        votes=row.votes,
-        created_at=row.created_at,
-        public_channel_id=row.public_channel_id,
-        public_message_id=row.public_message_id,
-    )
+    return views.from_row(RequestView, row, course_code=code, lesson_slug=slug, lesson_title=title)

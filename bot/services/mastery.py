@@ -8,7 +8,8 @@ The rule (docs/reviews.md explains it):
 - `level` is IN_PROGRESS from the first answer on, and MASTERED while the concept has at least
   `MASTERY_MIN_ATTEMPTS` answers and `confidence` is at least `MASTERY_CONFIDENCE`.
 
-Quizzes, reviews and practice all record through `record_answer`, in the same unit of work as the answer.
+Quizzes, reviews and practice all record through `record_answer`, in the same unit of work as the answer (by way of
+`count_answer`, which also counts the student's study day).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from datetime import datetime
 from sqlalchemy import case
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ConceptMastery, MasteryLevel
+from bot.config import Settings
+from bot.services import streaks
+from db.models import ConceptMastery, MasteryLevel, Question, Streak
 from db.session import dialect_insert
 
 RECENCY_WEIGHT = 0.4
@@ -65,4 +68,31 @@ async def record_answer(session: AsyncSession, *, user_id: int, concept_id: int,
                 "updated_at": now,
             },
         )
+    )
+
+
+async def count_answer(
+    session: AsyncSession,
+    *,
+    question: Question,
+    correct: bool,
+    user_id: int,
+    guild_id: int,
+    user_zone: str,
+    streak: Streak | None,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """What an answer counts for beyond its card, in a quiz and a review alike: the question's concept mastery and a
+    study day. `streak` is the student's streak row as the caller read it (None: they have none yet)."""
+    if question.concept_id is not None:
+        await record_answer(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
+    await streaks.record_study(
+        session,
+        user_id=user_id,
+        guild_id=guild_id,
+        at=now,
+        time_zone=user_zone,
+        settings=settings,
+        seen=streaks.StreakState.of(streak),
     )

@@ -226,14 +226,8 @@ async def _reward_lesson(
         source_key=f"lesson:{user_id}:{item_id}",
         day=local_date(now, guild_zone),
     )
-    await streaks.record_activity(
-        session,
-        user_id=user_id,
-        at=now,
-        time_zone=user_zone,
-        rules=settings.streaks,
-        milestones=settings.xp.streak_milestones,
-        guild_id=guild_id,
+    await streaks.record_study(
+        session, user_id=user_id, guild_id=guild_id, at=now, time_zone=user_zone, settings=settings
     )
     return award.amount
 

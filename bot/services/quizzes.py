@@ -26,7 +26,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from bot.clock import local_date
 from bot.config import Settings
 from bot.errors import AlreadyAnswered, AttemptFinished, NotAnOption, NotFound, NotYourQuiz, QuizUnavailable
-from bot.services import mastery, navigation, published, reviews, streaks, xp
+from bot.services import mastery, navigation, published, reviews, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
     AttemptStatus,
@@ -374,17 +374,16 @@ async def answer(
         now=now,
         settings=settings.reviews,
     )
-    if question.concept_id is not None:
-        await mastery.record_answer(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
-    await streaks.record_activity(
+    await mastery.count_answer(
         session,
+        question=question,
+        correct=correct,
         user_id=user_id,
-        at=now,
-        time_zone=user_zone,
-        rules=settings.streaks,
-        milestones=settings.xp.streak_milestones,
         guild_id=course.guild_id,
-        seen=streaks.StreakState.of(streak),
+        user_zone=user_zone,
+        streak=streak,
+        now=now,
+        settings=settings,
     )
 
     finished = None

@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 from bot.clock import local_date, local_instant
 from bot.config import ReviewSettings, Settings
 from bot.errors import AlreadyAnswered, CourseError, NotAnOption
-from bot.services import mastery, streaks, tenancy
+from bot.services import mastery, tenancy
 from bot.services.enrollment import active_enrollment
 from db.models import (
     CardState,
@@ -436,17 +436,16 @@ async def answer(
         xp_awarded = await _award_capped(
             session, guild_id=guild_id, user_id=user_id, course_id=course_id, day=guild_day, settings=settings.reviews
         )
-    if question.concept_id is not None:
-        await mastery.record_answer(session, user_id=user_id, concept_id=question.concept_id, correct=correct, now=now)
-    await streaks.record_activity(
+    await mastery.count_answer(
         session,
+        question=question,
+        correct=correct,
         user_id=user_id,
-        at=now,
-        time_zone=user_zone,
-        rules=settings.streaks,
-        milestones=settings.xp.streak_milestones,
         guild_id=guild_id,
-        seen=streaks.StreakState.of(streak),
+        user_zone=user_zone,
+        streak=streak,
+        now=now,
+        settings=settings,
     )
     next_question, more_due = None, False
     if not practice:

@@ -28,7 +28,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date
-from bot.config import StreakSettings
+from bot.config import Settings, StreakSettings
 from bot.services import tenancy, xp
 from db.models import ActivityEvent, Guild, Streak
 from db.session import dialect_insert
@@ -189,6 +189,30 @@ async def record_activity(
         return StreakUpdate(day=today, streak=after, outcome=outcome, milestone=None)
     await session.execute(update(Streak).where(Streak.user_id == user_id).values(**_columns(after)))
     return await _counted(session, user_id, guild_id, at, today, after, outcome, milestones)
+
+
+async def record_study(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    guild_id: int,
+    at: datetime,
+    time_zone: str,
+    settings: Settings,
+    seen: StreakState | None = None,
+) -> StreakUpdate:
+    """A student studied (a lesson, a quiz or review answer): `record_activity` under the configured streak rules,
+    its milestone XP going to `guild_id`'s ledger."""
+    return await record_activity(
+        session,
+        user_id=user_id,
+        at=at,
+        time_zone=time_zone,
+        rules=settings.streaks,
+        milestones=settings.xp.streak_milestones,
+        guild_id=guild_id,
+        seen=seen,
+    )
 
 
 async def _store_if_unchanged(session: AsyncSession, *, user_id: int, seen: StreakState, after: StreakState) -> bool:

@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date
 from bot.config import HumanLoopSettings
 from bot.errors import CourseError, InvalidInput, NotFound
-from bot.services import audit, courses, outbox, tenancy, xp
+from bot.services import audit, courses, decisions, outbox, tenancy, views, xp
 from bot.services.enrollment import active_enrollment
 from bot.tutor import materials
-from db.models import Course, MaterialSubmission, NotificationKind, SubmissionStatus, User
+from db.models import MaterialSubmission, NotificationKind, SubmissionStatus, User
 
 TITLE_CHARS = 150
 NOTE_CHARS = 500
@@ -173,19 +173,7 @@ async def approve(
 
     Raises `AlreadyDecided` (the loser of concurrent presses), `NotFound`, or `InvalidInput` when the course already
     has the same file as a material (nothing changes then)."""
-    won = await session.scalar(
-        update(MaterialSubmission)
-        .where(
-            MaterialSubmission.id == submission_id,
-            MaterialSubmission.guild_id == guild_id,
-            MaterialSubmission.status == SubmissionStatus.PENDING,
-        )
-        .values(status=SubmissionStatus.APPROVED, decided_by=actor_id, decided_at=now)
-        .returning(MaterialSubmission.id)
-    )
-    row, code = await _row(session, submission_id, guild_id)
-    if won is None:
-        raise AlreadyDecided(row.status, row.decided_by)
+    row, code = await _decide_pending(session, submission_id, guild_id, actor_id, now, SubmissionStatus.APPROVED)
     student = await session.scalar(select(User.display_name).where(User.id == row.student_id))
     data = await session.scalar(select(MaterialSubmission.data).where(MaterialSubmission.id == row.id)) or b""
     material_title = f"{row.title} (by {student or 'a student'})"[: materials.TITLE_LENGTH]
@@ -217,23 +205,17 @@ async def approve(
     row.material_id = registration.material.id
     row.xp_awarded = awarded.amount
     await session.flush()
-    await audit.record(
-        session,
-        guild_id=guild_id,
-        actor_id=actor_id,
-        action="submission.approve",
-        target_type="member",
-        target_ids=[row.student_id],
-        meta={"submission": row.id, "material": row.material_id, "xp": row.xp_awarded},
-    )
     xp_text = f" You earned {row.xp_awarded} XP." if row.xp_awarded else ""
-    await _tell(
+    await _record_decision(
         session,
         row,
-        code,
-        "approved",
+        actor_id,
+        "approve",
         now,
         f"Your material “{row.title}” is now part of {code}: the tutor can cite it, with your name.{xp_text}",
+        code=code,
+        material=row.material_id,
+        xp=row.xp_awarded,
     )
     return Approval(_view(row, code), row.filename, data, material_title)
 
@@ -247,47 +229,21 @@ async def reject(
     reason = reason.strip()[:REASON_CHARS]
     if not reason:
         raise InvalidInput("Say why: the student is told the reason.")
-    won = await session.scalar(
-        update(MaterialSubmission)
-        .where(
-            MaterialSubmission.id == submission_id,
-            MaterialSubmission.guild_id == guild_id,
-            MaterialSubmission.status == SubmissionStatus.PENDING,
-        )
-        .values(status=SubmissionStatus.REJECTED, decided_by=actor_id, decided_at=now, reason=reason, data=b"")
-        .returning(MaterialSubmission.id)
+    row, code = await _decide_pending(
+        session, submission_id, guild_id, actor_id, now, SubmissionStatus.REJECTED, reason=reason, data=b""
     )
-    row, code = await _row(session, submission_id, guild_id)
-    if won is None:
-        raise AlreadyDecided(row.status, row.decided_by)
-    await audit.record(
-        session,
-        guild_id=guild_id,
-        actor_id=actor_id,
-        action="submission.reject",
-        target_type="member",
-        target_ids=[row.student_id],
-        meta={"submission": row.id, "reason": reason},
-    )
-    await _tell(session, row, code, "rejected", now, f"Your material “{row.title}” was not added to {code}: {reason}")
+    told = f"Your material “{row.title}” was not added to {code}: {reason}"
+    await _record_decision(session, row, actor_id, "reject", now, told, code=code, reason=reason)
     return _view(row, code)
 
 
 async def undo(session: AsyncSession, *, submission_id: int, guild_id: int, actor_id: int, now: datetime) -> Decision:
     """Withdraw an approval: the material is removed and the XP reversed by a compensating ledger event. Undoing
     again changes nothing. Audited. Raises `InvalidInput` for a submission that was never approved, or `NotFound`."""
-    won = await session.scalar(
-        update(MaterialSubmission)
-        .where(
-            MaterialSubmission.id == submission_id,
-            MaterialSubmission.guild_id == guild_id,
-            MaterialSubmission.status == SubmissionStatus.APPROVED,
-        )
-        .values(status=SubmissionStatus.UNDONE, decided_by=actor_id, decided_at=now)
-        .returning(MaterialSubmission.id)
+    row, code, won = await _decide(
+        session, submission_id, guild_id, actor_id, now, needs=SubmissionStatus.APPROVED, status=SubmissionStatus.UNDONE
     )
-    row, code = await _row(session, submission_id, guild_id)
-    if won is None:
+    if not won:
         if row.status is SubmissionStatus.UNDONE:
             return Decision(_view(row, code), changed=False)
         raise InvalidInput(f"Only an approved submission can be undone; this one is {row.status.value.lower()}.")
@@ -307,29 +263,41 @@ async def undo(session: AsyncSession, *, submission_id: int, guild_id: int, acto
             course_id=row.course_id,
             reason=f"Approval withdrawn: {row.title}"[:300],
         )
-    await audit.record(
-        session,
-        guild_id=guild_id,
-        actor_id=actor_id,
-        action="submission.undo",
-        target_type="member",
-        target_ids=[row.student_id],
-        meta={"submission": row.id, "material": row.material_id, "xp": -row.xp_awarded},
-    )
     taken = f" The {row.xp_awarded} XP it earned were taken back." if row.xp_awarded else ""
-    await _tell(session, row, code, "undone", now, f"Your material “{row.title}” was removed from {code}.{taken}")
+    told = f"Your material “{row.title}” was removed from {code}.{taken}"
+    await _record_decision(
+        session, row, actor_id, "undo", now, told, code=code, material=row.material_id, xp=-row.xp_awarded
+    )
     return Decision(_view(row, code), changed=True)
 
 
-async def _tell(
-    session: AsyncSession, row: MaterialSubmission, code: str, outcome: str, now: datetime, text: str
+async def _record_decision(
+    session: AsyncSession,
+    row: MaterialSubmission,
+    actor_id: int,
+    action: str,
+    now: datetime,
+    text: str,
+    *,
+    code: str,
+    **meta: object,
 ) -> None:
-    """Plan the student's message about a decision (each decision is told once: its key names it)."""
+    """Audit the decision `action` about the student's submission (with `meta`), and plan their message `text` about
+    it: each decision is told once, its key names the status it left the submission in."""
+    await audit.record(
+        session,
+        guild_id=row.guild_id,
+        actor_id=actor_id,
+        action=f"submission.{action}",
+        target_type="member",
+        target_ids=[row.student_id],
+        meta={"submission": row.id, **meta},
+    )
     await outbox.enqueue(
         session,
         [
             outbox.Planned(
-                dedupe_key=f"submission:{row.id}:{outcome}",
+                dedupe_key=f"submission:{row.id}:{row.status.value.lower()}",
                 kind=NotificationKind.SUBMISSION_DECISION,
                 guild_id=row.guild_id,
                 user_id=row.student_id,
@@ -341,29 +309,51 @@ async def _tell(
     )
 
 
-async def _row(session: AsyncSession, submission_id: int, guild_id: int) -> tuple[MaterialSubmission, str]:
-    row = await session.get(MaterialSubmission, submission_id, populate_existing=True)
-    if row is None or row.guild_id != guild_id:
-        raise NotFound("submission", f"#{submission_id}")
-    code = await session.scalar(select(Course.code).where(Course.id == row.course_id))
-    return row, code or "?"
+async def _decide(
+    session: AsyncSession,
+    submission_id: int,
+    guild_id: int,
+    actor_id: int,
+    now: datetime,
+    *,
+    needs: SubmissionStatus,
+    status: SubmissionStatus,
+    **values: object,
+) -> tuple[MaterialSubmission, str, bool]:
+    """Move the submission from `needs` to `status` as `actor_id`'s decision, once: the row as it now is, its course's
+    code, and whether this call decided it."""
+    row, won = await decisions.decide_once(
+        session,
+        MaterialSubmission,
+        submission_id,
+        guild_id=guild_id,
+        what="submission",
+        needs=needs,
+        status=status,
+        decided_by=actor_id,
+        decided_at=now,
+        **values,
+    )
+    return row, await decisions.course_code(session, row.course_id) or "?", won
+
+
+async def _decide_pending(
+    session: AsyncSession,
+    submission_id: int,
+    guild_id: int,
+    actor_id: int,
+    now: datetime,
+    status: SubmissionStatus,
+    **values: object,
+) -> tuple[MaterialSubmission, str]:
+    """Decide a PENDING submission (to `status`), once: `AlreadyDecided` for the loser of concurrent presses."""
+    row, code, won = await _decide(
+        session, submission_id, guild_id, actor_id, now, needs=SubmissionStatus.PENDING, status=status, **values
+    )
+    if not won:
+        raise AlreadyDecided(row.status, row.decided_by)
+    return row, code
 
 
 def _view(row: MaterialSubmission, course_code: str) -> SubmissionView:
-    return SubmissionView(
-        id=row.id,
-        course_id=row.course_id,
-        course_code=course_code,
-        student_id=row.student_id,
-        title=row.title,
-        filename=row.filename,
-        file_type=row.file_type,
-        size_bytes=row.size_bytes,
-        note=row.note,
-        status=row.status,
-        reason=row.reason,
-        decided_by=row.decided_by,
-        material_id=row.material_id,
-        xp_awarded=row.xp_awarded,
-        created_at=row.created_at,
-    )
+    return views.from_row(SubmissionView, row, course_code=course_code)

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import CourseError, NotFound
-from bot.services import audit, courses, outbox, tenancy
+from bot.errors import CourseError
+from bot.services import audit, courses, decisions, outbox, tenancy, views
 from bot.tutor import cache
 from bot.tutor.sessions import NotATutorThread, NotYourThread, SessionEnded
 from db.models import (
@@ -28,7 +28,6 @@ from db.models import (
     ChatMessage,
     ChatMessageCitation,
     ChatSession,
-    Course,
     Escalation,
     EscalationStatus,
     GenerationStatus,
@@ -199,33 +198,25 @@ async def claim(session: AsyncSession, *, escalation_id: int, guild_id: int, ta_
     """Give the escalation to `ta_id`: exactly one TA wins, whatever the number of concurrent presses. Audited.
 
     Raises `EscalationTaken` (another TA has it), `EscalationClosed` or `NotFound`."""
-    won = await session.scalar(
-        update(Escalation)
-        .where(
-            Escalation.id == escalation_id,
-            Escalation.guild_id == guild_id,
-            Escalation.status == EscalationStatus.OPEN,
-            CONVERSATION_OPEN,
-        )
-        .values(status=EscalationStatus.CLAIMED, claimed_by=ta_id, claimed_at=now)
-        .returning(Escalation.id)
+    row, won = await decisions.decide_once(
+        session,
+        Escalation,
+        escalation_id,
+        guild_id=guild_id,
+        what="escalation",
+        needs=EscalationStatus.OPEN,
+        where=[CONVERSATION_OPEN],
+        status=EscalationStatus.CLAIMED,
+        claimed_by=ta_id,
+        claimed_at=now,
     )
-    row = await _row(session, escalation_id, guild_id)
-    if won is None:
+    if not won:
         if row.status is EscalationStatus.CLAIMED and row.claimed_by == ta_id:
             return Claim(await _view(session, row), newly=False)
         if row.status is EscalationStatus.CLAIMED:
             raise EscalationTaken(row.claimed_by)
         raise EscalationClosed()
-    await audit.record(
-        session,
-        guild_id=guild_id,
-        actor_id=ta_id,
-        action="escalation.claim",
-        target_type="member",
-        target_ids=[row.student_id],
-        meta={"escalation": escalation_id, "thread_id": row.thread_id},
-    )
+    await _audit_handover(session, row, ta_id, "escalation.claim")
     return Claim(await _view(session, row), newly=True)
 
 
@@ -240,23 +231,19 @@ async def release(
         return await _view(session, row)
     if row.status is EscalationStatus.OPEN or (row.claimed_by != actor_id and not may_release_any):
         raise NotTheHolder()
-    released = await session.scalar(
-        update(Escalation)
-        .where(Escalation.id == escalation_id, Escalation.status == EscalationStatus.CLAIMED)
-        .values(status=EscalationStatus.RELEASED, released_at=now)
-        .returning(Escalation.id)
+    row, released = await decisions.decide_once(
+        session,
+        Escalation,
+        escalation_id,
+        guild_id=guild_id,
+        what="escalation",
+        needs=EscalationStatus.CLAIMED,
+        status=EscalationStatus.RELEASED,
+        released_at=now,
     )
-    if released is not None:
-        await audit.record(
-            session,
-            guild_id=guild_id,
-            actor_id=actor_id,
-            action="escalation.release",
-            target_type="member",
-            target_ids=[row.student_id],
-            meta={"escalation": escalation_id, "thread_id": row.thread_id},
-        )
-    return await _view(session, await _row(session, escalation_id, guild_id))
+    if released:
+        await _audit_handover(session, row, actor_id, "escalation.release")
+    return await _view(session, row)
 
 
 async def holder(session: AsyncSession, *, thread_id: int) -> Hold | None:
@@ -370,14 +357,24 @@ async def view_of(session: AsyncSession, *, escalation_id: int, guild_id: int) -
     return await _view(session, await _row(session, escalation_id, guild_id))
 
 
+async def _audit_handover(session: AsyncSession, row: Escalation, actor_id: int, action: str) -> None:
+    """Audit a TA taking the student's thread from the tutor, or handing it back."""
+    await audit.record(
+        session,
+        guild_id=row.guild_id,
+        actor_id=actor_id,
+        action=action,
+        target_type="member",
+        target_ids=[row.student_id],
+        meta={"escalation": row.id, "thread_id": row.thread_id},
+    )
+
+
 # -- reads ---------------------------------------------------------------------------------------------------
 
 
 async def _row(session: AsyncSession, escalation_id: int, guild_id: int) -> Escalation:
-    row = await session.get(Escalation, escalation_id, populate_existing=True)
-    if row is None or row.guild_id != guild_id:
-        raise NotFound("escalation", str(escalation_id))
-    return row
+    return await decisions.in_guild(session, Escalation, escalation_id, guild_id=guild_id, what="escalation")
 
 
 async def _last_content(session: AsyncSession, session_id: int, role: MessageRole) -> str:
@@ -425,23 +422,12 @@ async def _source_labels(session: AsyncSession, message_id: int | None) -> list[
 
 
 async def _view(session: AsyncSession, row: Escalation) -> EscalationView:
-    code = await session.scalar(select(Course.code).where(Course.id == row.course_id)) if row.course_id else None
-    return EscalationView(
-        id=row.id,
-        guild_id=row.guild_id,
-        session_id=row.session_id,
-        student_id=row.student_id,
-        thread_id=row.thread_id,
+    code = await decisions.course_code(session, row.course_id)
+    return views.from_row(
+        EscalationView,
+        row,
         course_code=code,
-        status=row.status,
-        note=row.note,
-        question=row.question,
-        tutor_answer=row.tutor_answer,
         sources=tuple(row.sources or ()),
-        claimed_by=row.claimed_by,
-        created_at=row.created_at,
-        staff_channel_id=row.staff_channel_id,
-        staff_message_id=row.staff_message_id,
         on_guided_path=row.cache_node_id is not None,
         saved=row.saved_at is not None,
     )

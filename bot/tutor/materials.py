@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import CourseError, InvalidInput, NotFound
-from bot.services import audit, courses, published
+from bot.services import audit, courses, published, views
 from bot.tutor.chunking import Chunk, chunk_pages
 from bot.tutor.embeddings import Embedder, RemoteEmbedder, as_embedder, close_embedder, indexing_embedder
 from bot.tutor.errors import LLMError
@@ -587,17 +587,4 @@ def _pdf_pages(data: bytes) -> Pages:
 
 
 def _record(row: Material) -> MaterialRecord:
-    return MaterialRecord(
-        id=row.id,
-        course_id=row.course_id,
-        content_item_id=row.content_item_id,
-        uploader_id=row.uploader_id,
-        title=row.title,
-        file_type=row.file_type,
-        sha256=row.sha256,
-        size_bytes=row.size_bytes,
-        status=row.indexing_status,
-        failure_reason=row.failure_reason,
-        has_embeddings=row.has_embeddings,
-        created_at=row.created_at,
-    )
+    return views.from_row(MaterialRecord, row, status=row.indexing_status)

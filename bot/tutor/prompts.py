@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput
-from bot.services import audit
+from bot.services import audit, views
 from bot.services.plaintext import describe_character, unsafe_character
 from db.models import Prompt, PromptDependency, PromptLabel
 from db.models.tutor import PROMPT_LABEL_LENGTH
@@ -338,34 +338,29 @@ async def _find(session: AsyncSession, reference: PromptReference) -> Prompt | N
 
 
 def _checked_name(name: str) -> str:
-    name = name.strip()
-    if not _NAME.fullmatch(name):
-        raise InvalidInput(
-            f"`{name}` cannot name a prompt: use up to 255 letters, digits, spaces and `._/-`, starting with a "
-            "letter or digit, e.g. `tutor.system`."
-        )
-    return name
+    return _matching(
+        _NAME,
+        name.strip(),
+        "cannot name a prompt: use up to 255 letters, digits, spaces and `._/-`, starting with a letter or digit, "
+        "e.g. `tutor.system`.",
+    )
 
 
 def _checked_label(label: str) -> str:
-    if not _LABEL.fullmatch(label):
-        raise InvalidInput(
-            f"`{label}` cannot be a label: use up to {PROMPT_LABEL_LENGTH} lower-case letters, digits and `_.-`, "
-            "e.g. `production` or `staging`."
-        )
-    return label
+    return _matching(
+        _LABEL,
+        label,
+        f"cannot be a label: use up to {PROMPT_LABEL_LENGTH} lower-case letters, digits and `_.-`, "
+        "e.g. `production` or `staging`.",
+    )
+
+
+def _matching(pattern: re.Pattern[str], text: str, problem: str) -> str:
+    """`text` if `pattern` matches all of it; else `InvalidInput`: "`text` <problem>"."""
+    if not pattern.fullmatch(text):
+        raise InvalidInput(f"`{text}` {problem}")
+    return text
 
 
 def _version_of(row: Prompt) -> PromptVersion:
-    return PromptVersion(
-        id=row.id,
-        name=row.name,
-        version=row.version,
-        type=row.type,
-        text=row.prompt,
-        config=dict(row.config),
-        labels=tuple(row.labels),
-        commit_message=row.commit_message,
-        created_by=row.created_by,
-        created_at=row.created_at,
-    )
+    return views.from_row(PromptVersion, row, text=row.prompt, config=dict(row.config), labels=tuple(row.labels))

@@ -32,6 +32,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import CourseError, InvalidInput, NotFound
+from bot.services import views
 from bot.tutor.quiz_guard import in_progress_quizzes
 from db.models import (
     CacheState,
@@ -573,31 +574,8 @@ async def _open_session_row(session: AsyncSession, session_id: int) -> ChatSessi
 
 def tutor_session_of(row: ChatSession) -> TutorSession:
     """The tutor session as callers see it, from its row (e.g. one read together with other data)."""
-    return TutorSession(
-        id=row.id,
-        guild_id=row.guild_id,
-        user_id=row.user_id,
-        thread_id=row.thread_id,
-        source_mode=row.source_mode,
-        course_id=row.course_id,
-        content_item_id=row.content_item_id,
-        cache_node_id=row.cache_node_id,
-        cache_state=row.cache_state,
-        started_at=row.started_at,
-        last_message_at=row.last_message_at,
-        ended_at=row.ended_at,
-        end_reason=row.end_reason,
-    )
+    return views.from_row(TutorSession, row)
 
 
 def _message_of(row: ChatMessage) -> RecordedMessage:
-    return RecordedMessage(
-        id=row.id,
-        session_id=row.session_id,
-        role=row.role,
-        content=row.content,
-        generation_status=row.generation_status,
-        meta=dict(row.meta or {}),
-        discord_message_id=row.discord_message_id,
-        created_at=row.created_at,
-    )
+    return views.from_row(RecordedMessage, row, meta=dict(row.meta or {}))

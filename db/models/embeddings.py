@@ -9,15 +9,10 @@ PostgreSQL keeps one HNSW index per common width (migration 0015), each over the
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import Dialect, ForeignKey, Integer, LargeBinary, PrimaryKeyConstraint, String
+from sqlalchemy import ForeignKey, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from db.base import Base, IdKey, TimestampMixin
+from db.base import Base, Embedding, IdKey, TimestampMixin
 
 MODEL_NAME_LENGTH = 200
 # PostgreSQL: an HNSW index (over `embedding::vector(N)`, for the rows of width N) for each of these widths, the
@@ -26,31 +21,13 @@ INDEXED_DIMENSIONS = (256, 384, 768, 1024, 1536)
 HNSW_INDEXES = tuple(f"ix_material_chunks_embedding_hnsw_{width}" for width in INDEXED_DIMENSIONS)
 
 
-class AnyWidthEmbedding(TypeDecorator[list[float]]):
+class AnyWidthEmbedding(Embedding):
     """A float32 vector of any width: pgvector `vector` on PostgreSQL, little-endian float32 bytes on SQLite."""
 
-    impl = LargeBinary
-    cache_ok = True
+    cache_ok = True  # SQLAlchemy asks each TypeDecorator class itself
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(Vector())
-        return dialect.type_descriptor(LargeBinary())
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        array = np.asarray(value, dtype=np.float32)
-        if array.ndim != 1 or not len(array):
-            raise ValueError(f"an embedding is a non-empty list of numbers, not shape {array.shape}")
-        return array if dialect.name == "postgresql" else array.astype("<f4").tobytes()
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> list[float] | None:
-        if value is None:
-            return None
-        if dialect.name == "postgresql":
-            return np.asarray(value, dtype=np.float32).tolist()
-        return np.frombuffer(value, dtype="<f4").tolist()
+    def __init__(self) -> None:
+        super().__init__(dimensions=None)
 
 
 class StagedEmbedding(TimestampMixin, Base):

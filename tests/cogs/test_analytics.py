@@ -13,7 +13,6 @@ from bot import scheduler
 from bot.clock import FixedClock
 from bot.services.analytics.charts import SIZE
 from sandbox import DiscordSandbox
-from tests.cogs.test_courses import import_sample
 from tests.cogs.test_quiz import answer_everything
 
 DISCORD_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -26,13 +25,10 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-async def quiz_taken(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
-    sandbox = discord_sandbox
-    await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
-    await import_sample(sandbox)
-    await sandbox.slash("course enroll", course="PY101")
-    await answer_everything(sandbox, await sandbox.slash("quiz start", quiz="first-steps-check"))
-    return sandbox
+async def quiz_taken(classroom: DiscordSandbox) -> DiscordSandbox:
+    await classroom.slash("course enroll", course="PY101")
+    await answer_everything(classroom, await classroom.slash("quiz start", quiz="first-steps-check"))
+    return classroom
 
 
 async def test_an_instructor_sees_figures_charts_and_drill_downs(quiz_taken: DiscordSandbox) -> None:

@@ -6,44 +6,13 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.services.coursepack import load_package
 from db.models import AuditLog, Course
 from db.session import Database
-from sandbox import DiscordSandbox, Reply
-
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "content" / "python-basics"
-
-
-def zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-async def import_sample(sandbox: DiscordSandbox, *, publish: bool = True) -> Reply:
-    return await sandbox.slash(
-        "teach course import",
-        user=sandbox.instructor,
-        package=sandbox.attachment("python-basics.zip", zip_folder(SAMPLE)),
-        publish=publish,
-    )
-
-
-@pytest.fixture(name="classroom")
-async def sample_classroom(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
-    """The sandbox with the Instructor role mapped and the sample course imported and published."""
-    await discord_sandbox.slash(
-        "admin setup", user=discord_sandbox.owner, instructor_role=discord_sandbox.instructor_role
-    )
-    imported = await import_sample(discord_sandbox)
-    assert "Created PY101" in imported.text, imported.text
-    return discord_sandbox
+from sandbox import DiscordSandbox
+from tests.cogs.course_fixtures import SAMPLE, zip_folder
 
 
 async def test_a_student_enrolls_reads_three_lessons_and_sees_progress(classroom: DiscordSandbox) -> None:

@@ -31,10 +31,10 @@ from cogs.errors import user_message
 from db.models import User
 from db.session import Database, DeadlineExceeded, is_database_fault
 from sandbox import DiscordSandbox, Reply
-from tests.cogs.conftest import START
+from tests.cogs.conftest import START, running_sandbox
+from tests.cogs.course_fixtures import SAMPLE
 from tests.conftest import TEMPLATE_DB, run_admin
 
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "content" / "python-basics"
 BOUNDS = {
     "connect_timeout_seconds": 0.5,
     "statement_timeout_seconds": 0.2,
@@ -61,13 +61,10 @@ def bounded_database(settings: Settings, url: str | URL) -> Database:
 @asynccontextmanager
 async def running(database: Database, settings: Settings, *, settle: float = 0.2) -> AsyncIterator[DiscordSandbox]:
     """A started sandbox around a CourseBot on `database`; fails on any ERROR log, as the cog fixture does."""
-    sandbox = DiscordSandbox(CourseBot(settings, database=database, clock=FixedClock(START)), settle=settle)
-    await sandbox.start()
-    try:
+    async with running_sandbox(
+        CourseBot(settings, database=database, clock=FixedClock(START)), settle=settle
+    ) as sandbox:
         yield sandbox
-        sandbox.assert_no_errors()
-    finally:
-        await sandbox.close()
 
 
 def assert_told_in_time(reply: Reply) -> None:

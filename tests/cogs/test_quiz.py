@@ -12,17 +12,12 @@ from bot.app import CourseBot
 from db.models import Question, QuestionAnswer, QuizAttempt, XPEvent
 from db.session import Database
 from sandbox import DiscordSandbox, Reply
-from tests.cogs.test_courses import import_sample
 
 
 @pytest.fixture
-async def student_in_course(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
-    await discord_sandbox.slash(
-        "admin setup", user=discord_sandbox.owner, instructor_role=discord_sandbox.instructor_role
-    )
-    await import_sample(discord_sandbox)
-    await discord_sandbox.slash("course enroll", course="PY101")
-    return discord_sandbox
+async def student_in_course(classroom: DiscordSandbox) -> DiscordSandbox:
+    await classroom.slash("course enroll", course="PY101")
+    return classroom
 
 
 def question_number(reply: Reply) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot import scheduler
@@ -18,22 +17,9 @@ from db.models import ContentItem, Notification, NotificationKind, NotificationS
 from db.session import Database
 from sandbox import DiscordSandbox
 from sandbox.messages import PostedMessage
-from tests.cogs.test_courses import import_sample
 
 # The sandbox's clock starts on Monday 2026-11-23 at 10:00 UTC; the student's zone is UTC until they set one.
 TUESDAY_9 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def student(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
-    """The sample course imported and published, the student enrolled, the first lesson finished on Monday."""
-    sandbox = discord_sandbox
-    await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
-    await import_sample(sandbox)
-    await sandbox.slash("course enroll", course="PY101")
-    await sandbox.slash("lesson next")
-    await sandbox.slash("lesson next")
-    return sandbox
 
 
 async def run_jobs(sandbox: DiscordSandbox) -> None:

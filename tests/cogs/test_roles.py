@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import copy
-import io
-import zipfile
-from pathlib import Path
 
 import discord
 import pytest
@@ -14,33 +11,15 @@ from sqlalchemy import select
 from db.models import AuditLog, CourseOffering
 from db.session import Database
 from sandbox import DiscordSandbox, payloads
+from tests.cogs.course_fixtures import SAMPLE, zip_folder
 
-SAMPLE = Path(__file__).resolve().parent.parent.parent / "content" / "python-basics"
 ROLE_CHANGES = "/guilds/*/members/*/roles/*"
 
 
-def sample_zip(extra_course_toml: str = "") -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(SAMPLE.rglob("*")):
-            if path.is_file():
-                data = path.read_bytes()
-                if path.name == "course.toml" and path.parent == SAMPLE:
-                    data += extra_course_toml.encode()
-                archive.writestr(path.relative_to(SAMPLE).as_posix(), data)
-    return buffer.getvalue()
-
-
-@pytest.fixture
-async def classroom(discord_sandbox: DiscordSandbox) -> DiscordSandbox:
-    """The sandbox with the Instructor role mapped and the sample course imported and published."""
-    sandbox = discord_sandbox
-    await sandbox.slash("admin setup", user=sandbox.owner, instructor_role=sandbox.instructor_role)
-    imported = await sandbox.slash(
-        "teach course import", user=sandbox.instructor, package=sandbox.attachment("py.zip", sample_zip()), publish=True
-    )
-    assert "Created PY101" in imported.text, imported.text
-    return sandbox
+def sample_with_cohort(term_name: str, role_id: int) -> bytes:
+    """The sample course with one more public cohort, which hands out `role_id`."""
+    cohort = f'\n[[cohorts]]\nterm_name = "{term_name}"\nvisibility = "PUBLIC"\nrole_id = {role_id}\n'
+    return zip_folder(SAMPLE, extra_course_toml=cohort)
 
 
 async def cohort_terms(database: Database) -> list[str]:
@@ -158,7 +137,7 @@ async def test_an_import_refuses_a_package_cohort_with_a_powerful_role(
     classroom: DiscordSandbox, database: Database
 ) -> None:
     mods = await classroom.add_role("Mods", permissions=discord.Permissions(kick_members=True, ban_members=True).value)
-    package = sample_zip(f'\n[[cohorts]]\nterm_name = "Staff"\nvisibility = "PUBLIC"\nrole_id = {mods["id"]}\n')
+    package = sample_with_cohort("Staff", mods["id"])
 
     reply = await classroom.slash(
         "teach course import", user=classroom.instructor, package=classroom.attachment("py.zip", package)
@@ -171,7 +150,7 @@ async def test_an_import_refuses_a_package_cohort_with_a_powerful_role(
 
 async def test_an_import_with_a_plain_package_role_goes_through(classroom: DiscordSandbox, database: Database) -> None:
     plain = await classroom.add_role("Study group")
-    package = sample_zip(f'\n[[cohorts]]\nterm_name = "Group"\nvisibility = "PUBLIC"\nrole_id = {plain["id"]}\n')
+    package = sample_with_cohort("Group", plain["id"])
 
     reply = await classroom.slash(
         "teach course import", user=classroom.instructor, package=classroom.attachment("py.zip", package)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from db.models import AuditLog, Material
 from db.session import Database
 from sandbox import DiscordSandbox
-from tests.cogs.test_courses import SAMPLE, zip_folder
+from tests.cogs.course_fixtures import SAMPLE, zip_folder
 from tests.cogs.tutor_fixtures import tutor_classroom  # noqa: F401 (the fixture is taken by name)
 
 GIFT = "03-control-flow-and-functions/04-control-flow-and-functions-check.gift"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import discord
 import pytest
 
+from cogs._escalation_views import AskTAButton, ClaimButton, ReleaseButton, ReplyButton, SaveAnswerButton
 from cogs._input import ID_MAX, NO_SUCH_ID
 from cogs._limits import CUSTOM_ID_MAX
-from cogs._views import DatabaseId, PersistentButton
+from cogs._submission_views import ApproveButton, RejectButton, UndoButton
+from cogs._views import DatabaseId, PersistentButton, RowButton
+from cogs.feedback import VoteButton
 
 PREFIX = "test:note:1:"
 
@@ -37,3 +40,31 @@ async def test_a_press_is_rebuilt_from_the_custom_id_and_the_label_of_the_button
     rebuilt = await NoteButton.from_custom_id(None, pressed, match)  # type: ignore[arg-type]  # not read
 
     assert (rebuilt.note, rebuilt.text, rebuilt.label) == (note, "hello", "Read me")
+
+
+# Messages already posted in servers carry these ids: a row button must keep building and reading them.
+POSTED_ROW_BUTTON_IDS = [
+    (ApproveButton, "sub:approve:42"),
+    (RejectButton, "sub:reject:42"),
+    (UndoButton, "sub:undo:42"),
+    (AskTAButton, "tutor:ta:42"),
+    (ClaimButton, "esc:claim:42"),
+    (ReplyButton, "esc:reply:42"),
+    (ReleaseButton, "esc:release:42"),
+    (SaveAnswerButton, "esc:save:42"),
+    (VoteButton, "fb:vote:42"),
+]
+
+
+@pytest.mark.parametrize(("button", "custom_id"), POSTED_ROW_BUTTON_IDS)
+async def test_a_row_button_keeps_its_posted_custom_id_and_reads_the_row_back(
+    button: type[RowButton], custom_id: str
+) -> None:
+    assert button(42).custom_id == custom_id
+    pressed = discord.ui.Button(label=button.label, custom_id=custom_id)
+    match = button.__discord_ui_compiled_template__.fullmatch(custom_id)
+    assert match is not None
+
+    rebuilt = await button.from_custom_id(None, pressed, match)  # type: ignore[arg-type]  # not read
+
+    assert rebuilt.row_id == 42 and rebuilt.numbered().item.label == f"{button.label} #42"

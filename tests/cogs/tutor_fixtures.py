@@ -23,7 +23,7 @@ from bot.config import Settings, load_settings
 from db.models import ChatMessage, ChatSession
 from db.session import Database
 from sandbox import DiscordSandbox, Reply
-from tests.cogs.test_courses import import_sample
+from tests.cogs.course_fixtures import import_sample
 from tests.fakes.openai_server import CHAT_PATH, FakeOpenAIServer
 
 CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"

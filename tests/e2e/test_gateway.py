@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
@@ -11,7 +10,7 @@ from bot.app import CourseBot
 from bot.config import Settings
 from db.session import Database
 from sandbox import payloads
-from sandbox.gateway import IDENTIFY, FakeGateway
+from sandbox.gateway import IDENTIFY, FakeGateway, started
 from sandbox.harness import GENERAL_CHANNEL_ID, STUDENT_ID, add_default_guild
 from sandbox.http import FakeDiscordHTTP
 
@@ -23,16 +22,7 @@ async def test_coursebot_connects_and_answers_a_slash_command(
     guild = add_default_guild(http)
     async with http, FakeGateway(http) as gateway:
         bot = CourseBot(settings, database=database)
-        ready = asyncio.Event()
-
-        async def on_ready() -> None:
-            ready.set()
-
-        bot.add_listener(on_ready)
-        running = asyncio.create_task(bot.start("token"))
-        try:
-            async with asyncio.timeout(10):
-                await ready.wait()
+        async with started(bot):
             student = http.member(guild["id"], STUDENT_ID)
             channel = http.channels[str(GENERAL_CHANNEL_ID)]
             command = bot.tree.get_command("profile")
@@ -42,10 +32,6 @@ async def test_coursebot_connects_and_answers_a_slash_command(
                 payloads.slash_interaction("profile show", [], user=student, guild=guild, channel=channel),
             )
             callback = await http.wait_for_call("POST", "/interactions/*/callback", timeout=10)
-        finally:
-            await bot.close()
-            async with asyncio.timeout(10):
-                await running
 
     embed = callback.json["data"]["embeds"][0]
     assert embed["title"] == "Your profile" and callback.json["data"]["flags"] == 64  # ephemeral

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
@@ -10,7 +9,7 @@ import pytest
 from discord.ext import commands
 
 from sandbox import payloads
-from sandbox.gateway import HEARTBEAT, IDENTIFY, FakeGateway
+from sandbox.gateway import HEARTBEAT, IDENTIFY, FakeGateway, started
 from sandbox.harness import GENERAL_CHANNEL_ID, STUDENT_ID, add_default_guild
 from sandbox.http import FakeDiscordHTTP
 
@@ -34,16 +33,7 @@ async def test_the_real_bot_connects_receives_the_guild_and_answers_a_slash_comm
     guild = add_default_guild(http)
     async with http, FakeGateway(http) as gateway:
         bot = ping_bot(base)
-        ready = asyncio.Event()
-
-        async def on_ready() -> None:
-            ready.set()
-
-        bot.add_listener(on_ready)
-        running = asyncio.create_task(bot.start("token"))
-        try:
-            async with asyncio.timeout(5):
-                await ready.wait()
+        async with started(bot, seconds=5):
             assert bot.user is not None and bot.user.id == payloads.BOT_USER_ID
             assert bot.get_guild(int(guild["id"])) is not None
 
@@ -55,10 +45,6 @@ async def test_the_real_bot_connects_receives_the_guild_and_answers_a_slash_comm
             await gateway.push("INTERACTION_CREATE", interaction)
             callback = await http.wait_for_call("POST", "/interactions/*/callback", timeout=5)
             assert callback.json == {"type": 4, "data": {"tts": False, "content": "pong from shard 0"}}
-        finally:
-            await bot.close()
-            async with asyncio.timeout(5):
-                await running
 
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     identify = next(f for f in gateway.received if f["op"] == IDENTIFY)

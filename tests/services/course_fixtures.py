@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import content, enrollment, navigation
+from bot.config import Settings
+from bot.services import content, enrollment, navigation, reviews
 from bot.services.coursepack import (
     CohortSpec,
     ConceptSpec,
@@ -37,6 +38,7 @@ from db.models import (
     Module,
     ModuleRevision,
     Question,
+    ReviewCard,
     User,
 )
 from db.session import Database
@@ -200,3 +202,40 @@ async def audit_actions(session: AsyncSession, *, guild_id: int = GUILD) -> list
     return list(
         await session.scalars(select(AuditLog.action).where(AuditLog.guild_id == guild_id).order_by(AuditLog.id))
     )
+
+
+async def card_of(database: Database, question_id: int, user_id: int = ALICE) -> ReviewCard | None:
+    async with database.session_scope() as session:
+        return await session.scalar(
+            select(ReviewCard).where(ReviewCard.user_id == user_id, ReviewCard.question_id == question_id)
+        )
+
+
+async def answer_review(
+    database: Database,
+    settings: Settings,
+    question_id: int,
+    *,
+    right: bool,
+    now: datetime,
+    reps: int | None = None,
+    practice: bool = False,
+    user_id: int = ALICE,
+) -> reviews.ReviewAnswer:
+    """Answer a review card (a practice one with `practice`) in one unit of work; right is option 0."""
+    if reps is None:
+        card = await card_of(database, question_id, user_id)
+        reps = card.reps if card else 0
+    async with database.session_scope() as session:
+        return await reviews.answer(
+            session,
+            owner_id=user_id,
+            user_id=user_id,
+            question_id=question_id,
+            seen_reps=reps,
+            choice=[0 if right else 1],
+            number=1,
+            now=now,
+            settings=settings,
+            practice=practice,
+        )

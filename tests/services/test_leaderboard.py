@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.errors import NotFound
 from bot.services import leaderboard, xp
 from bot.services.leaderboard import Board, BoardEntry, Period
 from db.models import Course, Guild, User
 from db.session import Database
+from tests.conftest import counted_statements
 
 GUILD, OTHER_GUILD = 1001, 1002
 ADA, BEN, CAL, DEE, EVE = 2001, 2002, 2003, 2004, 2005
@@ -208,18 +209,9 @@ async def test_a_course_of_another_guild_has_an_empty_board(database: Database) 
 async def test_a_board_is_one_statement(database: Database) -> None:
     python, _ = await seed(database)
     await earn_tied_scores(database)
-    statements: list[str] = []
-
-    def remember(_connection: object, _cursor: object, statement: str, *_: object) -> None:
-        if not statement.startswith("BEGIN"):
-            statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", remember)
-    try:
+    with counted_statements(database) as statements:
         await board(database)
         await board(database, period="week", course_id=python)
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", remember)
     assert len(statements) == 2
 
 

@@ -6,13 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.errors import LessonInAnotherCourse, NotEnrolled, NotFound, NothingToRead
 from bot.services import enrollment, navigation
 from bot.services.coursepack import ModuleSpec, QuizSpec
 from db.models import ContentKind, CourseEnrollment, EnrollmentStatus
 from db.session import Database
+from tests.conftest import counted_statements
 from tests.services.course_fixtures import (
     ALICE,
     BOB,
@@ -266,17 +267,8 @@ async def test_a_lesson_of_another_course_names_that_course_and_whether_to_enrol
 async def test_next_costs_three_statements(database: Database) -> None:
     await tiny_course_with_alice(database)
     await move(database, ALICE, "next")
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with counted_statements(database) as statements:
         page = await move(database, ALICE, "next")
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
 
     assert page.slug == "setup"
     assert len(statements) <= 3, "\n\n".join(statements)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from bot.services import audit, courses, nudges, outbox, reminders, streaks, tenancy
 from bot.services.coursepack import CohortSpec, CoursePackage
@@ -24,6 +22,7 @@ from db.models import (
     User,
 )
 from db.session import Database
+from tests.conftest import counted_statements
 from tests.services.course_fixtures import (
     ALICE,
     BOB,
@@ -129,21 +128,6 @@ async def study(database: Database, user_id: int, at: datetime, zone: str) -> No
             milestones={},
             guild_id=GUILD,
         )
-
-
-@contextmanager
-def counted_statements(database: Database) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
 
 
 def test_the_zones_at_the_nudge_hour_are_the_few_sharing_one_offset() -> None:

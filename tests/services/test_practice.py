@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.errors import NotFound
-from bot.services import mastery, practice, reviews
+from bot.services import mastery, practice
 from bot.services.coursepack import ConceptDependency, ConceptSpec, QuestionSpec
 from db.models import ConceptMastery, MasteryLevel, Question
 from db.session import Database
@@ -16,6 +16,7 @@ from tests.services.course_fixtures import (
     ALICE,
     GUILD,
     NOW,
+    answer_review,
     enroll,
     import_course,
     replace_item,
@@ -64,19 +65,10 @@ async def text_of(database: Database, chosen: practice.PracticePick) -> str:
 
 
 async def practise(database: Database, settings: Settings, chosen: practice.PracticePick, *, right: bool) -> None:
-    async with database.session_scope() as session:
-        await reviews.answer(
-            session,
-            owner_id=ALICE,
-            user_id=ALICE,
-            question_id=chosen.question.question_id,
-            seen_reps=chosen.question.reps,
-            choice=[0 if right else 1],
-            number=1,
-            now=NOW,
-            settings=settings,
-            practice=True,
-        )
+    question = chosen.question
+    await answer_review(
+        database, settings, question.question_id, right=right, now=NOW, reps=question.reps, practice=True
+    )
 
 
 async def test_only_concepts_whose_required_prerequisites_are_mastered_are_practised(

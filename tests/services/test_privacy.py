@@ -607,21 +607,16 @@ async def test_retention_deletes_only_what_outlived_it(world: Database) -> None:
             [
                 ChatMessage(session_id=ended.id, role=MessageRole.USER, content="old words"),
                 ActivityEvent(guild_id=SCHOOL, user_id=BOB, kind="streak_day", at=long_ago),
-                Notification(
-                    dedupe_key="old-sent",
-                    kind=NotificationKind.REMINDER,
-                    status=NotificationStatus.SENT,
-                    guild_id=SCHOOL,
-                    user_id=BOB,
-                    due_at=NOW - timedelta(days=31),
-                ),
-                Notification(
-                    dedupe_key="old-pending",
-                    kind=NotificationKind.REMINDER,
-                    status=NotificationStatus.PENDING,
-                    guild_id=SCHOOL,
-                    user_id=BOB,
-                    due_at=NOW - timedelta(days=31),
+                *(
+                    Notification(
+                        dedupe_key=f"old-{status.value.lower()}",
+                        kind=NotificationKind.REMINDER,
+                        status=status,
+                        guild_id=SCHOOL,
+                        user_id=BOB,
+                        due_at=NOW - timedelta(days=31),
+                    )
+                    for status in (NotificationStatus.SENT, NotificationStatus.PENDING)
                 ),
                 ErasedUser(user_id=42, requested_by="self", requested_at=long_ago, finished_at=long_ago),
                 ErasedUser(user_id=43, requested_by="self", requested_at=NOW, finished_at=NOW - timedelta(days=1)),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,20 +11,23 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from bot.clock import local_date
 from bot.config import Settings
 from bot.errors import AlreadyAnswered, NotAnOption
 from bot.services import quizzes, reviews
 from bot.services.coursepack import QuestionSpec
-from db.models import ConceptMastery, Question, ReviewCard, User, XPEvent
+from db.models import ConceptMastery, Question, User, XPEvent
 from db.session import Database
+from tests.conftest import counted_statements
 from tests.services.course_fixtures import (
     ALICE,
     BOB,
     GUILD,
     NOW,
+    answer_review,
+    card_of,
     enroll,
     import_course,
     replace_item,
@@ -68,58 +69,6 @@ async def question_ids(database: Database) -> list[int]:
         )
 
 
-async def card_of(database: Database, question_id: int, user_id: int = ALICE) -> ReviewCard | None:
-    async with database.session_scope() as session:
-        return await session.scalar(
-            select(ReviewCard).where(ReviewCard.user_id == user_id, ReviewCard.question_id == question_id)
-        )
-
-
-async def answer(
-    database: Database,
-    settings: Settings,
-    question_id: int,
-    *,
-    right: bool,
-    now: datetime,
-    reps: int | None = None,
-    practice: bool = False,
-    user_id: int = ALICE,
-) -> reviews.ReviewAnswer:
-    if reps is None:
-        card = await card_of(database, question_id, user_id)
-        reps = card.reps if card else 0
-    async with database.session_scope() as session:
-        return await reviews.answer(
-            session,
-            owner_id=user_id,
-            user_id=user_id,
-            question_id=question_id,
-            seen_reps=reps,
-            choice=[0 if right else 1],
-            number=1,
-            now=now,
-            settings=settings,
-            practice=practice,
-        )
-
-
-@contextmanager
-def counting(database: Database) -> Iterator[list[str]]:
-    """The SQL statements sent while inside (transaction control left out)."""
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
-
-
 async def take_quiz(
     database: Database, settings: Settings, *, wrong: set[str], now: datetime = NOW, costs: list[int] | None = None
 ) -> None:
@@ -132,7 +81,7 @@ async def take_quiz(
         async with database.session_scope() as session:
             question = await session.get(Question, card.question_id)
             assert question is not None
-        with counting(database) as statements:
+        with counted_statements(database) as statements:
             async with database.session_scope() as session:
                 result = await quizzes.answer(
                     session,
@@ -173,7 +122,7 @@ async def test_a_quiz_answer_writes_a_card_and_fsrs_schedules_it_as_the_package_
             pytest.approx(expected.difficulty),
         )
         moment = card.due + timedelta(hours=1)
-        await answer(course, exact, first, right=right, now=moment)
+        await answer_review(course, exact, first, right=right, now=moment)
         rating = fsrs.Rating.Good if right else fsrs.Rating.Again
         expected, _ = scheduler.review_card(expected, rating, moment)
     card = await card_of(course, first)
@@ -210,7 +159,7 @@ async def test_the_due_queue_is_today_in_the_students_zone_oldest_first(course: 
 async def test_reading_the_due_queue_is_one_statement(course: Database, exact: Settings) -> None:
     await take_quiz(course, exact, wrong={"Q1"})
     async with course.session_scope() as session:
-        with counting(course) as statements:
+        with counted_statements(course) as statements:
             queue = await reviews.due_queue(
                 session, user_id=ALICE, course_id=1, until=NOW + timedelta(days=30), limit=5
             )
@@ -253,15 +202,15 @@ async def test_a_double_click_reviews_once(course: Database, exact: Settings) ->
     first = (await question_ids(course))[0]
     later = NOW + timedelta(days=1, hours=1)
     results = await asyncio.gather(
-        answer(course, exact, first, right=True, now=later, reps=1),
-        answer(course, exact, first, right=True, now=later, reps=1),
+        answer_review(course, exact, first, right=True, now=later, reps=1),
+        answer_review(course, exact, first, right=True, now=later, reps=1),
         return_exceptions=True,
     )
     assert sorted(type(result).__name__ for result in results) == ["AlreadyAnswered", "ReviewAnswer"]
     card = await card_of(course, first)
     assert card is not None and card.reps == 2
     with pytest.raises(AlreadyAnswered):  # the old button, pressed again later
-        await answer(course, exact, first, right=True, now=later, reps=1)
+        await answer_review(course, exact, first, right=True, now=later, reps=1)
     with pytest.raises(NotAnOption):
         async with course.session_scope() as session:
             await reviews.answer(
@@ -283,13 +232,14 @@ async def test_review_xp_is_capped_per_day_and_a_card_earns_once_a_day(course: D
     )
     questions = await question_ids(course)
     earned = [
-        (await answer(course, rules, question, right=True, now=NOW, practice=True)).xp_awarded for question in questions
+        (await answer_review(course, rules, question, right=True, now=NOW, practice=True)).xp_awarded
+        for question in questions
     ]
     assert earned == [2] * 3 + [0] * 3
     # Another day: the same card earns once, not twice.
     day_two = NOW + timedelta(days=1)
     again = [
-        (await answer(course, rules, questions[0], right=True, now=day_two + timedelta(minutes=m))).xp_awarded
+        (await answer_review(course, rules, questions[0], right=True, now=day_two + timedelta(minutes=m))).xp_awarded
         for m in (0, 1)
     ]
     assert again == [2, 0]
@@ -304,11 +254,11 @@ async def test_a_review_answer_costs_at_most_six_statements_and_counts_for_maste
     await take_quiz(course, exact, wrong={"Q1", "Q2", "Q3"})
     first, second = (await question_ids(course))[:2]
     later = NOW + timedelta(days=1, hours=1)  # a new day: the first answer moves the streak too
-    with counting(course) as statements:
-        await answer(course, exact, first, right=True, now=later, reps=1)
+    with counted_statements(course) as statements:
+        await answer_review(course, exact, first, right=True, now=later, reps=1)
     assert len(statements) == 6, statements  # context and next card, card, XP, mastery, streak row and day
-    with counting(course) as statements:
-        await answer(course, exact, second, right=False, now=later, reps=1)
+    with counted_statements(course) as statements:
+        await answer_review(course, exact, second, right=False, now=later, reps=1)
     assert len(statements) == 3, statements  # no XP for a wrong answer, the day already counted
     async with course.session_scope() as session:
         mastery = await session.scalar(select(ConceptMastery).where(ConceptMastery.user_id == ALICE))
@@ -322,7 +272,7 @@ async def test_a_session_stops_at_its_cap_and_resumes(course: Database, exact: S
     async with course.session_scope() as session:
         started = await reviews.start(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", now=later)
     assert started.question is not None and started.question.due_count == 3
-    first = await answer(course, rules, started.question.question_id, right=True, now=later)
+    first = await answer_review(course, rules, started.question.question_id, right=True, now=later)
     assert first.next_question is not None and first.next_question.number == 2
     async with course.session_scope() as session:
         second = await reviews.answer(
@@ -367,8 +317,8 @@ async def test_the_most_forgotten_concepts_are_counted_by_lapses(course: Databas
     await take_quiz(course, exact, wrong=set())
     first, second = (await question_ids(course))[:2]
     later = NOW + timedelta(days=3)
-    await answer(course, exact, first, right=False, now=later)
-    await answer(course, exact, second, right=False, now=later)
+    await answer_review(course, exact, first, right=False, now=later)
+    await answer_review(course, exact, second, right=False, now=later)
     async with course.session_scope() as session:
         assert await reviews.most_forgotten_concepts(session, course_id=1, limit=5) == [("Basics", 2)]
 

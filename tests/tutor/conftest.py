@@ -2,12 +2,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.tutor import cache, prompts, sessions
+from bot.tutor.cache import CachedResponse, CacheKey
 from bot.tutor.llm import LLMClient
-from db.models import ContentItem, ContentKind, Course, Guild, Module, ModuleType, User
+from bot.tutor.sessions import TutorSession
+from db.models import ContentItem, ContentKind, Course, Guild, Module, ModuleType, SourceMode, User
 from db.models.tutor import EMBEDDING_DIMENSIONS
 from db.session import Database
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -85,6 +90,47 @@ async def add_course(database: Database, *, code: str, lessons: int = 2) -> Cour
         session.add_all(items)
         await session.flush()
         return CourseRows(course.id, tuple(item.id for item in items))
+
+
+async def open_session_in(
+    session: AsyncSession,
+    course: CourseRows,
+    *,
+    thread_id: int,
+    now: datetime,
+    user_id: int = STUDENT,
+    lesson: int | None = 0,
+    max_open: int = 10,
+) -> TutorSession:
+    """A tutor session of `user_id` in `thread_id` on the course's lesson number `lesson`, or course-wide (None)."""
+    return await sessions.open_session(
+        session,
+        guild_id=GUILD,
+        user_id=user_id,
+        thread_id=thread_id,
+        source_mode=SourceMode.COURSE if lesson is None else SourceMode.LESSON,
+        course_id=course.id,
+        content_item_id=None if lesson is None else course.lesson_ids[lesson],
+        max_open=max_open,
+        now=now,
+    )
+
+
+async def store_lesson_greeting(session: AsyncSession, lesson_id: int, *, response: str) -> CachedResponse:
+    """The lesson's cached greeting ("Hello") under the production tutor prompt, answered with `response`."""
+    prompt = await prompts.resolve(session, name=prompts.TUTOR_SYSTEM_PROMPT)
+    key = CacheKey(prompt_id=prompt.id, prompt_version=prompt.version, llm_provider="openai", llm_model="fake")
+    root = await cache.store_root(
+        session,
+        content_item_id=lesson_id,
+        greeting="Hello",
+        key=key,
+        response_chunks=[response],
+        response_meta={},
+        cache_enabled=True,
+    )
+    assert root is not None
+    return root
 
 
 @pytest.fixture

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.errors import InvalidInput
@@ -25,18 +28,42 @@ def secrets() -> SecretBox:
     return SecretBox.from_key(SecretStr(Fernet.generate_key().decode()))
 
 
+async def add_backend(
+    session: AsyncSession,
+    secrets: SecretBox,
+    *,
+    name: str = "openai",
+    provider: str = "OpenAI",
+    base_url: str = "https://api.openai.com/v1/",
+    api_key: str | None = API_KEY,
+    guild_id: int | None = GUILD,
+) -> backends.BackendSummary:
+    """`backends.add_backend` by INSTRUCTOR; by default the OpenAI server with API_KEY."""
+    return await backends.add_backend(
+        session,
+        name=name,
+        provider=provider,
+        base_url=base_url,
+        api_key=api_key,
+        secrets=secrets,
+        actor_id=INSTRUCTOR,
+        guild_id=guild_id,
+    )
+
+
+async def add_model(
+    session: AsyncSession, backend_id: int, model: str, *, guild_id: int | None = GUILD, **options: Any
+) -> backends.ModelSummary:
+    """`backends.add_model` by INSTRUCTOR; a chat model unless `purpose` says otherwise."""
+    options.setdefault("purpose", ModelPurpose.CHAT)
+    return await backends.add_model(
+        session, backend_id=backend_id, model=model, actor_id=INSTRUCTOR, guild_id=guild_id, **options
+    )
+
+
 async def add_openai(database: Database, secrets: SecretBox) -> backends.BackendSummary:
     async with database.session_scope() as session:
-        return await backends.add_backend(
-            session,
-            name="openai",
-            provider="OpenAI",
-            base_url="https://api.openai.com/v1/",
-            api_key=API_KEY,
-            secrets=secrets,
-            actor_id=INSTRUCTOR,
-            guild_id=GUILD,
-        )
+        return await add_backend(session, secrets)
 
 
 def test_a_missing_or_malformed_secret_key_says_how_to_make_one() -> None:
@@ -77,23 +104,8 @@ async def test_the_default_model_of_a_purpose_brings_its_decrypted_key(database:
     backend = await add_openai(database, secrets)
     async with database.session_scope() as session:
         assert await backends.default_connection(session, purpose=ModelPurpose.CHAT, secrets=secrets) is None
-        first = await backends.add_model(
-            session,
-            backend_id=backend.id,
-            model="gpt-4o-mini",
-            purpose=ModelPurpose.CHAT,
-            make_default=True,
-            actor_id=INSTRUCTOR,
-            guild_id=GUILD,
-        )
-        second = await backends.add_model(
-            session,
-            backend_id=backend.id,
-            model="gpt-4o",
-            purpose=ModelPurpose.CHAT,
-            actor_id=INSTRUCTOR,
-            guild_id=GUILD,
-        )
+        first = await add_model(session, backend.id, "gpt-4o-mini", make_default=True)
+        second = await add_model(session, backend.id, "gpt-4o")
         await backends.set_default(session, model_id=second.id, actor_id=INSTRUCTOR, guild_id=GUILD)
         connection = await backends.default_connection(session, purpose=ModelPurpose.CHAT, secrets=secrets)
         [listed] = await backends.list_backends(session)
@@ -109,15 +121,13 @@ async def test_a_key_saved_under_another_secret_key_is_reported_not_guessed(
 ) -> None:
     backend = await add_openai(database, secrets)
     async with database.session_scope() as session:
-        await backends.add_model(
+        await add_model(
             session,
-            backend_id=backend.id,
-            model="text-embedding-3-small",
+            backend.id,
+            "text-embedding-3-small",
             purpose=ModelPurpose.EMBEDDING,
             embedding_dimensions=1536,
             make_default=True,
-            actor_id=INSTRUCTOR,
-            guild_id=GUILD,
         )
         rotated = SecretBox.from_key(Fernet.generate_key().decode())
         with pytest.raises(SecretUnreadable):
@@ -128,36 +138,13 @@ async def test_names_and_models_are_checked(database: Database, secrets: SecretB
     backend = await add_openai(database, secrets)
     async with database.session_scope() as session:
         with pytest.raises(InvalidInput, match="exists already"):
-            await backends.add_backend(
-                session,
-                name="openai",
-                provider="openai",
-                base_url="https://example.com/v1",
-                api_key=None,
-                secrets=secrets,
-                actor_id=INSTRUCTOR,
-                guild_id=GUILD,
-            )
+            await add_backend(session, secrets, provider="openai", base_url="https://example.com/v1", api_key=None)
         with pytest.raises(InvalidInput, match="server address"):
-            await backends.add_backend(
-                session,
-                name="local",
-                provider="ollama",
-                base_url="localhost:11434",
-                api_key=None,
-                secrets=secrets,
-                actor_id=INSTRUCTOR,
-                guild_id=GUILD,
+            await add_backend(
+                session, secrets, name="local", provider="ollama", base_url="localhost:11434", api_key=None
             )
         with pytest.raises(InvalidInput, match="dimensions"):
-            await backends.add_model(
-                session,
-                backend_id=backend.id,
-                model="text-embedding-3-small",
-                purpose=ModelPurpose.EMBEDDING,
-                actor_id=INSTRUCTOR,
-                guild_id=GUILD,
-            )
+            await add_model(session, backend.id, "text-embedding-3-small", purpose=ModelPurpose.EMBEDDING)
 
 
 async def test_the_admins_default_backend_wins_over_config(database: Database, settings: Settings) -> None:
@@ -166,25 +153,16 @@ async def test_the_admins_default_backend_wins_over_config(database: Database, s
     settings.secret_key = SecretStr(Fernet.generate_key().decode())
     box = SecretBox.from_key(settings.secret_key)
     async with database.session_scope() as db:
-        added = await backends.add_backend(
+        added = await add_backend(
             db,
+            box,
             name="local",
             provider="ollama",
             base_url="http://localhost:11434/v1",
             api_key="sk-local",
-            secrets=box,
-            actor_id=INSTRUCTOR,
             guild_id=None,
         )
-        await backends.add_model(
-            db,
-            backend_id=added.id,
-            model="llama3",
-            purpose=ModelPurpose.CHAT,
-            make_default=True,
-            actor_id=INSTRUCTOR,
-            guild_id=None,
-        )
+        await add_model(db, added.id, "llama3", make_default=True, guild_id=None)
     async with database.session_scope() as db:
         chosen = await model_connection(db, settings, ModelPurpose.CHAT)
         embeddings = await model_connection(db, settings, ModelPurpose.EMBEDDING)

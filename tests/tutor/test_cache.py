@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from bot.services import audit
 from bot.tutor import cache, prompts, sessions
 from bot.tutor.cache import CachedResponse, CacheKey
-from db.models import CacheState, LLMResponseCache, SourceMode
+from db.models import CacheState, LLMResponseCache
 from db.session import Database
-from tests.tutor.conftest import GUILD, INSTRUCTOR, STUDENT, CourseRows
+from tests.tutor.conftest import GUILD, INSTRUCTOR, CourseRows, open_session_in
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 GREETING = "Start the lesson"
@@ -202,17 +202,7 @@ async def test_stats_and_clearing_a_course_which_stops_sessions_on_cleared_branc
             cache_enabled=True,
         )
         await cache.lookup_root(session, content_item_id=lesson, greeting=GREETING, key=key, cache_enabled=True)
-        tutor = await sessions.open_session(
-            session,
-            guild_id=GUILD,
-            user_id=STUDENT,
-            thread_id=1,
-            source_mode=SourceMode.LESSON,
-            course_id=course.id,
-            content_item_id=lesson,
-            max_open=10,
-            now=NOW,
-        )
+        tutor = await open_session_in(session, course, thread_id=1, now=NOW)
         await sessions.follow_cache_node(session, session_id=tutor.id, node_id=root.node_id)
         before = (await cache.stats(session, guild_id=GUILD, course_code="PY101")).counts
 

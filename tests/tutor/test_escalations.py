@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.tutor import cache, escalations, prompts, sessions
-from bot.tutor.cache import TA_APPROVED_MARK, CacheKey
+from bot.tutor import escalations, sessions
+from bot.tutor.cache import TA_APPROVED_MARK
 from bot.tutor.escalations import EscalationClosed, EscalationTaken, NotOnGuidedPath, NotTheHolder, TutorPaused
 from bot.tutor.sessions import GenerationMeta, NotYourThread
 from bot.tutor.tutor import Tutor
@@ -24,11 +24,10 @@ from db.models import (
     Notification,
     NotificationKind,
     SessionEndReason,
-    SourceMode,
     User,
 )
 from db.session import Database
-from tests.tutor.conftest import GUILD, OTHER_STUDENT, STUDENT, CourseRows
+from tests.tutor.conftest import GUILD, OTHER_STUDENT, STUDENT, CourseRows, open_session_in, store_lesson_greeting
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 TAS = tuple(9_000_000_000_000_000 + n for n in range(20))
@@ -41,29 +40,8 @@ async def open_conversation(database: Database, course: CourseRows, *, thread_id
     async with database.session_scope() as session:
         if await session.get(User, TAS[0]) is None:
             session.add_all(User(id=ta, display_name=f"ta {ta % 100}") for ta in TAS)
-        tutor_session = await sessions.open_session(
-            session,
-            guild_id=GUILD,
-            user_id=STUDENT,
-            thread_id=thread_id,
-            source_mode=SourceMode.LESSON,
-            course_id=course.id,
-            content_item_id=course.lesson_ids[0],
-            max_open=10,
-            now=NOW,
-        )
-        prompt = await prompts.resolve(session, name=prompts.TUTOR_SYSTEM_PROMPT)
-        key = CacheKey(prompt_id=prompt.id, prompt_version=prompt.version, llm_provider="openai", llm_model="fake")
-        root = await cache.store_root(
-            session,
-            content_item_id=course.lesson_ids[0],
-            greeting="Hello",
-            key=key,
-            response_chunks=["Welcome to loops."],
-            response_meta={},
-            cache_enabled=True,
-        )
-        assert root is not None
+        tutor_session = await open_session_in(session, course, thread_id=thread_id, now=NOW)
+        root = await store_lesson_greeting(session, course.lesson_ids[0], response="Welcome to loops.")
         await sessions.follow_cache_node(session, session_id=tutor_session.id, node_id=root.node_id)
         if not on_path:
             await sessions.record_user_message(

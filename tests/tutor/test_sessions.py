@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.errors import InvalidInput, NotFound
-from bot.tutor import cache, materials, prompts, sessions
-from bot.tutor.cache import CacheKey
+from bot.tutor import materials, sessions
 from bot.tutor.sessions import (
     Citation,
     GenerationMeta,
@@ -31,7 +30,15 @@ from db.models import (
     SourceMode,
 )
 from db.session import Database
-from tests.tutor.conftest import GUILD, INSTRUCTOR, OTHER_STUDENT, STUDENT, CourseRows
+from tests.tutor.conftest import (
+    GUILD,
+    INSTRUCTOR,
+    OTHER_STUDENT,
+    STUDENT,
+    CourseRows,
+    open_session_in,
+    store_lesson_greeting,
+)
 from tests.tutor.documents import LOOPS
 
 NOW = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
@@ -54,17 +61,7 @@ async def open_tutor(
     database: Database, course: CourseRows, *, thread_id: int, user_id: int = STUDENT, max_open: int = 10
 ) -> TutorSession:
     async with database.session_scope() as session:
-        return await sessions.open_session(
-            session,
-            guild_id=GUILD,
-            user_id=user_id,
-            thread_id=thread_id,
-            source_mode=SourceMode.LESSON,
-            course_id=course.id,
-            content_item_id=course.lesson_ids[0],
-            max_open=max_open,
-            now=NOW,
-        )
+        return await open_session_in(session, course, thread_id=thread_id, now=NOW, user_id=user_id, max_open=max_open)
 
 
 async def answer(database: Database, session_id: int, meta: GenerationMeta, *, at: datetime = NOW) -> int:
@@ -275,18 +272,7 @@ async def test_only_a_tracking_open_session_follows_a_cache_node(database: Datab
     diverged = await open_tutor(database, course, thread_id=2)
     ended = await open_tutor(database, course, thread_id=3)
     async with database.session_scope() as session:
-        prompt = await prompts.resolve(session, name=prompts.TUTOR_SYSTEM_PROMPT)
-        key = CacheKey(prompt_id=prompt.id, prompt_version=prompt.version, llm_provider="openai", llm_model="fake")
-        root = await cache.store_root(
-            session,
-            content_item_id=course.lesson_ids[0],
-            greeting="Hello",
-            key=key,
-            response_chunks=["Hi"],
-            response_meta={},
-            cache_enabled=True,
-        )
-        assert root is not None
+        root = await store_lesson_greeting(session, course.lesson_ids[0], response="Hi")
         await sessions.record_user_message(
             session, session_id=diverged.id, content="Anything else", rate_limit_per_minute=10, now=NOW
         )

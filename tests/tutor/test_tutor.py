@@ -11,12 +11,11 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.tutor import sessions
 from bot.tutor.tutor import Tutor
-from db.models import GenerationStatus, SourceMode
+from db.models import GenerationStatus
 from db.session import Database
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
-from tests.tutor.conftest import GUILD, OTHER_STUDENT, STUDENT, CourseRows
+from tests.tutor.conftest import OTHER_STUDENT, STUDENT, CourseRows, open_session_in
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 THREAD = 9_000_000_000_000_001
@@ -32,16 +31,7 @@ async def tutor(
     settings.llm.max_retries = 0
     tutor = Tutor(database, settings, FixedClock(NOW))
     async with database.session_scope() as session:
-        await sessions.open_session(
-            session,
-            guild_id=GUILD,
-            user_id=STUDENT,
-            thread_id=THREAD,
-            source_mode=SourceMode.COURSE,
-            course_id=course.id,
-            max_open=10,
-            now=NOW,
-        )
+        await open_session_in(session, course, thread_id=THREAD, now=NOW, lesson=None)
     yield tutor
     await tutor.aclose()
 
@@ -71,20 +61,9 @@ async def test_students_arriving_while_an_answer_is_written_wait_and_replay_it(
 ) -> None:
     settings.llm.base_url = openai_server.base_url
     tutor = Tutor(database, settings, FixedClock(NOW))
-    lesson = course.lesson_ids[0]
     for student, thread in ((STUDENT, THREAD), (OTHER_STUDENT, THREAD + 1)):
         async with database.session_scope() as session:
-            await sessions.open_session(
-                session,
-                guild_id=GUILD,
-                user_id=student,
-                thread_id=thread,
-                source_mode=SourceMode.LESSON,
-                course_id=course.id,
-                content_item_id=lesson,
-                max_open=10,
-                now=NOW,
-            )
+            await open_session_in(session, course, thread_id=thread, now=NOW, user_id=student)
     try:
         first = await tutor.greet(thread_id=THREAD)
         waiting = asyncio.create_task(tutor.greet(thread_id=THREAD + 1))

@@ -67,21 +67,9 @@ async def last_activity(session: AsyncSession, *, course_id: int) -> dict[int, d
     return {user_id: at for user_id, at in rows if at is not None}
 
 
-async def students_at_risk(
-    session: AsyncSession, *, scope: Scope, now: datetime, inactive_days: int, pace_margin: float
-) -> list[StudentAtRisk]:
-    """Active students of the course (or cohort) with at least one reason to worry, the most reasons first."""
-    enrolled = (
-        select(CourseEnrollment.user_id, User.display_name, CourseOffering.term_name, CourseOffering.starts_at)
-        .add_columns(CourseOffering.ends_at)
-        .join(CourseOffering, CourseOffering.id == CourseEnrollment.offering_id)
-        .join(User, User.id == CourseEnrollment.user_id)
-        .where(CourseOffering.course_id == scope.course_id, CourseEnrollment.status == EnrollmentStatus.ACTIVE)
-    )
-    if scope.offering_id != WHOLE_COURSE:
-        enrolled = enrolled.where(CourseEnrollment.offering_id == scope.offering_id)
-    students = (await session.execute(enrolled.order_by(User.display_name, CourseEnrollment.user_id))).all()
-    catalogue = published.items(scope.course_id)
+async def completed_items(session: AsyncSession, *, course_id: int) -> tuple[int, dict[int, int]]:
+    """How many items the course has published, and how many of them each student has completed (by user id)."""
+    catalogue = published.items(course_id)
     item_count = await session.scalar(catalogue.with_only_columns(func.count(ContentItem.id))) or 0
     done = dict(
         (
@@ -97,6 +85,24 @@ async def students_at_risk(
             )
         ).all()
     )
+    return item_count, done
+
+
+async def students_at_risk(
+    session: AsyncSession, *, scope: Scope, now: datetime, inactive_days: int, pace_margin: float
+) -> list[StudentAtRisk]:
+    """Active students of the course (or cohort) with at least one reason to worry, the most reasons first."""
+    enrolled = (
+        select(CourseEnrollment.user_id, User.display_name, CourseOffering.term_name, CourseOffering.starts_at)
+        .add_columns(CourseOffering.ends_at)
+        .join(CourseOffering, CourseOffering.id == CourseEnrollment.offering_id)
+        .join(User, User.id == CourseEnrollment.user_id)
+        .where(CourseOffering.course_id == scope.course_id, CourseEnrollment.status == EnrollmentStatus.ACTIVE)
+    )
+    if scope.offering_id != WHOLE_COURSE:
+        enrolled = enrolled.where(CourseEnrollment.offering_id == scope.offering_id)
+    students = (await session.execute(enrolled.order_by(User.display_name, CourseEnrollment.user_id))).all()
+    item_count, done = await completed_items(session, course_id=scope.course_id)
     failing: defaultdict[int, list[str]] = defaultdict(list)
     quiz_rows = await _failing_quizzes(session, scope.course_id)
     for user_id, title in quiz_rows:

@@ -78,53 +78,53 @@ def active_students(days: Sequence[tuple[date, int, int]], *, course: str) -> by
 
 def completion_funnel(modules: Sequence[tuple[str, float]], *, course: str) -> bytes:
     """Share of the class that completed each module, in course order, top to bottom."""
-    figure, axes = _figure()
-    if not modules:
-        _empty(axes, "No published modules yet")
-    names = [_short(name) for name, _ in modules][::-1]
-    shares = [100 * share for _, share in modules][::-1]
-    bars = axes.barh(names, shares, color=GREEN)
-    axes.bar_label(bars, labels=[f"{share:.0f}%" for share in shares], color=INK, padding=3)
-    axes.set_xlim(0, 110)
-    axes.xaxis.set_major_formatter(PercentFormatter())
-    axes.grid(axis="y", visible=False)
-    axes.grid(axis="x", color=GRID, linewidth=0.8)
-    return _png(
-        figure,
-        axes,
+    return _percent_bars(
+        [(name, 100 * share, f"{100 * share:.0f}%") for name, share in modules],
+        empty="No published modules yet",
+        color=GREEN,
+        x_max=110,
         title=f"{course}: completion by module",
         x_label="Students who completed it (%)",
         y_label="Module",
-        left=LABELLED_LEFT,
     )
 
 
 def lowest_mastery(concepts: Sequence[tuple[str, float, int]], *, course: str) -> bytes:
     """Mean mastery confidence of the weakest concepts, lowest at the top."""
-    figure, axes = _figure()
-    if not concepts:
-        _empty(axes, "No concept mastery recorded yet")
-    names = [_short(name) for name, _, _ in concepts][::-1]
-    values = [100 * mean for _, mean, _ in concepts][::-1]
-    bars = axes.barh(names, values, color=VERMILLION)
-    axes.bar_label(
-        bars,
-        labels=[f"{value:.0f}% ({count})" for value, (_, _, count) in zip(values, concepts[::-1], strict=True)],
-        color=INK,
-        padding=3,
-    )
-    axes.set_xlim(0, 115)
-    axes.xaxis.set_major_formatter(PercentFormatter())
-    axes.grid(axis="y", visible=False)
-    axes.grid(axis="x", color=GRID, linewidth=0.8)
-    return _png(
-        figure,
-        axes,
+    return _percent_bars(
+        [(name, 100 * mean, f"{100 * mean:.0f}% ({count})") for name, mean, count in concepts],
+        empty="No concept mastery recorded yet",
+        color=VERMILLION,
+        x_max=115,
         title=f"{course}: concepts with the lowest mastery",
         x_label="Mean mastery confidence (%), students in brackets",
         y_label="Concept",
-        left=LABELLED_LEFT,
     )
+
+
+def _percent_bars(
+    rows: Sequence[tuple[str, float, str]],
+    *,
+    empty: str,
+    color: str,
+    x_max: float,
+    title: str,
+    x_label: str,
+    y_label: str,
+) -> bytes:
+    """Horizontal bars of (name, percent, label at the bar's end), the first row at the top; `empty` says why a
+    chart without rows is empty."""
+    figure, axes = _figure()
+    if not rows:
+        _empty(axes, empty)
+    top_down = rows[::-1]
+    bars = axes.barh([_short(name) for name, _, _ in top_down], [value for _, value, _ in top_down], color=color)
+    axes.bar_label(bars, labels=[label for _, _, label in top_down], color=INK, padding=3)
+    axes.set_xlim(0, x_max)
+    axes.xaxis.set_major_formatter(PercentFormatter())
+    axes.grid(axis="y", visible=False)
+    axes.grid(axis="x", color=GRID, linewidth=0.8)
+    return _png(figure, axes, title=title, x_label=x_label, y_label=y_label, left=LABELLED_LEFT)
 
 
 def score_distribution(scores: Sequence[float], *, passing: float, course: str) -> bytes:

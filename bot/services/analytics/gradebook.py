@@ -10,14 +10,12 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import audit, published
-from bot.services.analytics.at_risk import last_activity
+from bot.services import audit
+from bot.services.analytics.at_risk import completed_items, last_activity
 from bot.services.analytics.overview import Scope, quizzes_of
 from bot.spreadsheets import csv_bytes
 from db.models import (
     AttemptStatus,
-    ContentItem,
-    ContentProgress,
     CourseEnrollment,
     CourseMemberStats,
     CourseOffering,
@@ -83,22 +81,7 @@ async def gradebook(session: AsyncSession, *, scope: Scope, actor_id: int, guild
     if scope.offering_id != WHOLE_COURSE:
         students = students.where(CourseEnrollment.offering_id == scope.offering_id)
     enrolled = (await session.execute(students)).all()
-    catalogue = published.items(scope.course_id)
-    item_count = await session.scalar(catalogue.with_only_columns(func.count(ContentItem.id))) or 0
-    done = dict(
-        (
-            await session.execute(
-                select(ContentProgress.user_id, func.count(func.distinct(ContentProgress.item_id)))
-                .where(
-                    ContentProgress.item_id.in_(
-                        catalogue.with_only_columns(ContentItem.id).correlate(None).scalar_subquery()
-                    ),
-                    ContentProgress.completed_at.is_not(None),
-                )
-                .group_by(ContentProgress.user_id)
-            )
-        ).all()
-    )
+    item_count, done = await completed_items(session, course_id=scope.course_id)
     quizzes = await quizzes_of(session, course_id=scope.course_id)
     results: dict[tuple[int, int], QuizResult] = {}
     rows = await session.execute(

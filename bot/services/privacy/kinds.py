@@ -2,7 +2,8 @@
 
 Each `Kind` has a label, a `Retention` (how long it stays, said with the `[privacy]` settings by `retention_text`),
 the `PERSON_COLUMNS` its rows hang off (so it knows what erasure does to it), and the query of its rows, whose
-columns are what the export holds. Every column of the registry is covered by at least one kind.
+columns are what the export holds. Every column of the registry is covered by at least one kind. Most kinds are
+the rows of one table that name the person in one column (`_owned`: columns, joins and order, nothing else).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Boolean, Select, literal, select, type_coerce, union_all
+from sqlalchemy import Boolean, ColumnElement, Select, literal, select, type_coerce, union_all
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.config import PrivacySettings
 from bot.services.privacy.registry import PERSON_COLUMNS, Treatment, audit_names, column_of, own_sessions
@@ -121,274 +123,267 @@ def _credits(user_id: int, _dialect: str) -> Select[Any]:
     return select(union_all(*parts).subquery())
 
 
+class _Join(NamedTuple):
+    """A table a kind's query joins, on what; `outer` keeps the person's rows that have none."""
+
+    table: Any
+    on: ColumnElement[bool]
+    outer: bool = False
+
+
+# Which server and course a row is about.
+_IN_COURSE = (Course.guild_id, Course.code.label("course"))
+
+
+def _course_of(course_id: ColumnElement[int], *, outer: bool = False) -> tuple[_Join]:
+    return (_Join(Course, Course.id == course_id, outer),)
+
+
+def _item_of(item_id: ColumnElement[int]) -> tuple[_Join, _Join]:
+    """The content item `item_id` names, and its course."""
+    return _Join(ContentItem, ContentItem.id == item_id), *_course_of(ContentItem.course_id)
+
+
+def _owned(
+    key: str,
+    label: str,
+    retention: Retention,
+    owner: InstrumentedAttribute[int],
+    *columns: Any,
+    joins: tuple[_Join, ...] = (),
+    order_by: Any = None,
+) -> Kind:
+    """A kind whose rows are those of one table with the person's id in `owner` (the one column it covers)."""
+
+    def rows(user: int, _dialect: str) -> Select[Any]:
+        query = select(*columns)
+        for join in joins:
+            query = query.join(join.table, join.on, isouter=join.outer)
+        query = query.where(owner == user)
+        return query if order_by is None else query.order_by(order_by)
+
+    return Kind(key, label, retention, (f"{owner.class_.__tablename__}.{owner.key}",), rows)
+
+
 KINDS: tuple[Kind, ...] = (
-    Kind(
+    _owned(
         "account",
         "Account: name, language, time zone, settings",
         Retention.UNTIL_DELETED,
-        ("users.id",),
-        lambda user, _: select(
-            User.id.label("user_id"),
-            User.display_name,
-            User.locale,
-            User.time_zone,
-            User.preferences,
-            User.created_at,
-            User.last_active_at,
-        ).where(User.id == user),
+        User.id,
+        User.id.label("user_id"),
+        User.display_name,
+        User.locale,
+        User.time_zone,
+        User.preferences,
+        User.created_at,
+        User.last_active_at,
     ),
-    Kind(
+    _owned(
         "profile",
         "Learning profile",
         Retention.UNTIL_DELETED,
-        ("user_profiles.user_id",),
-        lambda user, _: select(UserProfile.learning_goal, UserProfile.study_level).where(UserProfile.user_id == user),
+        UserProfile.user_id,
+        UserProfile.learning_goal,
+        UserProfile.study_level,
     ),
-    Kind(
+    _owned(
         "roles",
         "Levels Coursebot gave you",
         Retention.WITH_SERVER,
-        ("guild_members.user_id",),
-        lambda user, _: select(GuildMember.guild_id, GuildMember.role, GuildMember.created_at).where(
-            GuildMember.user_id == user
-        ),
+        GuildMember.user_id,
+        GuildMember.guild_id,
+        GuildMember.role,
+        GuildMember.created_at,
     ),
-    Kind(
+    _owned(
         "enrollments",
         "Course enrollments",
         Retention.WITH_SERVER,
-        ("course_enrollments.user_id",),
-        lambda user, _: (
-            select(
-                Course.guild_id,
-                Course.code.label("course"),
-                CourseOffering.term_name.label("cohort"),
-                CourseEnrollment.status,
-                CourseEnrollment.enrolled_at,
-                CourseEnrollment.completed_at,
-                CourseEnrollment.dropped_at,
-                CourseEnrollment.final_grade,
-            )
-            .join(CourseOffering, CourseOffering.id == CourseEnrollment.offering_id)
-            .join(Course, Course.id == CourseOffering.course_id)
-            .where(CourseEnrollment.user_id == user)
-            .order_by(CourseEnrollment.id)
+        CourseEnrollment.user_id,
+        *_IN_COURSE,
+        CourseOffering.term_name.label("cohort"),
+        CourseEnrollment.status,
+        CourseEnrollment.enrolled_at,
+        CourseEnrollment.completed_at,
+        CourseEnrollment.dropped_at,
+        CourseEnrollment.final_grade,
+        joins=(
+            _Join(CourseOffering, CourseOffering.id == CourseEnrollment.offering_id),
+            *_course_of(CourseOffering.course_id),
         ),
+        order_by=CourseEnrollment.id,
     ),
-    Kind(
+    _owned(
         "progress",
         "Lesson progress",
         Retention.WITH_SERVER,
-        ("content_progress.user_id",),
-        lambda user, _: (
-            select(
-                Course.guild_id,
-                Course.code.label("course"),
-                ContentItem.slug.label("item"),
-                ContentProgress.percent,
-                ContentProgress.attempts,
-                ContentProgress.first_opened_at,
-                ContentProgress.last_opened_at,
-                ContentProgress.completed_at,
-            )
-            .join(ContentItem, ContentItem.id == ContentProgress.item_id)
-            .join(Course, Course.id == ContentItem.course_id)
-            .where(ContentProgress.user_id == user)
-            .order_by(ContentProgress.id)
-        ),
+        ContentProgress.user_id,
+        *_IN_COURSE,
+        ContentItem.slug.label("item"),
+        ContentProgress.percent,
+        ContentProgress.attempts,
+        ContentProgress.first_opened_at,
+        ContentProgress.last_opened_at,
+        ContentProgress.completed_at,
+        joins=_item_of(ContentProgress.item_id),
+        order_by=ContentProgress.id,
     ),
-    Kind(
+    _owned(
         "quiz_attempts",
         "Quiz attempts",
         Retention.ANONYMOUS,
-        ("quiz_attempts.user_id",),
-        lambda user, _: (
-            select(
-                QuizAttempt.id.label("attempt_id"),
-                Course.guild_id,
-                Course.code.label("course"),
-                ContentItem.slug.label("quiz"),
-                QuizAttempt.attempt_number,
-                QuizAttempt.status,
-                QuizAttempt.score,
-                QuizAttempt.correct_count,
-                QuizAttempt.passed,
-                QuizAttempt.started_at,
-                QuizAttempt.submitted_at,
-                QuizAttempt.time_taken_seconds,
-            )
-            .join(ContentItem, ContentItem.id == QuizAttempt.item_id)
-            .join(Course, Course.id == ContentItem.course_id)
-            .where(QuizAttempt.user_id == user)
-            .order_by(QuizAttempt.id)
-        ),
+        QuizAttempt.user_id,
+        QuizAttempt.id.label("attempt_id"),
+        *_IN_COURSE,
+        ContentItem.slug.label("quiz"),
+        QuizAttempt.attempt_number,
+        QuizAttempt.status,
+        QuizAttempt.score,
+        QuizAttempt.correct_count,
+        QuizAttempt.passed,
+        QuizAttempt.started_at,
+        QuizAttempt.submitted_at,
+        QuizAttempt.time_taken_seconds,
+        joins=_item_of(QuizAttempt.item_id),
+        order_by=QuizAttempt.id,
     ),
-    Kind(
+    _owned(
         "quiz_answers",
         "Quiz answers",
         Retention.ANONYMOUS,
-        ("quiz_attempts.user_id",),
-        lambda user, _: (
-            select(
-                QuestionAnswer.attempt_id,
-                Question.text.label("question"),
-                Question.options,
-                QuestionAnswer.answer,
-                QuestionAnswer.is_correct,
-                QuestionAnswer.answered_at,
-            )
-            .join(QuizAttempt, QuizAttempt.id == QuestionAnswer.attempt_id)
-            .join(Question, Question.id == QuestionAnswer.question_id)
-            .where(QuizAttempt.user_id == user)
-            .order_by(QuestionAnswer.id)
+        QuizAttempt.user_id,
+        QuestionAnswer.attempt_id,
+        Question.text.label("question"),
+        Question.options,
+        QuestionAnswer.answer,
+        QuestionAnswer.is_correct,
+        QuestionAnswer.answered_at,
+        joins=(
+            _Join(QuizAttempt, QuizAttempt.id == QuestionAnswer.attempt_id),
+            _Join(Question, Question.id == QuestionAnswer.question_id),
         ),
+        order_by=QuestionAnswer.id,
     ),
-    Kind(
+    _owned(
         "concept_mastery",
         "Concept mastery",
         Retention.WITH_SERVER,
-        ("concept_mastery.user_id",),
-        lambda user, _: (
-            select(
-                Course.guild_id,
-                Course.code.label("course"),
-                Concept.slug.label("concept"),
-                ConceptMastery.level,
-                ConceptMastery.confidence,
-                ConceptMastery.correct_count,
-                ConceptMastery.attempt_count,
-                ConceptMastery.updated_at,
-            )
-            .join(Concept, Concept.id == ConceptMastery.concept_id)
-            .join(Course, Course.id == Concept.course_id)
-            .where(ConceptMastery.user_id == user)
-            .order_by(ConceptMastery.id)
-        ),
+        ConceptMastery.user_id,
+        *_IN_COURSE,
+        Concept.slug.label("concept"),
+        ConceptMastery.level,
+        ConceptMastery.confidence,
+        ConceptMastery.correct_count,
+        ConceptMastery.attempt_count,
+        ConceptMastery.updated_at,
+        joins=(_Join(Concept, Concept.id == ConceptMastery.concept_id), *_course_of(Concept.course_id)),
+        order_by=ConceptMastery.id,
     ),
-    Kind(
+    _owned(
         "review_cards",
         "Review cards (when each question you answered comes back)",
         Retention.WITH_SERVER,
-        ("review_cards.user_id",),
-        lambda user, _: (
-            select(
-                Course.guild_id,
-                Course.code.label("course"),
-                ReviewCard.question_id,
-                ReviewCard.state,
-                ReviewCard.stability,
-                ReviewCard.difficulty,
-                ReviewCard.due,
-                ReviewCard.last_review,
-                ReviewCard.last_rating,
-                ReviewCard.reps,
-                ReviewCard.lapses,
-                ReviewCard.retired_at,
-            )
-            .join(Course, Course.id == ReviewCard.course_id)
-            .where(ReviewCard.user_id == user)
-            .order_by(ReviewCard.id)
-        ),
+        ReviewCard.user_id,
+        *_IN_COURSE,
+        ReviewCard.question_id,
+        ReviewCard.state,
+        ReviewCard.stability,
+        ReviewCard.difficulty,
+        ReviewCard.due,
+        ReviewCard.last_review,
+        ReviewCard.last_rating,
+        ReviewCard.reps,
+        ReviewCard.lapses,
+        ReviewCard.retired_at,
+        joins=_course_of(ReviewCard.course_id),
+        order_by=ReviewCard.id,
     ),
-    Kind(
+    _owned(
         "xp_events",
         "XP ledger entries",
         Retention.WITH_SERVER,
-        ("xp_events.user_id",),
-        lambda user, _: (
-            select(
-                XPEvent.guild_id,
-                Course.code.label("course"),
-                XPEvent.amount,
-                XPEvent.action,
-                XPEvent.reason,
-                XPEvent.source_key,
-                XPEvent.day,
-                XPEvent.created_at,
-            )
-            .outerjoin(Course, Course.id == XPEvent.course_id)
-            .where(XPEvent.user_id == user)
-            .order_by(XPEvent.id)
-        ),
+        XPEvent.user_id,
+        XPEvent.guild_id,
+        Course.code.label("course"),
+        XPEvent.amount,
+        XPEvent.action,
+        XPEvent.reason,
+        XPEvent.source_key,
+        XPEvent.day,
+        XPEvent.created_at,
+        joins=_course_of(XPEvent.course_id, outer=True),
+        order_by=XPEvent.id,
     ),
-    Kind(
+    _owned(
         "xp_totals",
         "Leaderboard totals per server",
         Retention.WITH_SERVER,
-        ("member_stats.user_id",),
-        lambda user, _: select(MemberStats.guild_id, MemberStats.total_xp, MemberStats.updated_at).where(
-            MemberStats.user_id == user
-        ),
+        MemberStats.user_id,
+        MemberStats.guild_id,
+        MemberStats.total_xp,
+        MemberStats.updated_at,
     ),
-    Kind(
+    _owned(
         "course_xp_totals",
         "Leaderboard totals per course",
         Retention.WITH_SERVER,
-        ("course_member_stats.user_id",),
-        lambda user, _: (
-            select(Course.guild_id, Course.code.label("course"), CourseMemberStats.total_xp)
-            .join(Course, Course.id == CourseMemberStats.course_id)
-            .where(CourseMemberStats.user_id == user)
-        ),
+        CourseMemberStats.user_id,
+        *_IN_COURSE,
+        CourseMemberStats.total_xp,
+        joins=_course_of(CourseMemberStats.course_id),
     ),
-    Kind(
+    _owned(
         "xp_by_day",
         "XP per day (weekly and monthly boards)",
         Retention.WITH_SERVER,
-        ("xp_daily.user_id",),
-        lambda user, _: (
-            select(XPDaily.guild_id, XPDaily.day, XPDaily.course_id, XPDaily.xp)
-            .where(XPDaily.user_id == user)
-            .order_by(XPDaily.day)
-        ),
+        XPDaily.user_id,
+        XPDaily.guild_id,
+        XPDaily.day,
+        XPDaily.course_id,
+        XPDaily.xp,
+        order_by=XPDaily.day,
     ),
-    Kind(
+    _owned(
         "streak",
         "Streak",
         Retention.UNTIL_DELETED,
-        ("streaks.user_id",),
-        lambda user, _: select(
-            Streak.current,
-            Streak.longest,
-            Streak.last_activity_date,
-            Streak.total_active_days,
-            Streak.freezes_available,
-            Streak.freeze_used_on,
-            Streak.updated_at,
-        ).where(Streak.user_id == user),
+        Streak.user_id,
+        Streak.current,
+        Streak.longest,
+        Streak.last_activity_date,
+        Streak.total_active_days,
+        Streak.freezes_available,
+        Streak.freeze_used_on,
+        Streak.updated_at,
     ),
-    Kind(
+    _owned(
         "activity",
         "Study days (the streak calendar)",
         Retention.ACTIVITY,
-        ("activity_events.user_id",),
-        lambda user, _: (
-            select(ActivityEvent.guild_id, ActivityEvent.kind, ActivityEvent.at, ActivityEvent.meta)
-            .where(ActivityEvent.user_id == user)
-            .order_by(ActivityEvent.id)
-        ),
+        ActivityEvent.user_id,
+        ActivityEvent.guild_id,
+        ActivityEvent.kind,
+        ActivityEvent.at,
+        ActivityEvent.meta,
+        order_by=ActivityEvent.id,
     ),
-    Kind(
+    _owned(
         "tutor_sessions",
         "Tutor conversations",
         Retention.TUTOR,
-        ("chat_sessions.user_id",),
-        lambda user, _: (
-            select(
-                ChatSession.id.label("session_id"),
-                ChatSession.guild_id,
-                Course.code.label("course"),
-                ChatSession.source_mode,
-                ChatSession.thread_id,
-                ChatSession.started_at,
-                ChatSession.last_message_at,
-                ChatSession.ended_at,
-                ChatSession.end_reason,
-            )
-            .outerjoin(Course, Course.id == ChatSession.course_id)
-            .where(ChatSession.user_id == user)
-            .order_by(ChatSession.id)
-        ),
+        ChatSession.user_id,
+        ChatSession.id.label("session_id"),
+        ChatSession.guild_id,
+        Course.code.label("course"),
+        ChatSession.source_mode,
+        ChatSession.thread_id,
+        ChatSession.started_at,
+        ChatSession.last_message_at,
+        ChatSession.ended_at,
+        ChatSession.end_reason,
+        joins=_course_of(ChatSession.course_id, outer=True),
+        order_by=ChatSession.id,
     ),
     Kind(
         "tutor_messages",
@@ -422,63 +417,48 @@ KINDS: tuple[Kind, ...] = (
             .order_by(ChatNote.id)
         ),
     ),
-    Kind(
+    _owned(
         "tutor_feedback",
         "Your ratings of tutor answers",
         Retention.TUTOR,
-        ("chat_message_feedback.user_id",),
-        lambda user, _: (
-            select(
-                ChatMessageFeedback.message_id,
-                ChatMessageFeedback.rating,
-                ChatMessageFeedback.comment,
-                ChatMessageFeedback.created_at,
-                ChatMessageFeedback.updated_at,
-            )
-            .where(ChatMessageFeedback.user_id == user)
-            .order_by(ChatMessageFeedback.id)
-        ),
+        ChatMessageFeedback.user_id,
+        ChatMessageFeedback.message_id,
+        ChatMessageFeedback.rating,
+        ChatMessageFeedback.comment,
+        ChatMessageFeedback.created_at,
+        ChatMessageFeedback.updated_at,
+        order_by=ChatMessageFeedback.id,
     ),
-    Kind(
+    _owned(
         "reminders",
         "Study reminders",
         Retention.WITH_SERVER,
-        ("reminder_preferences.user_id",),
-        lambda user, _: (
-            select(
-                ReminderPreference.guild_id,
-                Course.code.label("course"),
-                ReminderPreference.local_time,
-                ReminderPreference.weekdays,
-                ReminderPreference.next_fire_at,
-                ReminderPreference.streak_nudges,
-                ReminderPreference.deadline_nudges,
-                ReminderPreference.paused_reason,
-                ReminderPreference.created_at,
-            )
-            .join(Course, Course.id == ReminderPreference.course_id)
-            .where(ReminderPreference.user_id == user)
-            .order_by(ReminderPreference.id)
-        ),
+        ReminderPreference.user_id,
+        ReminderPreference.guild_id,
+        Course.code.label("course"),
+        ReminderPreference.local_time,
+        ReminderPreference.weekdays,
+        ReminderPreference.next_fire_at,
+        ReminderPreference.streak_nudges,
+        ReminderPreference.deadline_nudges,
+        ReminderPreference.paused_reason,
+        ReminderPreference.created_at,
+        joins=_course_of(ReminderPreference.course_id),
+        order_by=ReminderPreference.id,
     ),
-    Kind(
+    _owned(
         "notifications",
         "Reminders and nudges sent to you",
         Retention.NOTIFICATIONS,
-        ("notifications.user_id",),
-        lambda user, _: (
-            select(
-                Notification.guild_id,
-                Notification.kind,
-                Notification.status,
-                Notification.due_at,
-                Notification.sent_at,
-                Notification.payload,
-                Notification.created_at,
-            )
-            .where(Notification.user_id == user)
-            .order_by(Notification.id)
-        ),
+        Notification.user_id,
+        Notification.guild_id,
+        Notification.kind,
+        Notification.status,
+        Notification.due_at,
+        Notification.sent_at,
+        Notification.payload,
+        Notification.created_at,
+        order_by=Notification.id,
     ),
     Kind(
         "escalations",
@@ -545,13 +525,7 @@ KINDS: tuple[Kind, ...] = (
             .order_by(MaterialSubmission.id)
         ),
     ),
-    Kind(
-        "exports",
-        "Your last data export",
-        Retention.EXPORTS,
-        ("data_exports.user_id",),
-        lambda user, _: select(DataExport.exported_at).where(DataExport.user_id == user),
-    ),
+    _owned("exports", "Your last data export", Retention.EXPORTS, DataExport.user_id, DataExport.exported_at),
     Kind(
         "audit",
         "Audit log entries naming you",
@@ -571,11 +545,12 @@ KINDS: tuple[Kind, ...] = (
         ),
     ),
     Kind("credits", "Course content credited to you", Retention.CREDITS, CREDITED, _credits),
-    Kind(
+    _owned(
         "erasures",
         "Earlier erasure of your data",
         Retention.TOMBSTONE,
-        ("erased_users.user_id",),
-        lambda user, _: select(ErasedUser.requested_at, ErasedUser.finished_at).where(ErasedUser.user_id == user),
+        ErasedUser.user_id,
+        ErasedUser.requested_at,
+        ErasedUser.finished_at,
     ),
 )
