@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import URL, make_url
 
 from db import migrate
-from db.models import Guild
+from db.models import Guild, User
 from db.session import Database
 from sandbox import DiscordSandbox
 
@@ -71,6 +71,13 @@ def latency_figures(bench: str, backend: str, name: str, samples: list[float], f
         Figure(bench, backend, f"{name}_p{q}", ms(percentile(samples, q)), "ms", floor=ms(percentile(floor, q)))
         for q in (50, 99)
     ]
+
+
+async def build_figure(bench: str, backend: str, build: Awaitable[object]) -> Figure:
+    """Await `build` (the bench's data) and report how long it took, as `build_data_seconds`."""
+    started = time.perf_counter()
+    await build
+    return Figure(bench, backend, "build_data_seconds", round(time.perf_counter() - started, 1), "s")
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -151,6 +158,18 @@ async def pk_read_floor(database: Database, samples: int = FLOOR_SAMPLES) -> lis
         started = time.perf_counter()
         async with database.session_scope() as session:
             await session.scalar(statement)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def user_read_floor(database: Database, user_ids: Iterable[int]) -> list[float]:
+    """A primary-key read of each user's row in its own unit of work (seconds): a floor over as many different rows
+    as the reads it is set against."""
+    latencies: list[float] = []
+    for user_id in user_ids:
+        started = time.perf_counter()
+        async with database.session_scope() as session:
+            await session.scalar(select(User.time_zone).where(User.id == user_id))
         latencies.append(time.perf_counter() - started)
     return latencies
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from bench._harness import Figure, StatementCounter, fresh_database, percentile
+from bench._harness import Figure, StatementCounter, build_figure, fresh_database, percentile
 from bench.loop import max_lag_during
 from bot.app import CourseBot
 from bot.clock import FixedClock
@@ -390,9 +390,7 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     sizes = Sizes.scaled(scale)
     for backend in backends:
         async with fresh_database(backend) as database:
-            started = time.perf_counter()
-            await build(database, sizes)
-            yield Figure(BENCH, backend, "build_data_seconds", round(time.perf_counter() - started, 1), "s")
+            yield await build_figure(BENCH, backend, build(database, sizes))
             async with database.session_scope() as session:
                 for model in (User, QuestionAnswer, ChatMessage):
                     count = await session.scalar(select(func.count()).select_from(model))

@@ -24,6 +24,7 @@ from bench._harness import (
     Figure,
     StatementCounter,
     add_floor_command,
+    build_figure,
     fresh_database,
     interaction_floor,
     latency_figures,
@@ -206,9 +207,7 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     sizes = Sizes.scaled(scale)
     for backend in backends:
         async with fresh_database(backend) as database:
-            started = time.perf_counter()
-            await fill(database, sizes)
-            yield Figure(BENCH, backend, "build_data_seconds", round(time.perf_counter() - started, 1), "s")
+            yield await build_figure(BENCH, backend, fill(database, sizes))
             async for figure in data_shape_figures(database, backend):
                 yield figure
             async for figure in leaderboard_figures(database, backend, sizes):

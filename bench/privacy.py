@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import event, insert, select, update
 
-from bench._harness import Figure, fresh_database, percentile
+from bench._harness import Figure, build_figure, fresh_database, percentile
 from bot.config import load_settings
 from bot.services import privacy
 from db.models import (
@@ -281,8 +281,6 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     batch_size = load_settings(CONFIG).privacy.batch_size
     for backend in backends:
         async with fresh_database(backend) as database:
-            started = time.perf_counter()
-            await fill(database, scale)
-            yield Figure(BENCH, backend, "build_data_seconds", round(time.perf_counter() - started, 1), "s")
+            yield await build_figure(BENCH, backend, fill(database, scale))
             async for figure in erasure_figures(database, backend, batch_size):
                 yield figure

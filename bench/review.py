@@ -23,11 +23,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from bench._harness import Figure, StatementCounter, fresh_database, percentile
+from bench._harness import Figure, StatementCounter, build_figure, fresh_database, percentile, user_read_floor
 from bot.config import load_settings
 from bot.services import content, reviews, tenancy
 from bot.services.coursepack import CohortSpec, ConceptSpec, CoursePackage, ModuleSpec, QuestionSpec, QuizSpec
-from db.models import ReviewCard, User
+from db.models import ReviewCard
 from db.session import Database
 
 BENCH = "review"
@@ -137,12 +137,7 @@ async def fill(database: Database, sizes: Sizes) -> None:
 
 
 async def floor_figures(database: Database, backend: str, students: list[int]) -> AsyncIterator[Figure]:
-    latencies = []
-    for user_id in students:
-        started = time.perf_counter()
-        async with database.session_scope() as session:
-            await session.scalar(select(User.time_zone).where(User.id == user_id))
-        latencies.append(time.perf_counter() - started)
+    latencies = await user_read_floor(database, students)
     yield Figure(BENCH, backend, "floor_pk_read_p50", ms(percentile(latencies, 50)), "ms")
     yield Figure(BENCH, backend, "floor_pk_read_p99", ms(percentile(latencies, 99)), "ms")
 
@@ -161,9 +156,7 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     pick = random.Random(17)
     for backend in backends:
         async with fresh_database(backend) as database:
-            started = time.perf_counter()
-            await fill(database, sizes)
-            yield Figure(BENCH, backend, "build_data_seconds", round(time.perf_counter() - started, 1), "s")
+            yield await build_figure(BENCH, backend, fill(database, sizes))
             async with database.session_scope() as session:
                 cards = await session.scalar(select(func.count()).select_from(ReviewCard))
             yield Figure(BENCH, backend, "cards", cards or 0, "rows")

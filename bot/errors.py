@@ -32,9 +32,19 @@ listed here so that this is the one place to see them all (`tests/test_errors.py
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class CourseError(Exception):
-    """A problem the user can act on. `str(error)` is shown to them as is."""
+    """A problem the user can act on. `str(error)` is shown to them as is: the message it was raised with, or, for
+    an error that always says the same, its class's `message`."""
+
+    message: ClassVar[str] = ""
+
+    def __init__(self, *args: object) -> None:
+        if not args and self.message:
+            args = (self.message,)
+        super().__init__(*args)
 
 
 class NotFound(CourseError):
@@ -90,18 +100,15 @@ class QuizUnavailable(CourseError):
 
 
 class NotYourQuiz(CourseError):
-    def __init__(self) -> None:
-        super().__init__("This quiz belongs to someone else. Start your own with `/quiz start`.")
+    message = "This quiz belongs to someone else. Start your own with `/quiz start`."
 
 
 class AttemptFinished(CourseError):
-    def __init__(self) -> None:
-        super().__init__("That attempt is already finished. See `/quiz results`, or `/quiz start` to try again.")
+    message = "That attempt is already finished. See `/quiz results`, or `/quiz start` to try again."
 
 
 class AlreadyAnswered(CourseError):
-    def __init__(self) -> None:
-        super().__init__("You already answered this question; your first answer counts.")
+    message = "You already answered this question; your first answer counts."
 
 
 class RoleNotGrantable(CourseError):
@@ -127,10 +134,7 @@ class RoleMappedTwice(CourseError):
 class DatabaseUnavailable(CourseError):
     """The database is down, locked by another process or too slow to answer in time: the work was rolled back."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "The database isn't answering right now, so this wasn't done. Nothing was lost: try again in a minute."
-        )
+    message = "The database isn't answering right now, so this wasn't done. Nothing was lost: try again in a minute."
 
 
 class PrerequisiteCycle(CourseError):
@@ -157,7 +161,4 @@ class InvalidOption(InvalidInput):
 class NotAnOption(CourseError):
     """An answer naming an option the question does not have (a forged button): nothing is recorded."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "That isn't one of this question's options, so nothing was recorded. Answer with the buttons under it."
-        )
+    message = "That isn't one of this question's options, so nothing was recorded. Answer with the buttons under it."

@@ -205,20 +205,24 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             ephemeral=True,
         )
 
-    @course.command(name="publish", description="Make a course and its newest revisions visible to students")
-    @app_commands.autocomplete(course=courses_you_teach)
-    @require_level(MemberRole.INSTRUCTOR)
-    async def course_publish(self, interaction: discord.Interaction, course: str) -> None:
+    async def _set_published(self, interaction: discord.Interaction, course: str, published: bool) -> int:
+        """Publish or hide `course`; how many draft revisions went live."""
         assert interaction.guild_id is not None
         async with self.bot.db.session_scope() as session:
-            count = await courses.set_published(
+            return await courses.set_published(
                 session,
                 guild_id=interaction.guild_id,
                 actor_id=interaction.user.id,
                 code=course,
-                published=True,
+                published=published,
                 now=self.bot.clock.now(),
             )
+
+    @course.command(name="publish", description="Make a course and its newest revisions visible to students")
+    @app_commands.autocomplete(course=courses_you_teach)
+    @require_level(MemberRole.INSTRUCTOR)
+    async def course_publish(self, interaction: discord.Interaction, course: str) -> None:
+        count = await self._set_published(interaction, course, True)
         reply = success_embed(f"Published {courses.normalise_code(course)}", f"{count} draft revision(s) went live.")
         reply.add_field(name="Tutor", value="Indexing the published lessons…")
         await interaction.response.send_message(embed=reply, ephemeral=True)
@@ -228,16 +232,7 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
     @app_commands.autocomplete(course=courses_you_teach)
     @require_level(MemberRole.INSTRUCTOR)
     async def course_unpublish(self, interaction: discord.Interaction, course: str) -> None:
-        assert interaction.guild_id is not None
-        async with self.bot.db.session_scope() as session:
-            await courses.set_published(
-                session,
-                guild_id=interaction.guild_id,
-                actor_id=interaction.user.id,
-                code=course,
-                published=False,
-                now=self.bot.clock.now(),
-            )
+        await self._set_published(interaction, course, False)
         await interaction.response.send_message(
             embed=success_embed(f"Unpublished {courses.normalise_code(course)}", "Students no longer see it."),
             ephemeral=True,

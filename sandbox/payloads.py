@@ -360,11 +360,16 @@ def _interaction(
     guild: Json | None,
     channel: Json,
     permissions: int | None,
-    app_permissions: int | None,
     locale: str,
+    app_permissions: int | None = None,
+    resolved: Json | None = None,
     message: Json | None = None,
     application_id: int = APPLICATION_ID,
 ) -> Json:
+    """The payload every interaction type shares; `resolved` (the users, roles, channels, attachments the options
+    or values name) goes into `data`."""
+    if resolved:
+        data = {**data, "resolved": resolved}
     interaction_id = snowflake()
     payload: Json = {
         "id": str(interaction_id),
@@ -444,8 +449,6 @@ def slash_interaction(
     """
     root, nested = nest_options(command, options)
     data: Json = {"id": str(command_id or snowflake()), "name": root, "type": 1, "options": nested}
-    if resolved:
-        data["resolved"] = resolved
     if guild_command and guild is not None:
         data["guild_id"] = guild["id"]
     return _interaction(
@@ -456,6 +459,7 @@ def slash_interaction(
         channel=channel,
         permissions=permissions,
         app_permissions=app_permissions,
+        resolved=resolved,
         locale=locale,
         application_id=application_id,
     )
@@ -516,8 +520,6 @@ def component_interaction(
     data: Json = {"custom_id": custom_id, "component_type": component_type}
     if values is not None:
         data["values"] = list(values)
-    if resolved:
-        data["resolved"] = resolved
     return _interaction(
         3,
         data,
@@ -525,7 +527,7 @@ def component_interaction(
         guild=guild,
         channel=channel,
         permissions=permissions,
-        app_permissions=None,
+        resolved=resolved,
         locale=locale,
         message=message,
         application_id=application_id,
@@ -546,17 +548,14 @@ def modal_submit_interaction(
     application_id: int = APPLICATION_ID,
 ) -> Json:
     """An INTERACTION_CREATE of type 5; `components` are the submitted rows/labels with `value`/`values` filled."""
-    data: Json = {"custom_id": custom_id, "components": list(components)}
-    if resolved:
-        data["resolved"] = resolved
     return _interaction(
         5,
-        data,
+        {"custom_id": custom_id, "components": list(components)},
         user=user,
         guild=guild,
         channel=channel,
         permissions=permissions,
-        app_permissions=None,
+        resolved=resolved,
         locale=locale,
         message=message,
         application_id=application_id,

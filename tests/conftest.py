@@ -153,3 +153,10 @@ def counted_statements(database: Database) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+
+
+def on_postgresql_only(database: Database, why: str = "several processes share a PostgreSQL database only") -> None:
+    """Skip the test unless it runs on PostgreSQL, saying `why` (by default: SQLite is one process, one writer)."""
+    __tracebackhide__ = True  # the skip is reported at the test that asked for it
+    if database.backend != "postgresql":
+        pytest.skip(why)

@@ -34,6 +34,7 @@ from sandbox.gateway import FakeGateway
 from sandbox.http import FakeDiscordHTTP
 from sandbox.world import DEFAULT_GUILD_ID, OWNER_ID, STUDENT_ID, add_default_guild
 from tests.cogs.conftest import START
+from tests.conftest import on_postgresql_only
 from tests.tutor.conftest import CourseRows, course  # noqa: F401  (`course` is a fixture)
 from tests.tutor.test_cache import key, node_count, store_greeting  # noqa: F401  (`key` is a fixture)
 
@@ -99,11 +100,6 @@ def recorder(guild_ids: list[int | None]) -> Any:
         guild_ids.append(interaction.guild_id)
 
     return on_interaction
-
-
-def on_postgresql_only(database: Database) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("several processes share a PostgreSQL database; SQLite is refused (see the test below)")
 
 
 async def test_sqlite_refuses_a_process_that_runs_only_some_shards(database: Database, settings: Settings) -> None:

@@ -33,6 +33,7 @@ from db.models import (
     User,
 )
 from db.session import Database
+from tests.conftest import on_postgresql_only
 from tests.services.course_fixtures import ALICE, GUILD, enroll, import_course, seed_people, tiny_package
 
 STUDENTS = 60
@@ -165,8 +166,7 @@ async def test_a_run_stops_claiming_when_its_time_is_up_and_sends_all_it_claimed
 async def test_two_processes_plan_and_send_every_reminder_once(
     database: Database, second_process: Database, settings: Settings
 ) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("SQLite is one process with one writer; several processes share a PostgreSQL database only")
+    on_postgresql_only(database)
     await students_due_at_nine(database)
     sent_by_first: list[int] = []
     sent_by_second: list[int] = []
@@ -258,8 +258,7 @@ async def test_one_process_leads_each_run_of_a_job(database: Database, second_pr
 async def test_every_job_runs_under_its_lock_but_those_about_the_process_itself(
     database: Database, second_process: Database, settings: Settings
 ) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("SQLite is one process: no lock")
+    on_postgresql_only(database, "SQLite is one process: no lock")
     forgot: list[bool] = []
     bot = Process(**vars(bot_process(database, settings, [])), forget_seen=lambda: forgot.append(True))
     jobs = installed(bot)
@@ -280,8 +279,7 @@ async def test_every_job_runs_under_its_lock_but_those_about_the_process_itself(
 async def test_two_processes_running_the_reminder_jobs_together_send_each_once(
     database: Database, second_process: Database, settings: Settings
 ) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("SQLite is one process with one writer; several processes share a PostgreSQL database only")
+    on_postgresql_only(database)
     await students_due_at_nine(database)
     sent_by_first: list[int] = []
     sent_by_second: list[int] = []
@@ -318,8 +316,7 @@ asyncio.run(main())
 async def test_a_process_killed_mid_job_leaves_nothing_half_done_and_the_next_run_does_it(
     database: Database, second_process: Database, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("SQLite is one process: no other process to kill")
+    on_postgresql_only(database, "SQLite is one process: no other process to kill")
     caplog.set_level(logging.INFO, logger="bot.scheduler")
     await seed_people(database)
     await import_course(database, tiny_package())

@@ -84,7 +84,7 @@ def _outline(course_id: int):  # type: ignore[no-untyped-def]
             ContentRevision.id.label("revision_id"),
             Module.id.label("module_id"),
             module_title.label("module_title"),
-            func.row_number().over(order_by=(Module.sequence_index, ContentItem.sequence_index)).label("position"),
+            func.row_number().over(order_by=published.OUTLINE_ORDER).label("position"),
             func.count().over().label("total"),
         )
         .cte("outline")

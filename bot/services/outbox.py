@@ -97,21 +97,7 @@ async def enqueue(session: AsyncSession, planned: Iterable[Planned]) -> int:
     if connection.dialect.name == "postgresql":
         result = await connection.execute(_insert_from_json(items))
         return result.rowcount
-    rows = [
-        {
-            "dedupe_key": item.dedupe_key,
-            "kind": item.kind,
-            "status": NotificationStatus.PENDING,
-            "guild_id": item.guild_id,
-            "user_id": item.user_id,
-            "course_id": item.course_id,
-            "channel_id": item.channel_id,
-            "payload": item.payload or {},
-            "due_at": item.due_at,
-            "attempts": 0,
-        }
-        for item in items
-    ]
+    rows = [{**_planned_columns(item), "status": NotificationStatus.PENDING, "attempts": 0} for item in items]
     # RETURNING answers for the inserted rows only, so its length is the count of new ones.
     statement = (
         sqlite.insert(Notification.__table__)
@@ -121,22 +107,24 @@ async def enqueue(session: AsyncSession, planned: Iterable[Planned]) -> int:
     return len((await connection.execute(statement, rows)).all())
 
 
+def _planned_columns(item: Planned) -> dict[str, Any]:
+    """The `PLANNED_COLUMNS` of one planned row."""
+    return {
+        "dedupe_key": item.dedupe_key,
+        "kind": item.kind,
+        "guild_id": item.guild_id,
+        "user_id": item.user_id,
+        "course_id": item.course_id,
+        "channel_id": item.channel_id,
+        "payload": item.payload or {},
+        "due_at": item.due_at,
+    }
+
+
 def _insert_from_json(items: list[Planned]) -> Insert:
     """INSERT ... SELECT FROM json_to_recordset(the rows) ON CONFLICT (dedupe_key) DO NOTHING."""
     document = json.dumps(
-        [
-            {
-                "dedupe_key": item.dedupe_key,
-                "kind": item.kind.value,
-                "guild_id": item.guild_id,
-                "user_id": item.user_id,
-                "course_id": item.course_id,
-                "channel_id": item.channel_id,
-                "payload": item.payload or {},
-                "due_at": item.due_at.isoformat(),
-            }
-            for item in items
-        ]
+        [{**_planned_columns(item), "kind": item.kind.value, "due_at": item.due_at.isoformat()} for item in items]
     )
     rows = (
         func.json_to_recordset(cast(bindparam("planned", document, type_=Text), postgresql.JSON))

@@ -29,7 +29,6 @@ from db.models import (
     ConceptDependency,
     ConceptMastery,
     ContentItem,
-    ContentKind,
     DependencyStrength,
     MasteryLevel,
     Question,
@@ -72,9 +71,7 @@ class PracticePick:
 
 async def standings(session: AsyncSession, *, user_id: int, course_id: int) -> list[ConceptStanding]:
     """Every concept of the course with the student's mastery, its question count and what it requires."""
-    quiz_items = (
-        published.items(course_id).with_only_columns(ContentItem.id).where(ContentItem.kind == ContentKind.QUIZ)
-    )
+    quiz_items = published.quizzes(course_id, ContentItem.id)
     counts = (
         select(Question.concept_id, func.count().label("questions"))
         .where(Question.is_active.is_(True), Question.item_id.in_(quiz_items))
@@ -146,9 +143,7 @@ async def next_question(
     chosen = weakest_open(concepts) if concept_id is None else by_id.get(concept_id)
     if chosen is None:
         return None
-    quiz_items = (
-        published.items(course_id).with_only_columns(ContentItem.id).where(ContentItem.kind == ContentKind.QUIZ)
-    )
+    quiz_items = published.quizzes(course_id, ContentItem.id)
     rows = (
         await session.execute(
             select(Question, ReviewCard.reps, ReviewCard.last_rating, ReviewCard.due)

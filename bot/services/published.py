@@ -13,7 +13,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
 
-from db.models import ContentItem, ContentRevision, Course, Module, RevisionVisibility
+from db.models import ContentItem, ContentKind, ContentRevision, Course, Module, RevisionVisibility
+
+# The order a student meets a course's items in: module by module, each module's items in turn.
+OUTLINE_ORDER = (Module.sequence_index, ContentItem.sequence_index)
 
 
 def items(*course_ids: int) -> Select[Any]:
@@ -24,6 +27,11 @@ def items(*course_ids: int) -> Select[Any]:
     `order_by`, or makes it a CTE.
     """
     return _published(ContentItem.course_id.in_(course_ids))
+
+
+def quizzes(course_id: int, *columns: Any) -> Select[Any]:
+    """The published quizzes of a course, as `items` narrowed to `columns`."""
+    return items(course_id).with_only_columns(*columns).where(ContentItem.kind == ContentKind.QUIZ)
 
 
 def items_of_guild(guild_id: int) -> Select[Any]:

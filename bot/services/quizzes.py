@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -25,19 +25,17 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from bot.clock import local_date
 from bot.config import Settings
-from bot.errors import AlreadyAnswered, AttemptFinished, NotAnOption, NotFound, NotYourQuiz, QuizUnavailable
-from bot.services import mastery, navigation, published, reviews, xp
+from bot.errors import AlreadyAnswered, AttemptFinished, NotFound, NotYourQuiz, QuizUnavailable
+from bot.services import grading, mastery, navigation, published, reviews, xp
 from bot.services.enrollment import ActiveEnrollment, active_enrollment
 from db.models import (
     AttemptStatus,
     ContentItem,
-    ContentKind,
     ContentRevision,
     Course,
     CourseEnrollment,
     CourseOffering,
     Guild,
-    Module,
     Question,
     QuestionAnswer,
     QuestionType,
@@ -81,12 +79,7 @@ class AttemptSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class AnswerResult:
-    question_text: str  # the question answered, as asked (all of it, every line)
-    correct: bool
-    explanation: str
-    right_options: list[str]
-    chosen_options: list[str]
+class AnswerResult(grading.AnswerFeedback):
     immediate_feedback: bool
     next_question: QuestionCard | None
     finished: AttemptSummary | None
@@ -101,13 +94,7 @@ async def _published_quiz(
     session: AsyncSession, course_id: int, slug: str | None
 ) -> tuple[ContentItem, ContentRevision]:
     """The course's published quiz by slug (or its first in the outline), with its newest published revision."""
-    query = (
-        published.items(course_id)
-        .with_only_columns(ContentItem, ContentRevision)
-        .where(ContentItem.kind == ContentKind.QUIZ)
-        .order_by(Module.sequence_index, ContentItem.sequence_index)
-        .limit(1)
-    )
+    query = published.quizzes(course_id, ContentItem, ContentRevision).order_by(*published.OUTLINE_ORDER).limit(1)
     if slug:
         query = query.where(ContentItem.slug == slug)
     row = (await session.execute(query)).first()
@@ -336,10 +323,7 @@ async def answer(
         raise NotYourQuiz()
     if attempt.status is not AttemptStatus.IN_PROGRESS or question.id not in attempt.question_order:
         raise AttemptFinished()
-    chosen = sorted(set(choice))
-    if not chosen or not all(0 <= index < len(question.options) for index in chosen):
-        raise NotAnOption()  # a forged button: an answer naming no option of the question would break its review
-    correct = chosen == sorted(question.answer)
+    chosen, correct = grading.grade(question, choice)
     inserted = await session.scalar(
         dialect_insert(session, QuestionAnswer)
         .values(attempt_id=attempt.id, question_id=question.id, answer=chosen, is_correct=correct, answered_at=now)
@@ -398,11 +382,7 @@ async def answer(
         assert following is not None and following.id == attempt.question_order[answered_count]
         next_card = _card(attempt, following, revision.title, quiz_settings, number=answered_count + 1)
     return AnswerResult(
-        question_text=question.text,
-        correct=correct,
-        explanation=question.explanation,
-        right_options=[question.options[index] for index in question.answer],
-        chosen_options=[question.options[index] for index in chosen],
+        **asdict(grading.feedback(question, chosen, correct=correct)),
         immediate_feedback=quiz_settings["feedback"] == "immediate",
         next_question=next_card,
         finished=finished,
@@ -549,12 +529,8 @@ async def quiz_titles(
 ) -> list[tuple[str, str]]:
     """(slug, title) of the published quizzes of the student's course, in outline order, for autocomplete."""
     enrollment = await active_enrollment(session, guild_id=guild_id, user_id=user_id, course_code=course_code)
-    rows = await session.execute(
-        published.items(enrollment.course_id)
-        .with_only_columns(ContentItem.slug, ContentRevision.title)
-        .where(ContentItem.kind == ContentKind.QUIZ)
-        .order_by(Module.sequence_index, ContentItem.sequence_index)
-    )
+    quizzes = published.quizzes(enrollment.course_id, ContentItem.slug, ContentRevision.title)
+    rows = await session.execute(quizzes.order_by(*published.OUTLINE_ORDER))
     return [(slug, title) for slug, title in rows]
 
 

@@ -9,12 +9,13 @@ where the student is then.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.errors import InvalidInput, NotEnrolled
 from bot.services import delivery, navigation, outbox, reviews, streaks
@@ -237,19 +238,30 @@ async def reschedule_user(session: AsyncSession, *, user_id: int, now: datetime)
 
 
 @dataclass(frozen=True, slots=True)
-class ReminderMessage:
-    """What a reminder tells the student; `guild_id` and `course_code` make its Continue button work in a DM."""
+class ReminderMessage(navigation.StudyPosition):
+    """What a reminder tells the student: where they stand, their streak and due reviews; `guild_id` and
+    `course_code` make its Continue button work in a DM."""
 
     guild_id: int
-    course_code: str
-    course_title: str
-    current_title: str | None
-    next_title: str | None
-    quiz_to_pass: str | None
-    done: int
-    total: int
     streak_days: int
     reviews_due: int = 0  # review cards of the course due by the end of the reminder's day (`/review`)
+
+
+async def still_wanted(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    course_id: int | None = None,
+    nudges: InstrumentedAttribute[bool] | None = None,
+) -> bool:
+    """Whether the student still has an unpaused reminder (for `course_id`; with the `nudges` switch on): what a
+    reminder or nudge planned earlier asks again when it is sent."""
+    wanted = [ReminderPreference.user_id == user_id, ReminderPreference.paused_reason.is_(None)]
+    if course_id is not None:
+        wanted.append(ReminderPreference.course_id == course_id)
+    if nudges is not None:
+        wanted.append(nudges.is_(True))
+    return bool(await session.scalar(select(exists().where(*wanted))))
 
 
 async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMessage | str:
@@ -257,16 +269,7 @@ async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMes
     studied that day, no longer enrolled). Whether the student is still in the server is Discord's to say, at
     delivery."""
     assert claimed.user_id is not None and claimed.course_id is not None
-    still_wanted = await session.scalar(
-        select(
-            exists().where(
-                ReminderPreference.user_id == claimed.user_id,
-                ReminderPreference.course_id == claimed.course_id,
-                ReminderPreference.paused_reason.is_(None),
-            )
-        )
-    )
-    if not still_wanted:
+    if not await still_wanted(session, user_id=claimed.user_id, course_id=claimed.course_id):
         return "reminder turned off or paused"
     code = await session.scalar(select(Course.code).where(Course.id == claimed.course_id))
     try:
@@ -282,14 +285,8 @@ async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMes
     position = await navigation.study_position(session, enrollment, user_id=claimed.user_id)
     state = await streaks.state_of(session, user_id=claimed.user_id)
     return ReminderMessage(
+        **asdict(position),
         guild_id=claimed.guild_id,
-        course_code=position.course_code,
-        course_title=position.course_title,
-        current_title=position.current_title,
-        next_title=position.next_title,
-        quiz_to_pass=position.quiz_to_pass,
-        done=position.done,
-        total=position.total,
         streak_days=streaks.current_as_of(state, day),
         reviews_due=await reviews.due_on(session, user_id=claimed.user_id, course_id=claimed.course_id, day=day),
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -26,8 +26,8 @@ from sqlalchemy.orm import aliased
 
 from bot.clock import local_date, local_instant
 from bot.config import ReviewSettings, Settings
-from bot.errors import AlreadyAnswered, CourseError, NotAnOption
-from bot.services import mastery, tenancy
+from bot.errors import AlreadyAnswered, CourseError
+from bot.services import grading, mastery, tenancy
 from bot.services.enrollment import active_enrollment
 from db.models import (
     CardState,
@@ -59,13 +59,11 @@ _FSRS_STATE = {state: fsrs_state for fsrs_state, state in _STATE_OF.items()}
 
 
 class NotYourReview(CourseError):
-    def __init__(self) -> None:
-        super().__init__("These cards belong to someone else. Run `/review` for your own.")
+    message = "These cards belong to someone else. Run `/review` for your own."
 
 
 class QuestionGone(CourseError):
-    def __init__(self) -> None:
-        super().__init__("This question was removed from the course. Run `/review` again for your next card.")
+    message = "This question was removed from the course. Run `/review` again for your next card."
 
 
 @functools.cache
@@ -321,12 +319,7 @@ async def start(
 
 
 @dataclass(frozen=True, slots=True)
-class ReviewAnswer:
-    question_text: str
-    correct: bool
-    explanation: str
-    right_options: list[str]
-    chosen_options: list[str]
+class ReviewAnswer(grading.AnswerFeedback):
     xp_awarded: int
     next_due: datetime  # when this card comes back
     concept_id: int | None
@@ -404,10 +397,7 @@ async def answer(
     question, course_id, guild_id, guild_zone, user_zone, streak, card = row[:7]
     if (card.reps if card else 0) != seen_reps:
         raise AlreadyAnswered()
-    chosen = sorted(set(choice))
-    if not chosen or not all(0 <= index < len(question.options) for index in chosen):
-        raise NotAnOption()
-    correct = chosen == sorted(question.answer)
+    chosen, correct = grading.grade(question, choice)
     columns = scheduled_columns(card, correct=correct, now=now, settings=settings.reviews)
     guild_day = local_date(now, guild_zone)
     earns = correct and settings.reviews.xp_per_review > 0 and (card is None or card.xp_day != guild_day)
@@ -461,11 +451,7 @@ async def answer(
             cap=settings.reviews.session_cards,
         )
     return ReviewAnswer(
-        question_text=question.text,
-        correct=correct,
-        explanation=question.explanation,
-        right_options=[question.options[index] for index in question.answer],
-        chosen_options=[question.options[index] for index in chosen],
+        **asdict(grading.feedback(question, chosen, correct=correct)),
         xp_awarded=xp_awarded,
         next_due=columns["due"],
         concept_id=question.concept_id,

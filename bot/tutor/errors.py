@@ -12,10 +12,7 @@ class LLMError(CourseError):
 class LLMUnavailable(LLMError):
     """The model server timed out, refused the connection, or kept failing after the retries."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "The tutor's model is not answering right now. Your message is saved; press Retry in a minute."
-        )
+    message = "The tutor's model is not answering right now. Your message is saved; press Retry in a minute."
 
 
 class LLMTooSlow(LLMError):
@@ -44,20 +41,16 @@ class LLMRateLimited(LLMError):
 class LLMBadResponse(LLMError):
     """The model server answered, but with something that is not a readable completion (malformed JSON or stream)."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "The tutor's model sent back a reply that could not be read. Your message is saved; press Retry."
-        )
+    message = "The tutor's model sent back a reply that could not be read. Your message is saved; press Retry."
 
 
 class EmbeddingsNotConfigured(CourseError):
     """`embed` was called on a client that has no embedding model."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "No embedding model is configured, so course material can only be searched by keywords. "
-            "An admin can add one with `/admin llm`."
-        )
+    message = (
+        "No embedding model is configured, so course material can only be searched by keywords. "
+        "An admin can add one with `/admin llm`."
+    )
 
 
 class MessageTooLong(CourseError):
@@ -73,8 +66,7 @@ class MessageTooLong(CourseError):
 
 
 class AlreadyAnsweredAgain(CourseError):
-    def __init__(self) -> None:
-        super().__init__("The tutor has answered since then, so there is nothing to retry. Ask again in the thread.")
+    message = "The tutor has answered since then, so there is nothing to retry. Ask again in the thread."
 
 
 class NotALesson(CourseError):

@@ -49,8 +49,7 @@ CONVERSATION_OPEN = Escalation.session_id.in_(select(ChatSession.id).where(ChatS
 
 
 class TutorPaused(CourseError):
-    def __init__(self) -> None:
-        super().__init__("A TA is answering in this thread, so the tutor is paused until they hand it back.")
+    message = "A TA is answering in this thread, so the tutor is paused until they hand it back."
 
 
 class EscalationTaken(CourseError):
@@ -60,29 +59,25 @@ class EscalationTaken(CourseError):
 
 
 class EscalationClosed(CourseError):
-    def __init__(self) -> None:
-        super().__init__(
-            "This escalation is over: the thread went back to the tutor, or the student closed it. "
-            "See `/teach inbox` for the open ones."
-        )
+    message = (
+        "This escalation is over: the thread went back to the tutor, or the student closed it. "
+        "See `/teach inbox` for the open ones."
+    )
 
 
 class NotTheHolder(CourseError):
-    def __init__(self) -> None:
-        super().__init__("Only the TA who claimed this thread (or an instructor) can do that.")
+    message = "Only the TA who claimed this thread (or an instructor) can do that."
 
 
 class NoAnswerToSave(CourseError):
-    def __init__(self) -> None:
-        super().__init__("Write your answer in the student's thread first; then save it as the answer.")
+    message = "Write your answer in the student's thread first; then save it as the answer."
 
 
 class NotOnGuidedPath(CourseError):
-    def __init__(self) -> None:
-        super().__init__(
-            "This conversation had left the lesson's guided path (the student typed their own question), so there is "
-            "no shared answer to replace. Your answer is kept with this conversation."
-        )
+    message = (
+        "This conversation had left the lesson's guided path (the student typed their own question), so there is "
+        "no shared answer to replace. Your answer is kept with this conversation."
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,16 +153,7 @@ async def create_version(
         for label in [LATEST, *dict.fromkeys(labels)]:
             await _move_label(session, row, label)
         await _check_composable(session, row)
-    if actor_id is not None:
-        await audit.record(
-            session,
-            guild_id=guild_id,
-            actor_id=actor_id,
-            action="prompt.create",
-            target_type="prompt",
-            target_ids=[row.id],
-            meta={"name": name, "version": version, "labels": list(row.labels)},
-        )
+    await _audit(session, row, "prompt.create", actor_id=actor_id, guild_id=guild_id, labels=list(row.labels))
     return _version_of(row)
 
 
@@ -190,17 +181,26 @@ async def set_label(
             raise PromptNotFound(name, version=version)
         previous = await _move_label(session, row, label)
         await _check_composable(session, row)
+    await _audit(
+        session, row, "prompt.label", actor_id=actor_id, guild_id=guild_id, label=label, previous_version=previous
+    )
+    return _version_of(row)
+
+
+async def _audit(
+    session: AsyncSession, row: Prompt, action: str, *, actor_id: int | None, guild_id: int | None, **meta: Any
+) -> None:
+    """Record a person's change to a prompt version; one the bot makes itself (no `actor_id`) is not audited."""
     if actor_id is not None:
         await audit.record(
             session,
             guild_id=guild_id,
             actor_id=actor_id,
-            action="prompt.label",
+            action=action,
             target_type="prompt",
             target_ids=[row.id],
-            meta={"name": name, "version": version, "label": label, "previous_version": previous},
+            meta={"name": row.name, "version": row.version, **meta},
         )
-    return _version_of(row)
 
 
 async def resolve(

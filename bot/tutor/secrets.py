@@ -13,29 +13,26 @@ from bot.errors import CourseError
 
 
 class SecretKeyMissing(CourseError):
-    def __init__(self) -> None:
-        super().__init__(
-            "Stored secrets (such as LLM API keys) need an encryption key, and none is configured. "
-            "The operator should set COURSEBOT_SECRET_KEY to the output of "
-            '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"` '
-            "and restart the bot."
-        )
+    message = (
+        "Stored secrets (such as LLM API keys) need an encryption key, and none is configured. "
+        "The operator should set COURSEBOT_SECRET_KEY to the output of "
+        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"` '
+        "and restart the bot."
+    )
 
 
 class SecretKeyInvalid(CourseError):
-    def __init__(self) -> None:
-        super().__init__(
-            "COURSEBOT_SECRET_KEY is not a valid key: it must be 32 url-safe base64-encoded bytes, "
-            "as made by `Fernet.generate_key()`. The operator should fix it and restart the bot."
-        )
+    message = (
+        "COURSEBOT_SECRET_KEY is not a valid key: it must be 32 url-safe base64-encoded bytes, "
+        "as made by `Fernet.generate_key()`. The operator should fix it and restart the bot."
+    )
 
 
 class SecretUnreadable(CourseError):
-    def __init__(self) -> None:
-        super().__init__(
-            "A stored secret could not be decrypted: it was saved under another COURSEBOT_SECRET_KEY, or it "
-            "was altered. Restore the old key, or enter the secret again (for an API key: `/admin llm`)."
-        )
+    message = (
+        "A stored secret could not be decrypted: it was saved under another COURSEBOT_SECRET_KEY, or it "
+        "was altered. Restore the old key, or enter the secret again (for an API key: `/admin llm`)."
+    )
 
 
 class SecretBox:

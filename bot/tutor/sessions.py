@@ -55,13 +55,11 @@ SWEEP_BATCH = 100
 
 
 class NotATutorThread(CourseError):
-    def __init__(self) -> None:
-        super().__init__("This is not a tutor thread. Open one with `/tutor start`.")
+    message = "This is not a tutor thread. Open one with `/tutor start`."
 
 
 class NotYourThread(CourseError):
-    def __init__(self) -> None:
-        super().__init__("This tutor thread belongs to another student. Open your own with `/tutor start`.")
+    message = "This tutor thread belongs to another student. Open your own with `/tutor start`."
 
 
 class TooManyOpenSessions(CourseError):
@@ -73,13 +71,11 @@ class TooManyOpenSessions(CourseError):
 
 
 class ThreadHasSession(CourseError):
-    def __init__(self) -> None:
-        super().__init__("This thread already belongs to a tutor session. Start a new one with `/tutor start`.")
+    message = "This thread already belongs to a tutor session. Start a new one with `/tutor start`."
 
 
 class SessionEnded(CourseError):
-    def __init__(self) -> None:
-        super().__init__("This tutor session has ended. Start a new one with `/tutor start`.")
+    message = "This tutor session has ended. Start a new one with `/tutor start`."
 
 
 class TutorRateLimited(CourseError):
@@ -100,8 +96,7 @@ class TokenBudgetExhausted(CourseError):
 
 
 class NotTheAsker(CourseError):
-    def __init__(self) -> None:
-        super().__init__("Only the student who asked can rate this answer.")
+    message = "Only the student who asked can rate this answer."
 
 
 @dataclass(frozen=True, slots=True)

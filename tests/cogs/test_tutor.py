@@ -36,6 +36,7 @@ from db.models import (
 from db.session import Database
 from sandbox import DiscordSandbox
 from sandbox.messages import PostedMessage
+from tests.cogs.course_fixtures import enrolled_member
 from tests.cogs.tutor_fixtures import (  # noqa: F401 (the fixtures are taken by name)
     GREETING,
     chat_requests,
@@ -212,8 +213,7 @@ async def test_a_model_that_hangs_fails_the_answer_within_the_deadline_and_retry
 async def test_the_cache_serves_the_second_student_without_a_model_call(
     classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
 ) -> None:
-    second = await classroom.add_member("riley")
-    await classroom.slash("course enroll", course="PY101", user=second)
+    second = await enrolled_member(classroom, "riley")
     openai_server.reply(GREETING)
     openai_server.reply("Quick check: what does `x = 5` do?\nOptions: It stores 5 in x | It compares x with 5")
     _, first_thread = await open_tutor(classroom)
@@ -253,8 +253,7 @@ async def test_the_cache_serves_the_second_student_without_a_model_call(
 async def test_a_free_form_message_leaves_the_cache_tree(
     classroom: DiscordSandbox, openai_server: FakeOpenAIServer, database: Database
 ) -> None:
-    second = await classroom.add_member("riley")
-    await classroom.slash("course enroll", course="PY101", user=second)
+    second = await enrolled_member(classroom, "riley")
     openai_server.reply(GREETING)
     _, first_thread = await open_tutor(classroom)
     since = len(classroom.http.calls)
@@ -459,8 +458,7 @@ async def test_a_public_thread_when_private_ones_are_refused_and_an_error_when_n
 async def test_the_guild_cap_on_open_threads(classroom: DiscordSandbox) -> None:
     classroom.bot.settings.tutor.max_open_threads = 1  # type: ignore[attr-defined]
     await open_tutor(classroom)
-    second = await classroom.add_member("riley")
-    await classroom.slash("course enroll", course="PY101", user=second)
+    second = await enrolled_member(classroom, "riley")
     refused = await classroom.slash("tutor start", user=second)
     assert refused.ephemeral and "already has 1 tutor threads open" in refused.text
 

@@ -10,6 +10,7 @@ import db.models  # noqa: F401
 from db import migrate
 from db.base import Base
 from db.session import Database, create_engine
+from tests.conftest import on_postgresql_only
 
 
 async def table_names(url: URL) -> set[str]:
@@ -68,8 +69,7 @@ async def test_every_foreign_key_is_the_leading_column_of_an_index(database: Dat
 
 
 async def test_postgres_has_the_vector_extension(database: Database) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("pgvector is a PostgreSQL extension")
+    on_postgresql_only(database, "pgvector is a PostgreSQL extension")
     async with database.session_scope() as session:
         assert await session.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'vector'")) == 1
 

@@ -10,6 +10,7 @@ from bot.tutor import retrieval
 from db import migrate
 from db.models import Course, Guild, Material
 from db.session import Database
+from tests.conftest import on_postgresql_only
 
 
 async def add_chunk(database: Database, content: str, *, code: str = "PY101") -> tuple[int, int]:
@@ -73,8 +74,7 @@ async def test_sqlite_full_text_index_knows_the_course_of_each_chunk(database: D
 
 
 async def test_postgres_has_the_vector_and_full_text_indexes(database: Database) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("HNSW and GIN are PostgreSQL indexes")
+    on_postgresql_only(database, "HNSW and GIN are PostgreSQL indexes")
     async with database.session_scope() as session:
         definitions = dict(
             (

@@ -14,6 +14,7 @@ from sqlalchemy.exc import StatementError
 from db.base import Embedding, UTCDateTime
 from db.models import AuditLog, Guild, User
 from db.session import Database
+from tests.conftest import on_postgresql_only
 
 GUILD = 900_000_000_000_000_001  # a real-sized snowflake: needs 64 bits
 
@@ -82,8 +83,7 @@ async def test_embeddings_of_the_wrong_size_are_refused(database: Database) -> N
 
 
 async def test_pgvector_cosine_order_matches_numpy(database: Database) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("the <=> operator is pgvector's")
+    on_postgresql_only(database, "the <=> operator is pgvector's")
     rng = np.random.default_rng(7)
     vectors = rng.normal(size=(50, 16)).astype(np.float32)
     query = rng.normal(size=16).astype(np.float32)

@@ -22,10 +22,25 @@ async def seed(database: Database) -> None:
         session.add_all([Guild(id=GUILD, name="School"), User(id=ALICE, display_name="Alice")])
 
 
-async def award(database: Database, source_key: str, amount: int = 10, day: date = MONDAY) -> xp.Award:
+async def award(
+    database: Database,
+    source_key: str,
+    amount: int = 10,
+    day: date = MONDAY,
+    *,
+    user_id: int = ALICE,
+    course_id: int | None = None,
+) -> xp.Award:
     async with database.session_scope() as session:
         return await xp.award(
-            session, guild_id=GUILD, user_id=ALICE, amount=amount, action="test", source_key=source_key, day=day
+            session,
+            guild_id=GUILD,
+            user_id=user_id,
+            course_id=course_id,
+            amount=amount,
+            action="test",
+            source_key=source_key,
+            day=day,
         )
 
 
@@ -69,17 +84,7 @@ async def test_course_totals_and_xp_levels_follow_every_award_and_removal(databa
         session.add_all([python, sql])
     awards = [(ALICE, python.id, 10), (ALICE, sql.id, 5), (BOB, python.id, 15), (CAROL, None, 15), (BOB, None, -5)]
     for number, (user, course, amount) in enumerate(awards):
-        async with database.session_scope() as session:
-            await xp.award(
-                session,
-                guild_id=GUILD,
-                user_id=user,
-                course_id=course,
-                amount=amount,
-                action="test",
-                source_key=f"award:{number}",
-                day=MONDAY,
-            )
+        await award(database, f"award:{number}", amount, user_id=user, course_id=course)
     async with database.session_scope() as session:
         await session.delete(await session.get(User, CAROL))  # cascades to her member_stats row
 

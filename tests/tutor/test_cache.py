@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import audit
 from bot.tutor import cache, prompts, sessions
@@ -43,6 +44,27 @@ async def store_greeting(database: Database, lesson_id: int, key: CacheKey) -> C
         )
     assert root is not None
     return root
+
+
+async def store_answer(
+    session: AsyncSession,
+    parent: CachedResponse,
+    key: CacheKey,
+    *,
+    user_message: str = "A",
+    chunks: tuple[str, ...] = ("x",),
+    cache_enabled: bool = True,
+) -> CachedResponse | None:
+    """`cache.store_child`: the answer (`chunks`) to `user_message` under `parent`."""
+    return await cache.store_child(
+        session,
+        parent_id=parent.node_id,
+        user_message=user_message,
+        key=key,
+        response_chunks=list(chunks),
+        response_meta=META,
+        cache_enabled=cache_enabled,
+    )
 
 
 async def node_count(database: Database) -> int:
@@ -88,15 +110,7 @@ async def test_a_branch_is_a_child_found_only_under_its_parent(
     root = await store_greeting(database, lesson, key)
     other_root = await store_greeting(database, other_lesson, key)
     async with database.session_scope() as session:
-        child = await cache.store_child(
-            session,
-            parent_id=root.node_id,
-            user_message="A",
-            key=key,
-            response_chunks=["A for loop ", "walks a sequence."],
-            response_meta=META,
-            cache_enabled=True,
-        )
+        child = await store_answer(session, root, key, chunks=("A for loop ", "walks a sequence."))
     assert child is not None and child.parent_id == root.node_id and child.content_item_id == lesson
 
     async with database.session_scope() as session:
@@ -142,15 +156,7 @@ async def test_concurrent_stores_of_the_same_key_leave_one_node(
 
     async def store_branch() -> CachedResponse | None:
         async with database.session_scope() as session:
-            return await cache.store_child(
-                session,
-                parent_id=roots[0].node_id,
-                user_message="B",
-                key=key,
-                response_chunks=["While loops check first."],
-                response_meta=META,
-                cache_enabled=True,
-            )
+            return await store_answer(session, roots[0], key, user_message="B", chunks=("While loops check first.",))
 
     children = await asyncio.gather(*(store_branch() for _ in range(4)))
 
@@ -168,18 +174,7 @@ async def test_nothing_is_read_or_written_when_the_course_disables_the_cache(
             await cache.lookup_root(session, content_item_id=lesson, greeting=GREETING, key=key, cache_enabled=False)
             is None
         )
-        assert (
-            await cache.store_child(
-                session,
-                parent_id=root.node_id,
-                user_message="A",
-                key=key,
-                response_chunks=["x"],
-                response_meta={},
-                cache_enabled=False,
-            )
-            is None
-        )
+        assert await store_answer(session, root, key, cache_enabled=False) is None
         assert (await session.get(LLMResponseCache, root.node_id)).hit_count == 0  # type: ignore[union-attr]
     assert await node_count(database) == 1
 
@@ -192,15 +187,7 @@ async def test_stats_and_clearing_a_course_which_stops_sessions_on_cleared_branc
     await store_greeting(database, course.lesson_ids[1], key)
     await store_greeting(database, other_course.lesson_ids[0], key)
     async with database.session_scope() as session:
-        await cache.store_child(
-            session,
-            parent_id=root.node_id,
-            user_message="A",
-            key=key,
-            response_chunks=["x"],
-            response_meta={},
-            cache_enabled=True,
-        )
+        await store_answer(session, root, key)
         await cache.lookup_root(session, content_item_id=lesson, greeting=GREETING, key=key, cache_enabled=True)
         tutor = await open_session_in(session, course, thread_id=1, now=NOW)
         await sessions.follow_cache_node(session, session_id=tutor.id, node_id=root.node_id)
@@ -235,15 +222,7 @@ async def test_a_branch_under_a_cleared_parent_is_not_stored(
     root = await store_greeting(database, course.lesson_ids[0], key)
     async with database.session_scope() as session:
         await cache.clear(session, guild_id=GUILD, course_code="PY101", actor_id=INSTRUCTOR)
-        orphan = await cache.store_child(
-            session,
-            parent_id=root.node_id,
-            user_message="A",
-            key=key,
-            response_chunks=["x"],
-            response_meta={},
-            cache_enabled=True,
-        )
+        orphan = await store_answer(session, root, key)
     assert orphan is None and await node_count(database) == 0
 
 

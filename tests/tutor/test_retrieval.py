@@ -11,6 +11,7 @@ from bot.tutor import materials, retrieval
 from bot.tutor.llm import LLMClient
 from bot.tutor.retrieval import Passage
 from db.session import Database
+from tests.conftest import on_postgresql_only
 from tests.tutor.conftest import INSTRUCTOR, CourseRows
 from tests.tutor.documents import FUNCTIONS, LOOPS, VARIABLES
 
@@ -138,8 +139,7 @@ def test_rank_fusion_rewards_agreement_between_rankings() -> None:
 async def test_postgres_vector_search_turns_on_iterative_index_scans_for_the_transaction(
     database: Database, course: CourseRows, embedding_llm: LLMClient
 ) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("hnsw.iterative_scan is a pgvector setting")
+    on_postgresql_only(database, "hnsw.iterative_scan is a pgvector setting")
     await upload(database, course.id, "loops", LOOPS, embedding_llm)
     [query_embedding] = await embedding_llm.embed(["loops"])
 
