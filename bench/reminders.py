@@ -18,10 +18,10 @@ work, and the same row work in bare SQL: lock the rows, insert their outbox rows
   by `fail_interrupted` and a second sender: rows claimed twice must be 0;
 - lateness without Discord: the planner runs at the minute and senders drain (the simulated clock moves with real
   time); the latest claim, and the latest reported send, after its due instant;
-- the bot itself with Discord (`discord_minute`): the real planner and sender jobs (`bot.scheduler`, on their
-  schedule) and the real delivery (`Remind.deliver`) against the offline Discord (`sandbox`), every request held
-  to Discord's global limit of 50 requests per second: how late the last of the minute's ~2,000 reminders is,
-  Discord requests per reminder, and reminders sent twice;
+- the bot itself with Discord (`discord_minute`): the real jobs (`bot.scheduler`, on their schedule: routes
+  prepared ahead, planner, sender) and the real delivery (`Remind.deliver`) against the offline Discord
+  (`sandbox`), every request held to Discord's global limit of 50 requests per second: how late the last of the
+  minute's ~2,000 reminders is, Discord requests made ahead and at the minute, and reminders sent twice;
 - the streak-at-risk planner (`nudges.plan_streak_nudges`) at the minute one offset's zones reach 20:00.
 
 Minutes don't need resetting: each minute's ~2,000 preferences are due in their own minute (T0 + k minutes), so the
@@ -479,15 +479,16 @@ def hold_to_global_limit(http: FakeDiscordHTTP, per_second: int) -> None:
 
 
 async def discord_minute(database: Database, backend: str, sizes: Sizes, *, returning: bool) -> AsyncIterator[Figure]:
-    """The bot at the minute `k`, as `bot.scheduler.install_jobs` schedules its jobs (PLAN_BEFORE_THE_MINUTE
-    before the minute the planner, on the minute and every `send_every_seconds` after it the sender; a run still
-    going when the next is due makes that one skip, as APScheduler's max_instances=1 does), each reminder
-    delivered by `Remind.deliver` to the offline Discord, held to Discord's global limit. Real time throughout,
-    but for the idle wait between the planner's end and the minute.
+    """The bot at the minute `k`, as `bot.scheduler.install_jobs` schedules its jobs (`prepare_routes_minutes`
+    before the minute the routes prepared ahead: that job's first run covers the whole minute, its later runs only
+    later minutes; PLAN_BEFORE_THE_MINUTE before it the planner; on the minute and every `send_every_seconds`
+    after it the sender, a run still going when the next is due making that one skip, as APScheduler's
+    max_instances=1 does), each reminder delivered by `Remind.deliver` to the offline Discord, held to Discord's
+    global limit. Real time throughout, but for the idle waits before the planner and the minute.
 
-    First reminders: no student's DM channel is known yet, nor whether they are still in the server (three
-    requests each). `returning`: the usual day, each student's DM channel stored and their membership confirmed
-    1 to 7 days ago, so the seventh whose check is due cost one request more."""
+    First reminders: no student's DM channel is known yet, nor whether they are still in the server (two requests
+    each ahead, one at the minute). `returning`: the usual day, each student's DM channel stored and their
+    membership confirmed 1 to 7 days ago, so the seventh whose check is due cost one request more, ahead."""
     k = TIMED_TICKS + LIVE_TICKS + int(returning)
     prefix = "discord_returning" if returning else "discord_first"
     configured = load_settings(CONFIG)
@@ -505,7 +506,12 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes, *, retu
             await known_routes(database, sandbox, sizes.due_in(k), now=tick_at(k))
         hold_to_global_limit(sandbox.http, DISCORD_REQUESTS_PER_SECOND)
         calls_before = len(sandbox.http.calls)
-        clock.set(tick_at(k) - scheduler.PLAN_BEFORE_THE_MINUTE)
+        clock.set(tick_at(k) - timedelta(minutes=settings.reminders.prepare_routes_minutes))
+        preparing = time.perf_counter()
+        await scheduler.prepare_reminder_routes(bot)
+        ahead, prepared_in = len(sandbox.http.calls) - calls_before, time.perf_counter() - preparing
+        if clock.now() < tick_at(k) - scheduler.PLAN_BEFORE_THE_MINUTE:
+            clock.set(tick_at(k) - scheduler.PLAN_BEFORE_THE_MINUTE)
         await scheduler.plan_reminders(bot)
         if clock.now() < tick_at(k):
             clock.set(tick_at(k))  # nothing runs until the minute: its idle seconds are skipped, not waited
@@ -515,7 +521,7 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes, *, retu
             await scheduler.send_notifications(bot)
             while run_at <= clock.now():
                 run_at += every
-        calls = sandbox.http.calls[calls_before:]
+        calls = sandbox.http.calls[calls_before + ahead :]
         sandbox.assert_no_errors()
     finally:
         await sandbox.close()
@@ -529,14 +535,18 @@ async def discord_minute(database: Database, backend: str, sizes: Sizes, *, retu
         ).all()
     late = [(sent_at - due_at).total_seconds() for due_at, sent_at, _ in rows if sent_at is not None]
     messages = [call.path for call in calls if call.method == "POST" and call.path.endswith("/messages")]
-    # The floor: the time Discord's limit alone takes to let this minute's requests through.
+    # The floor: the time Discord's limit alone takes to let this minute's own requests through.
     floor = len(calls) / DISCORD_REQUESTS_PER_SECOND
     per_second = f"at_{DISCORD_REQUESTS_PER_SECOND}_requests_per_s"
     yield Figure(BENCH, backend, f"{prefix}_reminders_due", len(rows), "reminders")
     yield Figure(BENCH, backend, f"{prefix}_reminders_sent", len(late), "reminders")
-    yield Figure(
-        BENCH, backend, f"{prefix}_requests_per_reminder", round(len(calls) / max(len(late), 1), 2), "requests"
-    )
+    per_reminder = round((ahead + len(calls)) / max(len(late), 1), 2)
+    yield Figure(BENCH, backend, f"{prefix}_requests_per_reminder", per_reminder, "requests")
+    yield Figure(BENCH, backend, f"{prefix}_requests_ahead", ahead, "requests")
+    ahead_floor = round(ahead / DISCORD_REQUESTS_PER_SECOND, 1)
+    yield Figure(BENCH, backend, f"{prefix}_prepared_ahead_seconds", round(prepared_in, 1), "s", ahead_floor or None)
+    at_the_minute = round(len(calls) / max(len(late), 1), 2)
+    yield Figure(BENCH, backend, f"{prefix}_requests_at_the_minute_per_reminder", at_the_minute, "requests")
     yield Figure(BENCH, backend, f"{prefix}_sent_lateness_p50_{per_second}", round(percentile(late, 50), 1), "s")
     yield Figure(BENCH, backend, f"{prefix}_sent_lateness_max_{per_second}", round(max(late), 1), "s")
     yield Figure(BENCH, backend, f"{prefix}_rate_limit_floor_{per_second}", round(floor, 1), "s")

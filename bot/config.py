@@ -118,6 +118,7 @@ class ReminderSettings(Section):
     streak_nudge_hour: int = Field(20, ge=0, le=23)
     default_quiet_hours: str = Field("", pattern=QUIET_HOURS_PATTERN)
     member_check_days: int = Field(7, ge=1, le=90)
+    prepare_routes_minutes: int = Field(5, ge=1, le=60)
 
 
 class PrivacySettings(Section):

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from sqlalchemy import func, select
@@ -48,6 +48,8 @@ PLAN_BEFORE_THE_MINUTE = timedelta(seconds=10)
 ON_THE_MINUTE = datetime(2026, 1, 1, tzinfo=UTC)  # any past whole minute: interval jobs count their runs from it
 # Per bot: the instant nudges were planned up to (the next window starts there).
 _nudges_planned_until: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
+# Per bot: the instant reminder routes were prepared up to (the next run prepares the reminders after it).
+_routes_prepared_until: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
 # Per bot: when the privacy maintenance last ran (erasures finished since then make the bot forget whom it saw).
 _privacy_maintained_at: weakref.WeakKeyDictionary[CourseBot, datetime] = weakref.WeakKeyDictionary()
 # How often each process looks for erasures finished by any process (a small read: the recent tombstones).
@@ -93,6 +95,33 @@ async def plan_reminders(bot: CourseBot) -> None:
         log.info("Planned %d reminder(s) in %d transaction(s)", run.reminders, run.batches)
 
 
+@runtime_checkable
+class RoutePreparer(Protocol):
+    """What the cog that owns reminders' Discord I/O offers (`cogs.remind.Remind`)."""
+
+    async def prepare_routes(self, *, since: datetime, until: datetime) -> int: ...
+
+
+async def prepare_reminder_routes(bot: CourseBot) -> None:
+    """Ahead of the reminders of the next `reminders.prepare_routes_minutes`, open the DM channels and do the
+    membership checks their sends would need (`Remind.prepare_routes`), so at their minute each is one request.
+    Its own job, not a step of the sender: a run may take a minute or more of Discord's rate (2,000 first
+    reminders in one minute are 4,000 requests), and the sender must start on the minute. Each run prepares the
+    reminders that came into the window since the previous one (the whole window on a process's first run)."""
+    preparer = next((cog for cog in bot.cogs.values() if isinstance(cog, RoutePreparer)), None)
+    if preparer is None:
+        return
+    now = bot.clock.now()
+    until = now + timedelta(minutes=bot.settings.reminders.prepare_routes_minutes)
+    since = max(_routes_prepared_until.get(bot, now), now)
+    if since >= until:
+        return
+    asked = await preparer.prepare_routes(since=since, until=until)
+    _routes_prepared_until[bot] = until
+    if asked:
+        log.info("Prepared the routes to %d student(s) ahead of their reminders", asked)
+
+
 async def plan_nudges(bot: CourseBot) -> None:
     """Plan the streak-at-risk and cohort-deadline nudges that came due since the previous run (a dedupe key per
     nudge, so overlapping windows plan nothing twice). A process's first run looks back `NUDGE_CATCH_UP`."""
@@ -121,7 +150,8 @@ async def send_notifications(bot: CourseBot) -> None:
     when the run's time is up: the time only decides whether to claim more.
     """
     loop, settings = asyncio.get_running_loop(), bot.settings.reminders
-    run_ends = loop.time() + bot.settings.scheduler.send_every_seconds
+    interval = bot.settings.scheduler.send_every_seconds
+    run_ends = loop.time() + interval
     async with bot.db.session_scope() as session:
         interrupted = await outbox.fail_interrupted(session, now=bot.clock.now(), older_than=INTERRUPTED_AFTER)
     if interrupted:
@@ -137,8 +167,10 @@ async def send_notifications(bot: CourseBot) -> None:
         if len(claimed) < limit:
             break  # nothing more is due
         per_second = len(claimed) / max(loop.time() - batch_started, 0.001)
-        # Keep one round of sends in hand: a batch that ends as the next run starts would make it skip its turn.
-        time_left = run_ends - loop.time() - settings.send_concurrency / per_second
+        # Keep a round of sends and a tenth of the interval in hand: a batch that ends as the next run starts (a
+        # slower batch on a busy machine, the backlog read below) would make that run skip its turn, 30 s lost.
+        in_hand = settings.send_concurrency / per_second + interval / 10
+        time_left = run_ends - loop.time() - in_hand
         limit = min(settings.claim_batch_size, int(per_second * time_left))
     if handled:
         log.info("Handled %d notification(s)", handled)
@@ -312,6 +344,7 @@ def install_jobs(bot: CourseBot) -> None:
             {"minutes": every.reminders_every_minutes, "start_date": ON_THE_MINUTE - PLAN_BEFORE_THE_MINUTE},
         ),
         ("nudges.plan", plan_nudges, {"minutes": every.reminders_every_minutes}),
+        ("reminders.prepare_routes", prepare_reminder_routes, {"seconds": every.send_every_seconds}),
         ("outbox.send", send_notifications, {"seconds": every.send_every_seconds, "start_date": ON_THE_MINUTE}),
         ("privacy.maintain", maintain_privacy, {"minutes": every.privacy_every_minutes}),
         ("privacy.forget_erased", forget_the_erased, {"seconds": ERASURES_CHECKED_EVERY.total_seconds()}),

@@ -10,15 +10,20 @@ each claimed row) works in three steps, so no transaction stays open across Disc
    server's reminder channel, mentioning only that student, if one is set;
 3. one unit of work: the outcome. Sent; skipped; failed (counted: after 3 in a row the student's reminders pause,
    and their next command tells them how to fix it); or, on a rate limit or a Discord outage, tried again later.
+   A student found gone from the server has their reminders there paused.
+
+Routes are prepared ahead (`Remind.prepare_routes`, run by `bot.scheduler` a few minutes before reminders come):
+the DM channel opened and the membership checked beforehand, so at the busy minute a reminder is one request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import discord
@@ -30,6 +35,7 @@ from bot.app import CourseBot
 from bot.errors import NotFound
 from bot.services import delivery, navigation, nudges, outbox, reminders, tenancy
 from bot.services.coursepack.model import COURSE_CODE_PATTERN
+from bot.services.delivery import PreparedRoute, RouteToPrepare
 from bot.services.navigation import CourseEnd
 from bot.services.nudges import NudgeMessage
 from bot.services.outbox import Claimed
@@ -57,6 +63,8 @@ SENT_HERE = (
     NotificationKind.COHORT_DEADLINE,
     NotificationKind.ANNOUNCEMENT,
 )
+# Reminders whose routes are prepared per batch: one read, then Discord, then one unit of work storing the routes.
+PREPARE_BATCH = 200
 # Another process may pause a student: the set of untold pauses is read again this often, on the next command.
 UNTOLD_REREAD = timedelta(minutes=1)
 COURSE_CODE = re.compile(COURSE_CODE_PATTERN)
@@ -204,6 +212,7 @@ class Outcome:
     detail: str = ""
     opened_dm_channel_id: int | None = None  # a DM channel this send opened: stored, never opened again
     member_seen: bool = False  # Discord confirmed during this send that the student is in the guild
+    member_left: bool = False  # Discord said during this send that the student is no longer in the guild
 
 
 def only(user_id: int) -> discord.AllowedMentions:
@@ -418,7 +427,7 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
         user_id = claimed.user_id
         every = timedelta(days=self.bot.settings.reminders.member_check_days)
         member_seen = letter.route.member_check_due(now=self.bot.clock.now(), every=every)
-        if member_seen and (gone := await self._gone(claimed)):
+        if member_seen and (gone := await self._gone(claimed.guild_id, user_id)):
             return gone
         opened = None
         try:
@@ -436,7 +445,7 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
             if error.code != DMS_CLOSED:
                 raise
         # DMs closed, or the student shares no server with the bot any more: which one, Discord says now.
-        if not member_seen and (gone := await self._gone(claimed)):
+        if not member_seen and (gone := await self._gone(claimed.guild_id, user_id)):
             return gone
         if letter.fallback_channel_id is None:
             return Outcome(
@@ -448,13 +457,14 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
         )
         return Outcome("sent", "reminder channel", opened, member_seen=True)
 
-    async def _gone(self, claimed: Claimed) -> Outcome | None:
+    async def _gone(self, guild_id: int, user_id: int) -> Outcome | None:
         """Why the student cannot be reached in this guild any more, or None while they are still in it."""
-        assert claimed.user_id is not None
         try:
-            await self.bot.http.get_member(claimed.guild_id, claimed.user_id)
+            await self.bot.http.get_member(guild_id, user_id)
         except discord.NotFound as error:
-            return Outcome("skipped", "left the server" if error.code == UNKNOWN_MEMBER else f"not found: {error.text}")
+            if error.code == UNKNOWN_MEMBER:
+                return Outcome("skipped", "left the server", member_left=True)
+            return Outcome("skipped", f"not found: {error.text}")
         return None
 
     async def _open_dm(self, user_id: int) -> int:
@@ -481,6 +491,8 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
                 await delivery.remember_dm_channel(
                     session, user_id=claimed.user_id, channel_id=outcome.opened_dm_channel_id
                 )
+            if claimed.user_id is not None and outcome.member_left:
+                paused = await delivery.remember_left(session, user_id=claimed.user_id, guild_id=claimed.guild_id)
             if claimed.user_id is not None and outcome.status in ("sent", "failed"):
                 paused = await delivery.record_delivery(
                     session,
@@ -493,6 +505,51 @@ class Remind(commands.GroupCog, group_name="remind", group_description="Study re
             self.untold.add((claimed.guild_id, claimed.user_id))
         level = logging.DEBUG if outcome.status in ("sent", "skipped") else logging.INFO
         log.log(level, "Notification %d (%s): %s %s", claimed.id, claimed.kind, outcome.status, outcome.detail)
+
+    # -- routes prepared ahead ---------------------------------------------------------------------------------
+
+    async def prepare_routes(self, *, since: datetime, until: datetime) -> int:
+        """Before the reminders due in (`since`, `until`] come, ask Discord what their sends would ask it: open the
+        DM channel of each student who has none stored, and do the membership check that falls due by then (a
+        student who left has their reminders paused). At the busy minute each reminder is then one request.
+        Nothing is sent to anyone. `send_concurrency` students at a time; per batch one read and one unit of work
+        storing what was learnt, none open while Discord answers. One student's Discord error never stops the
+        rest: what failed stays unknown, and that reminder's send does it as before. Returns the students asked."""
+        settings = self.bot.settings.reminders
+        gate = asyncio.Semaphore(settings.send_concurrency)
+        check_every = timedelta(days=settings.member_check_days)
+        asked: set[tuple[int, int]] = set()  # a student with two reminders in the window straddling two batches
+        after: tuple[datetime, int] | None = None
+        while True:
+            async with self.bot.db.session_scope() as session:
+                batch = await delivery.routes_to_prepare(
+                    session, since=since, until=until, check_every=check_every, limit=PREPARE_BATCH, after=after
+                )
+            routes = [route for route in batch.routes if (route.user_id, route.guild_id) not in asked]
+            asked.update((route.user_id, route.guild_id) for route in routes)
+            found = await asyncio.gather(*(self._prepare_route(route, gate) for route in routes))
+            async with self.bot.db.session_scope() as session:
+                paused = await delivery.remember_routes(
+                    session, [route for route in found if route is not None], seen_at=self.bot.clock.now()
+                )
+            self.untold.update(paused)
+            if batch.resume_after is None:
+                return len(asked)
+            after = batch.resume_after
+
+    async def _prepare_route(self, route: RouteToPrepare, gate: asyncio.Semaphore) -> PreparedRoute | None:
+        member_seen, channel_id = False, None
+        async with gate:
+            try:
+                if route.check_member:
+                    if (gone := await self._gone(route.guild_id, route.user_id)) is not None:
+                        return PreparedRoute(route.user_id, route.guild_id, left=True) if gone.member_left else None
+                    member_seen = True
+                if route.open_dm:
+                    channel_id = await self._open_dm(route.user_id)
+            except discord.HTTPException as error:
+                log.info("Could not prepare the route to %d ahead of their reminder: %s", route.user_id, error)
+        return PreparedRoute(route.user_id, route.guild_id, member_seen, channel_id)
 
 
 async def setup(bot: CourseBot) -> None:

@@ -3,8 +3,10 @@
 A student's DM channel is opened once and stored (`users.dm_channel_id`), and the bot confirms they are still in
 the server only every few days (`reminder_preferences.member_seen_at`), so a reminder costs Discord one request,
 not three: at Discord's 50 requests a second that is the difference between a minute's 2,000 reminders leaving
-within the minute or over two. Failed deliveries in a row pause a student's reminders, and the pause is told to
-them once, by whichever process sees them first.
+within the minute or over two. Both are prepared ahead of a reminder (`routes_to_prepare`, `remember_routes`), so
+even a student's first reminder is one request at its minute. Failed deliveries in a row, or a student found gone
+from the server, pause a student's reminders, and the pause is told to them once, by whichever process sees them
+first.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_date, local_instant
@@ -25,6 +27,9 @@ PAUSED_REASON = (
     "I couldn't reach you 3 times in a row, so your reminders are paused. Allow direct messages from this server "
     "(server menu → Privacy Settings → Direct Messages), then run `/remind set` again."
 )
+LEFT_REASON = "You left the server, so your reminders there are paused. Back in it, run `/remind set` again."
+# A reminder leaves up to a minute after its instant: a membership check falling due by then is prepared too.
+SEND_SLACK = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,133 @@ async def remember_member(session: AsyncSession, *, user_id: int, guild_id: int,
         .where(ReminderPreference.user_id == user_id, ReminderPreference.guild_id == guild_id)
         .values(member_seen_at=seen_at)
     )
+
+
+async def remember_left(session: AsyncSession, *, user_id: int, guild_id: int) -> bool:
+    """Discord says the student is no longer in the guild: their reminders there pause, so none costs another
+    request, and the pause waits to be told (`take_pause_notice`), should they come back. Returns True when this
+    paused them."""
+    paused = await session.execute(
+        update(ReminderPreference)
+        .where(
+            ReminderPreference.user_id == user_id,
+            ReminderPreference.guild_id == guild_id,
+            ReminderPreference.paused_reason.is_(None),
+        )
+        .values(next_fire_at=None, paused_reason=LEFT_REASON, pause_untold=True)
+    )
+    return bool(paused.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteToPrepare:
+    """A student with a reminder coming whose route is not ready for it: what to ask Discord before it comes."""
+
+    user_id: int
+    guild_id: int
+    open_dm: bool  # no DM channel stored yet
+    check_member: bool  # the membership check falls due by the time the reminder leaves
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesBatch:
+    routes: list[RouteToPrepare]
+    resume_after: tuple[datetime, int] | None  # (instant, preference id) the next batch starts after; None: done
+
+
+async def routes_to_prepare(
+    session: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    check_every: timedelta,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> RoutesBatch:
+    """The students whose reminder comes in (`since`, `until`] and whose route is not ready for it (no DM channel,
+    or a membership check due by then), at most `limit` reminders a batch, in the order they come (the index of
+    `next_fire_at`); `after` continues from the previous batch. Paused reminders have no instant: never here."""
+    preference = ReminderPreference
+    in_window = [preference.next_fire_at > since, preference.next_fire_at <= until]
+    if after is not None:
+        at, preference_id = after
+        in_window.append(
+            or_(preference.next_fire_at > at, and_(preference.next_fire_at == at, preference.id > preference_id))
+        )
+    # Seen this recently, no reminder in the window needs a check (refined per reminder below).
+    seen_long_ago = until + SEND_SLACK - check_every
+    rows = (
+        await session.execute(
+            select(
+                preference.id,
+                preference.next_fire_at,
+                preference.user_id,
+                preference.guild_id,
+                User.dm_channel_id,
+                preference.member_seen_at,
+            )
+            .join(User, User.id == preference.user_id)
+            .where(
+                *in_window,
+                or_(
+                    User.dm_channel_id.is_(None),
+                    preference.member_seen_at.is_(None),
+                    preference.member_seen_at <= seen_long_ago,
+                ),
+            )
+            .order_by(preference.next_fire_at, preference.id)
+            .limit(limit)
+        )
+    ).all()
+    routes: dict[tuple[int, int], RouteToPrepare] = {}
+    for _, fire_at, user_id, guild_id, dm_channel_id, seen_at in rows:
+        check = Route(dm_channel_id, seen_at).member_check_due(now=fire_at + SEND_SLACK, every=check_every)
+        earlier = routes.get((user_id, guild_id))
+        if earlier is not None:
+            check = check or earlier.check_member
+        if dm_channel_id is None or check:
+            routes[user_id, guild_id] = RouteToPrepare(user_id, guild_id, dm_channel_id is None, check)
+    resume_after = (rows[-1][1], rows[-1][0]) if len(rows) == limit else None
+    return RoutesBatch(list(routes.values()), resume_after)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRoute:
+    """What Discord said of one student ahead of their reminder."""
+
+    user_id: int
+    guild_id: int
+    member_seen: bool = False  # confirmed in the guild just now
+    dm_channel_id: int | None = None  # the DM channel opened just now
+    left: bool = False  # Discord says they are no longer in the guild
+
+
+async def remember_routes(
+    session: AsyncSession, prepared: list[PreparedRoute], *, seen_at: datetime
+) -> list[tuple[int, int]]:
+    """Store what was prepared ahead (`routes_to_prepare`): a statement each for memberships and DM channels,
+    however many students; a student who left has their reminders there paused (`remember_left`). Returns the
+    (guild, user) of each student paused by it."""
+    paused = [
+        (route.guild_id, route.user_id)
+        for route in prepared
+        if route.left and await remember_left(session, user_id=route.user_id, guild_id=route.guild_id)
+    ]
+    preferences, users = ReminderPreference.__table__, User.__table__  # plain executemany, no ORM bulk rules
+    seen = [{"uid": route.user_id, "gid": route.guild_id, "seen": seen_at} for route in prepared if route.member_seen]
+    if seen:
+        await session.execute(
+            update(preferences)
+            .where(preferences.c.user_id == bindparam("uid"), preferences.c.guild_id == bindparam("gid"))
+            .values(member_seen_at=bindparam("seen")),
+            seen,
+        )
+    opened = [{"uid": route.user_id, "channel": route.dm_channel_id} for route in prepared if route.dm_channel_id]
+    if opened:
+        await session.execute(
+            update(users).where(users.c.id == bindparam("uid")).values(dm_channel_id=bindparam("channel")), opened
+        )
+    return paused
 
 
 async def record_delivery(

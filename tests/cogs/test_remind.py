@@ -1,19 +1,19 @@
 """Study reminders through real discord.py parsing: `/remind`, delivery by the scheduled jobs on a moved clock,
 the Continue button in a DM, and every way a delivery can go (DMs closed, no fallback, pauses, quiet hours,
-Discord errors, a member who left, a double run)."""
+Discord errors, a member who left, a double run), and routes prepared ahead of the minute."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 
 from bot import scheduler
 from bot.clock import FixedClock
-from bot.services import delivery, nudges
+from bot.services import delivery, nudges, reminders
 from cogs.remind import DMS_CLOSED
-from db.models import ContentItem, Notification, NotificationKind, NotificationStatus
+from db.models import ContentItem, Notification, NotificationKind, NotificationStatus, ReminderPreference
 from db.session import Database
 from sandbox import DiscordSandbox
 from sandbox.messages import PostedMessage
@@ -276,6 +276,10 @@ async def test_a_student_who_left_the_server_gets_nothing(
 
     assert sandbox.http.messages_in(sandbox.http.dm_channel_id(student_id)) == []
     assert await statuses(database) == [(NotificationStatus.SKIPPED, "left the server")]
+    since = len(sandbox.http.calls)
+    clock.set(TUESDAY_9 + timedelta(days=1))
+    await run_jobs(sandbox)
+    assert calls_since(sandbox, since) == [] and len(await statuses(database)) == 1  # paused: not asked again
 
 
 async def test_later_reminders_cost_discord_one_request_each(
@@ -421,5 +425,127 @@ async def test_a_streak_at_risk_is_a_dm_with_a_continue_button(
 def test_the_bot_plans_and_sends_on_a_schedule_and_every_kind_has_a_sender(discord_sandbox: DiscordSandbox) -> None:
     bot = discord_sandbox.bot
     jobs = {job.id: job for job in bot.scheduler.get_jobs()}  # type: ignore[attr-defined]
-    assert {"reminders.plan", "nudges.plan", "outbox.send"} <= set(jobs)
+    assert {"reminders.plan", "nudges.plan", "outbox.send", "reminders.prepare_routes"} <= set(jobs)
     assert set(bot.notification_senders) == set(NotificationKind)  # type: ignore[attr-defined]
+
+
+# -- routes prepared ahead -------------------------------------------------------------------------------------
+
+
+async def a_reminder_with_no_route(sandbox: DiscordSandbox, database: Database) -> int:
+    """A daily 09:00 reminder set before routes were stored: no DM channel, membership never confirmed."""
+    await sandbox.slash("course enroll", course="PY101")
+    student_id = int(sandbox.student["user"]["id"])
+    async with database.session_scope() as session:
+        await reminders.set_reminder(
+            session,
+            guild_id=int(sandbox.guild["id"]),
+            user_id=student_id,
+            course_code=None,
+            at=time(9),
+            days=reminders.parse_days(None),
+            now=sandbox.bot.clock.now(),  # type: ignore[attr-defined]
+        )
+    return student_id
+
+
+async def route_of(database: Database, sandbox: DiscordSandbox, student_id: int) -> delivery.Route:
+    async with database.session_scope() as session:
+        return await delivery.route(session, user_id=student_id, guild_id=int(sandbox.guild["id"]))
+
+
+def minutes_ahead(sandbox: DiscordSandbox) -> timedelta:
+    return timedelta(minutes=sandbox.bot.settings.reminders.prepare_routes_minutes)  # type: ignore[attr-defined]
+
+
+def calls_since(sandbox: DiscordSandbox, since: int) -> list[tuple[str, str]]:
+    return [(call.method, call.path) for call in sandbox.http.calls[since:]]
+
+
+async def test_a_first_reminder_costs_one_request_at_its_minute_once_its_route_is_prepared_ahead(
+    classroom: DiscordSandbox, clock: FixedClock, database: Database
+) -> None:
+    sandbox = classroom
+    student_id = await a_reminder_with_no_route(sandbox, database)
+    clock.set(TUESDAY_9 - minutes_ahead(sandbox))
+    since = len(sandbox.http.calls)
+
+    await scheduler.prepare_reminder_routes(sandbox.bot)  # type: ignore[arg-type]
+
+    dm_channel = sandbox.http.dm_channel_id(student_id)
+    assert calls_since(sandbox, since) == [
+        ("GET", f"/guilds/{sandbox.guild['id']}/members/{student_id}"),
+        ("POST", "/users/@me/channels"),
+    ]
+    assert sandbox.dms_to(sandbox.student) == []  # nothing is sent ahead
+    assert await route_of(database, sandbox, student_id) == delivery.Route(dm_channel, clock.now())
+    since = len(sandbox.http.calls)
+    await scheduler.prepare_reminder_routes(sandbox.bot)  # type: ignore[arg-type]
+    assert calls_since(sandbox, since) == []  # prepared once
+
+    clock.set(TUESDAY_9)
+    await run_jobs(sandbox)
+
+    assert calls_since(sandbox, since) == [("POST", f"/channels/{dm_channel}/messages")]
+    assert "Study time" in the_dm(sandbox).text
+
+
+async def test_a_student_found_gone_ahead_has_their_reminder_skipped_with_no_request(
+    classroom: DiscordSandbox, clock: FixedClock, database: Database
+) -> None:
+    sandbox = classroom
+    student_id = await a_reminder_with_no_route(sandbox, database)
+    sandbox.guild["members"] = [m for m in sandbox.guild["members"] if int(m["user"]["id"]) != student_id]
+    clock.set(TUESDAY_9 - minutes_ahead(sandbox))
+    since = len(sandbox.http.calls)
+
+    await scheduler.prepare_reminder_routes(sandbox.bot)  # type: ignore[arg-type]
+    assert calls_since(sandbox, since) == [("GET", f"/guilds/{sandbox.guild['id']}/members/{student_id}")]
+
+    since = len(sandbox.http.calls)
+    clock.set(TUESDAY_9)
+    await run_jobs(sandbox)
+
+    assert calls_since(sandbox, since) == [] and await statuses(database) == []
+    async with database.session_scope() as session:
+        paused = (
+            await session.execute(select(ReminderPreference.next_fire_at, ReminderPreference.paused_reason))
+        ).one()
+    assert paused == (None, delivery.LEFT_REASON)
+
+
+async def test_a_dm_refused_ahead_breaks_nothing_and_the_send_opens_it_as_before(
+    classroom: DiscordSandbox, clock: FixedClock, database: Database
+) -> None:
+    sandbox = classroom
+    student_id = await a_reminder_with_no_route(sandbox, database)
+    sandbox.http.fail("POST", "/users/@me/channels", status=403, code=DMS_CLOSED, message="Cannot send to this user")
+    clock.set(TUESDAY_9 - minutes_ahead(sandbox))
+
+    await scheduler.prepare_reminder_routes(sandbox.bot)  # type: ignore[arg-type]
+
+    # The membership was confirmed all the same; the DM channel stays unknown.
+    assert await route_of(database, sandbox, student_id) == delivery.Route(None, clock.now())
+    since = len(sandbox.http.calls)
+    clock.set(TUESDAY_9)
+    await run_jobs(sandbox)
+    dm_channel = sandbox.http.dm_channel_id(student_id)
+    assert calls_since(sandbox, since) == [
+        ("POST", "/users/@me/channels"),
+        ("POST", f"/channels/{dm_channel}/messages"),
+    ]
+    assert await statuses(database) == [(NotificationStatus.SENT, None)]
+
+
+async def test_a_reminder_further_ahead_than_the_window_is_not_prepared_yet(
+    classroom: DiscordSandbox, clock: FixedClock, database: Database
+) -> None:
+    sandbox = classroom
+    student_id = await a_reminder_with_no_route(sandbox, database)
+    clock.set(TUESDAY_9 - minutes_ahead(sandbox) - timedelta(seconds=1))
+    since = len(sandbox.http.calls)
+
+    await scheduler.prepare_reminder_routes(sandbox.bot)  # type: ignore[arg-type]
+
+    assert calls_since(sandbox, since) == []
+    assert await route_of(database, sandbox, student_id) == delivery.Route(None, None)
