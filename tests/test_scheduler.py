@@ -21,7 +21,7 @@ from sqlalchemy import func, insert, select
 from bot import metrics, scheduler
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.services import delivery, outbox, quizzes, reminders
+from bot.services import delivery, outbox, quizzes
 from bot.services.outbox import Claimed
 from db.models import (
     AttemptStatus,
@@ -34,7 +34,7 @@ from db.models import (
 )
 from db.session import Database
 from tests.conftest import on_postgresql_only
-from tests.services.course_fixtures import ALICE, GUILD, enroll, import_course, seed_people, tiny_package
+from tests.services.course_fixtures import ALICE, GUILD, enroll, import_course, seed_people, set_reminder, tiny_package
 
 STUDENTS = 60
 FIRST_STUDENT = 10_000
@@ -190,16 +190,7 @@ async def test_a_pause_is_told_once_whichever_process_the_student_talks_to(
 ) -> None:
     await students_due_at_nine(database)
     await enroll(database, ALICE, "TINY")
-    async with database.session_scope() as session:
-        await reminders.set_reminder(
-            session,
-            guild_id=GUILD,
-            user_id=ALICE,
-            course_code=None,
-            at=time(9),
-            days=reminders.EVERY_DAY,
-            now=MONDAY_9,
-        )
+    await set_reminder(database, ALICE, now=MONDAY_9)
     for _ in range(delivery.PAUSE_AFTER_FAILURES):  # the first process fails to reach her three times
         async with database.session_scope() as session:
             paused = await delivery.record_delivery(session, user_id=ALICE, guild_id=GUILD, delivered=False)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.services import content, enrollment, navigation, reviews
+from bot.services import content, enrollment, navigation, reminders, reviews
 from bot.services.coursepack import (
     CohortSpec,
     ConceptSpec,
@@ -146,6 +146,22 @@ async def import_course(
     async with database.session_scope() as session:
         return await content.import_package(
             session, guild_id=guild_id, actor_id=INSTRUCTOR, package=package, publish=publish, now=now
+        )
+
+
+async def set_reminder(
+    database: Database, user_id: int = ALICE, *, at: str = "09:00", days: str | None = None, now: datetime
+) -> reminders.ReminderView:
+    """`user_id`'s reminder for all their courses in GUILD, at `at` on `days` (every day by default)."""
+    async with database.session_scope() as session:
+        return await reminders.set_reminder(
+            session,
+            guild_id=GUILD,
+            user_id=user_id,
+            course_code=None,
+            at=reminders.parse_time(at),
+            days=reminders.parse_days(days),
+            now=now,
         )
 
 

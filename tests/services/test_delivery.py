@@ -8,11 +8,21 @@ from typing import Any
 
 from sqlalchemy import event, select, text
 
-from bot.services import delivery, reminders
+from bot.services import delivery
 from db.models import ReminderPreference
 from db.session import Database
 from tests.conftest import counted_statements
-from tests.services.course_fixtures import ALICE, BOB, CAROL, GUILD, enroll, import_course, seed_people, tiny_package
+from tests.services.course_fixtures import (
+    ALICE,
+    BOB,
+    CAROL,
+    GUILD,
+    enroll,
+    import_course,
+    seed_people,
+    set_reminder,
+    tiny_package,
+)
 
 # Monday 2026-11-23 08:57 UTC: Alice's reminder comes at 09:00, Bob's at 09:02, Carol's at 09:30.
 NOW = datetime(2026, 11, 23, 8, 57, tzinfo=UTC)
@@ -25,16 +35,7 @@ async def three_reminders(database: Database) -> None:
     await import_course(database, tiny_package())
     for student, at in ((ALICE, "09:00"), (BOB, "09:02"), (CAROL, "09:30")):
         await enroll(database, student, "TINY")
-        async with database.session_scope() as session:
-            await reminders.set_reminder(
-                session,
-                guild_id=GUILD,
-                user_id=student,
-                course_code=None,
-                at=reminders.parse_time(at),
-                days=reminders.parse_days(None),
-                now=NOW,
-            )
+        await set_reminder(database, student, at=at, now=NOW)
 
 
 async def to_prepare(

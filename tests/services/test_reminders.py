@@ -17,7 +17,17 @@ from bot.services.reminder_planner import PlannedBatch, PlannerRun
 from bot.services.reminders import EVERY_DAY, ReminderMessage
 from db.models import Notification, NotificationKind, NotificationStatus, ReminderPreference, User
 from db.session import Database
-from tests.services.course_fixtures import ALICE, BOB, GUILD, enroll, import_course, move, seed_people, tiny_package
+from tests.services.course_fixtures import (
+    ALICE,
+    BOB,
+    GUILD,
+    enroll,
+    import_course,
+    move,
+    seed_people,
+    set_reminder,
+    tiny_package,
+)
 
 PARIS = "Europe/Paris"
 # Monday 2026-11-23, 08:00 UTC = 09:00 in Paris.
@@ -32,21 +42,6 @@ async def course_with_students(database: Database) -> None:
         await enroll(database, student, "TINY")
     async with database.session_scope() as session:
         (await session.get(User, ALICE)).time_zone = PARIS  # type: ignore[union-attr]
-
-
-async def set_reminder(
-    database: Database, user_id: int = ALICE, *, at: str = "09:00", days: str | None = None, now: datetime
-) -> reminders.ReminderView:
-    async with database.session_scope() as session:
-        return await reminders.set_reminder(
-            session,
-            guild_id=GUILD,
-            user_id=user_id,
-            course_code=None,
-            at=reminders.parse_time(at),
-            days=reminders.parse_days(days),
-            now=now,
-        )
 
 
 async def plan(database: Database, now: datetime) -> int:
