@@ -11,8 +11,8 @@ from bot.errors import InvalidInput
 from bot.services import delivery, reminders, tenancy
 from bot.services.reminders import QuietHours
 from db.session import Database
-from tests.services.course_fixtures import ALICE, GUILD, INSTRUCTOR
-from tests.services.test_reminders import MONDAY_9_PARIS, course_with_students, set_reminder
+from tests.services.course_fixtures import ALICE, GUILD, INSTRUCTOR, set_reminder
+from tests.services.test_reminders import MONDAY_9_PARIS, course_with_students
 
 NIGHT = QuietHours(time(22), time(7))
 
