@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Integer, LargeBinary, MetaData, func
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Float, Integer, LargeBinary, MetaData, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -108,7 +108,13 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: PortableJSON, list[Any]: PortableJSON}
+    # `float` stays FLOAT (SQLAlchemy 2.1 would map it to DOUBLE): the migrations created FLOAT columns.
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: PortableJSON,
+        list[Any]: PortableJSON,
+        float: Float(),
+    }
 
 
 class IdMixin:

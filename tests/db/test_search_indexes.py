@@ -67,7 +67,7 @@ async def test_sqlite_full_text_index_knows_the_course_of_each_chunk(database: D
     _, first = await add_chunk(database, "Loops repeat code", code="PY101")
     _, second = await add_chunk(database, "Loops and lists", code="PY102")
     async with database.session_scope() as session:
-        courses = dict((await session.execute(text("SELECT id, course_id FROM material_chunks"))).tuples().all())
+        courses = dict((await session.execute(text("SELECT id, course_id FROM material_chunks"))).all())
 
     assert await fts_matches(database, f'course_id : "{courses[first]}" AND content : "loop"') == [first]
     assert await fts_matches(database, f'course_id : "{courses[second]}" AND content : "loop"') == [second]
