@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.clock import local_date, local_instant
 from bot.services import outbox, tenancy
@@ -289,3 +290,20 @@ async def guild_report(session: AsyncSession, *, guild_id: int, now: datetime) -
     day_started_at = local_instant(local_date(now, zone), time(0), zone)
     counted = await outbox.summary(session, guild_id=guild_id, since=day_started_at)
     return GuildReport(zone, day_started_at, counted, await paused_students(session, guild_id=guild_id))
+
+
+async def still_wanted(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    course_id: int | None = None,
+    nudges: InstrumentedAttribute[bool] | None = None,
+) -> bool:
+    """Whether the student still has an unpaused reminder (for `course_id`; with the `nudges` switch on): what a
+    reminder or nudge planned earlier asks again when it is sent."""
+    wanted = [ReminderPreference.user_id == user_id, ReminderPreference.paused_reason.is_(None)]
+    if course_id is not None:
+        wanted.append(ReminderPreference.course_id == course_id)
+    if nudges is not None:
+        wanted.append(nudges.is_(True))
+    return bool(await session.scalar(select(exists().where(*wanted))))

@@ -33,7 +33,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import local_instant
-from bot.services import audit, outbox, published, reminders, streaks, tenancy
+from bot.services import audit, delivery, outbox, published, streaks, tenancy
 from db.models import (
     ContentItem,
     ContentKind,
@@ -322,7 +322,7 @@ async def _compose_streak(session: AsyncSession, claimed: outbox.Claimed) -> Nud
     days = streaks.current_as_of(state, day)
     if days < STREAK_AT_RISK_FROM:
         return "no streak at risk any more"
-    if not await reminders.still_wanted(session, user_id=claimed.user_id, nudges=ReminderPreference.streak_nudges):
+    if not await delivery.still_wanted(session, user_id=claimed.user_id, nudges=ReminderPreference.streak_nudges):
         return "streak nudges turned off"
     code = await _live_course_code(session, claimed.course_id)
     where = f" course:{code}" if code else ""
@@ -357,7 +357,7 @@ async def _compose_deadline(session: AsyncSession, claimed: outbox.Claimed) -> N
         return "no longer an active student of the cohort"
     if cohort.ends_at is None or cohort.ends_at.isoformat() != claimed.payload["ends_at"]:
         return "the cohort's end date changed"
-    if not await reminders.still_wanted(
+    if not await delivery.still_wanted(
         session, user_id=claimed.user_id, course_id=claimed.course_id, nudges=ReminderPreference.deadline_nudges
     ):
         return "deadline nudges turned off"

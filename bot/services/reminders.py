@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.errors import InvalidInput, NotEnrolled
 from bot.services import delivery, navigation, outbox, reviews, streaks
@@ -247,29 +246,12 @@ class ReminderMessage(navigation.StudyPosition):
     reviews_due: int = 0  # review cards of the course due by the end of the reminder's day (`/review`)
 
 
-async def still_wanted(
-    session: AsyncSession,
-    *,
-    user_id: int,
-    course_id: int | None = None,
-    nudges: InstrumentedAttribute[bool] | None = None,
-) -> bool:
-    """Whether the student still has an unpaused reminder (for `course_id`; with the `nudges` switch on): what a
-    reminder or nudge planned earlier asks again when it is sent."""
-    wanted = [ReminderPreference.user_id == user_id, ReminderPreference.paused_reason.is_(None)]
-    if course_id is not None:
-        wanted.append(ReminderPreference.course_id == course_id)
-    if nudges is not None:
-        wanted.append(nudges.is_(True))
-    return bool(await session.scalar(select(exists().where(*wanted))))
-
-
 async def compose(session: AsyncSession, claimed: outbox.Claimed) -> ReminderMessage | str:
     """The reminder as it should read now, or the reason to skip it (turned off or paused since it was planned,
     studied that day, no longer enrolled). Whether the student is still in the server is Discord's to say, at
     delivery."""
     assert claimed.user_id is not None and claimed.course_id is not None
-    if not await still_wanted(session, user_id=claimed.user_id, course_id=claimed.course_id):
+    if not await delivery.still_wanted(session, user_id=claimed.user_id, course_id=claimed.course_id):
         return "reminder turned off or paused"
     code = await session.scalar(select(Course.code).where(Course.id == claimed.course_id))
     try:
