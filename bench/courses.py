@@ -34,6 +34,16 @@ def generated_package(code: str, lessons: int, lessons_per_module: int = 25) -> 
     )
 
 
+def one_lesson_package(code: str, title: str, lesson: LessonSpec) -> CoursePackage:
+    """The smallest course around `lesson`: one module holding it, one open cohort."""
+    return CoursePackage(
+        code=code,
+        title=title,
+        modules=(ModuleSpec(slug="m1", title="Module 1", items=(lesson,)),),
+        cohorts=(CohortSpec(term_name="Open"),),
+    )
+
+
 async def import_once(database: Database, package: CoursePackage) -> float:
     started = time.perf_counter()
     async with database.session_scope() as session:

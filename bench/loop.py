@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._harness import Figure, fresh_database
+from bench.courses import one_lesson_package
 from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.services import content, courses
-from bot.services.coursepack import CohortSpec, CoursePackage, LessonSpec, ModuleSpec
+from bot.services.coursepack import LessonSpec
 from bot.tutor import materials
 from db.models import Guild, IndexingStatus, User
 from db.session import Database
@@ -100,12 +101,7 @@ async def max_lag_during(work: Awaitable[object]) -> float:
 
 async def add_course(database: Database, *, lesson: str) -> None:
     """Course BIG with one lesson `lesson`, imported as a draft (publishing it is what is measured)."""
-    package = CoursePackage(
-        code="BIG",
-        title="A big course",
-        modules=(ModuleSpec(slug="m1", title="Module 1", items=(LessonSpec(slug="long", title="Long", body=lesson),)),),
-        cohorts=(CohortSpec(term_name="Open"),),
-    )
+    package = one_lesson_package("BIG", "A big course", LessonSpec(slug="long", title="Long", body=lesson))
     async with database.session_scope() as session:
         session.add(Guild(id=GUILD, name="Bench"))
         session.add(User(id=INSTRUCTOR, display_name="Instructor"))

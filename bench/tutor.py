@@ -31,10 +31,11 @@ from pgvector.asyncpg import register_vector
 from sqlalchemy import insert, select
 
 from bench._harness import Figure, fresh_database, latency_figures, pk_read_floor
+from bench.courses import one_lesson_package
 from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.services import content
-from bot.services.coursepack import CohortSpec, CoursePackage, LessonSpec, ModuleSpec
+from bot.services.coursepack import LessonSpec
 from bot.tutor import retrieval
 from bot.tutor.materials import index_published_lessons
 from bot.tutor.turn import Turn
@@ -234,12 +235,7 @@ def bench_settings(server: FakeOpenAIServer) -> Settings:
 async def lesson_to_tutor(database: Database, settings: Settings) -> SessionPlan:
     """A published, indexed one-lesson course; the plan every student's session follows."""
     body = "# Loops\n\n" + "\n\n".join(f"## Part {n}\n\n" + words_for(random.Random(n), 120) for n in range(6))
-    package = CoursePackage(
-        code="TUTOR1",
-        title="Tutored course",
-        modules=(ModuleSpec(slug="m1", title="Module 1", items=(LessonSpec(slug="loops", title="Loops", body=body),)),),
-        cohorts=(CohortSpec(term_name="Open"),),
-    )
+    package = one_lesson_package("TUTOR1", "Tutored course", LessonSpec(slug="loops", title="Loops", body=body))
     async with database.session_scope() as session:
         if await session.get(Guild, GUILD) is None:
             session.add(Guild(id=GUILD, name="Bench"))

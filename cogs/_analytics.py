@@ -24,7 +24,7 @@ from bot.services.outbox import Claimed
 from cogs._input import NO_SUCH_ID, custom_id_number
 from cogs._limits import CHOICE_NAME_MAX
 from cogs._text import strip_mentions
-from cogs._ui import add_fields, clip, embed
+from cogs._ui import add_fields, clip, embed, in_pages
 from cogs._views import OwnedView, Paginator
 
 if TYPE_CHECKING:
@@ -123,10 +123,7 @@ def item_pages(stats: QuizStatistics, scope: Scope) -> list[discord.Embed]:
     )
     fields = [_item_field(item) for item in stats.items] or [("No questions", "This quiz has no question.")]
     title = f"{_scope_name(scope)} · {strip_mentions(stats.title)}: item analysis"
-    return [
-        add_fields(embed(title, header), fields[start : start + QUESTIONS_PER_PAGE])
-        for start in range(0, len(fields), QUESTIONS_PER_PAGE)
-    ]
+    return [add_fields(embed(title, header), page) for page in in_pages(fields, QUESTIONS_PER_PAGE)]
 
 
 def _item_field(item: items.ItemStatistics) -> tuple[str, str]:
@@ -146,7 +143,7 @@ def at_risk_pages(students: Sequence[StudentAtRisk], scope: Scope) -> list[disco
     if not students:
         return [embed(title, "Nobody: everyone is active, passing and keeping pace.")]
     pages = []
-    for start in range(0, len(students), STUDENTS_PER_PAGE):
+    for page in in_pages(students, STUDENTS_PER_PAGE):
         fields = [
             (
                 f"{strip_mentions(student.display_name)} · {strip_mentions(student.cohort)}",
@@ -154,7 +151,7 @@ def at_risk_pages(students: Sequence[StudentAtRisk], scope: Scope) -> list[disco
                 + f"\n{student.progress:.0%} done · last active "
                 + (discord.utils.format_dt(student.last_active, "R") if student.last_active else "never"),
             )
-            for student in students[start : start + STUDENTS_PER_PAGE]
+            for student in page
         ]
         pages.append(add_fields(embed(title, "Only staff see this list."), fields))
     return pages

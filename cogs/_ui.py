@@ -7,6 +7,7 @@ Nothing here decides anything; it only shapes what services returned so Discord 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import discord
 
@@ -18,6 +19,8 @@ from cogs._limits import (
     EMBED_TITLE_MAX,
     EMBED_TOTAL_MAX,
 )
+
+Listed = TypeVar("Listed")
 
 BRAND = discord.Colour.blurple()
 SUCCESS = discord.Colour.green()
@@ -55,6 +58,11 @@ def error_embed(message: str, *, title: str = "Can't do that") -> discord.Embed:
 
 def success_embed(title: str, description: str = "") -> discord.Embed:
     return embed(title, description, colour=SUCCESS)
+
+
+def in_pages(items: Sequence[Listed], per_page: int) -> list[Sequence[Listed]]:
+    """`items` cut into pages of `per_page` (the last may hold fewer), in order; no items, no pages."""
+    return [items[start : start + per_page] for start in range(0, len(items), per_page)]
 
 
 def progress_bar(done: int, total: int, width: int = 10) -> str:

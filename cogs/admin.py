@@ -21,7 +21,7 @@ from cogs._limits import EMBED_DESCRIPTION_MAX, MODAL_TITLE_MAX, STRING_OPTION_M
 from cogs._request_views import RequestsView
 from cogs._staff_views import live_course_of
 from cogs._text import split_for_discord
-from cogs._ui import add_fields, clip, embed, send, success_embed
+from cogs._ui import add_fields, clip, embed, in_pages, send, success_embed
 from cogs._views import Form, Paginator, confirm
 from db.models import MemberRole, ModelPurpose, RequestStatus
 
@@ -245,11 +245,11 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Configure 
             await interaction.response.send_message(embed=embed("Audit log", "Nothing recorded yet."), ephemeral=True)
             return
         pages = []
-        for start in range(0, len(entries), AUDIT_PAGE_SIZE):
+        for page in in_pages(entries, AUDIT_PAGE_SIZE):
             lines = [
                 f"{discord.utils.format_dt(entry.at, 'R')} <@{entry.actor_id}> `{entry.action}` "
                 f"{entry.target_type} {', '.join(map(str, entry.target_ids))}"
-                for entry in entries[start : start + AUDIT_PAGE_SIZE]
+                for entry in page
             ]
             pages.append(embed("Audit log", "\n".join(lines)))
         await Paginator(pages, owner_id=interaction.user.id).start(interaction)

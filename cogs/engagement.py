@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.app import CourseBot
 from bot.services import courses, leaderboard, reviews, streaks
 from cogs._autocomplete import published_courses
-from cogs._ui import embed
+from cogs._ui import embed, in_pages
 from cogs._views import Paginator
 
 PERIOD_NAMES = {"week": "this week", "month": "this month", "all": "all time"}
@@ -86,11 +86,11 @@ class Engagement(commands.Cog):
             await interaction.response.send_message(embed=embed(title, f"No XP earned yet.\n\n{you}"), ephemeral=True)
             return
         pages = []
-        for start in range(0, len(board.entries), page_size):
+        for page in in_pages(board.entries, page_size):
             lines = [
                 f"{MEDALS.get(entry.rank, f'`#{entry.rank}`')} {discord.utils.escape_markdown(entry.display_name)}"
                 f" — {entry.xp} XP" + (" ← you" if entry.user_id == interaction.user.id else "")
-                for entry in board.entries[start : start + page_size]
+                for entry in page
             ]
             pages.append(embed(title, "\n".join(lines) + f"\n\n{you}"))
         await Paginator(pages, owner_id=interaction.user.id).start(interaction)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import discord
 from discord import app_commands
@@ -17,11 +19,13 @@ from discord.ext import commands
 from bot.app import CourseBot
 from bot.errors import CourseError
 from bot.services import quizzes
+from bot.services.grading import AnswerFeedback
 from bot.services.quizzes import AnswerResult, AttemptSummary, QuestionCard
+from bot.services.reviews import ReviewQuestion
 from cogs._autocomplete import courses_you_take, quiz_titles_choices
 from cogs._limits import BUTTONS_PER_ROW
 from cogs._text import strip_mentions
-from cogs._ui import FAILURE, SUCCESS, add_fields, clip, embed
+from cogs._ui import FAILURE, SUCCESS, add_fields, clip, embed, in_pages
 from cogs._views import DatabaseId, Paginator, PersistentButton
 from db.models import QuestionType
 
@@ -29,41 +33,121 @@ LETTERS = string.ascii_uppercase
 CHOSEN, NOT_CHOSEN = discord.ButtonStyle.success, discord.ButtonStyle.secondary
 
 
-def question_embed(card: QuestionCard) -> discord.Embed:
+# -- a choice question on Discord, the same in a quiz and on a review or practice card (`cogs.review`) ------------
+
+
+def question_text(card: QuestionCard | ReviewQuestion) -> str:
+    """The question, its lettered options and, for a multi-select question, how to answer it."""
     lines = [strip_mentions(card.text), ""]
     lines += [f"**{LETTERS[n]}.** {strip_mentions(text)}" for n, (_, text) in enumerate(card.options)]
     if card.question_type is QuestionType.MULTI_SELECT:
         lines += ["", "*Choose every right option, then press Submit.*"]
-    page = embed(f"{card.quiz_title} · question {card.number}/{card.total}", "\n".join(lines))
-    return page
+    return "\n".join(lines)
 
 
-def question_view(card: QuestionCard) -> discord.ui.View:
+def options_view(
+    card: QuestionCard | ReviewQuestion,
+    *,
+    answer: Callable[[int, str], PersistentButton],
+    toggle: Callable[[int, str], PersistentButton],
+    submit: Callable[[], PersistentButton],
+) -> discord.ui.View:
+    """A lettered button per option, `answer(option, letter)`; on a multi-select question a `toggle` per option
+    instead, and Submit."""
     view = discord.ui.View(timeout=None)
     multi = card.question_type is QuestionType.MULTI_SELECT
     for position, (option, _) in enumerate(card.options):
-        button = (ToggleButton if multi else AnswerButton)(card.attempt_id, card.question_id, option, LETTERS[position])
+        button = (toggle if multi else answer)(option, LETTERS[position])
         button.item.row = position // BUTTONS_PER_ROW
         view.add_item(button)
     if multi:
-        view.add_item(SubmitButton(card.attempt_id, card.question_id))
+        view.add_item(submit())
     return view
 
 
-def feedback_embed(result: AnswerResult) -> discord.Embed:
-    question = clip(strip_mentions(result.question_text), 1000)
-    if not result.immediate_feedback:
-        return embed("Answer recorded", question)
+async def flip_toggle(
+    interaction: discord.Interaction,
+    pressed: PersistentButton,
+    toggle_id: re.Pattern[str],
+    *,
+    toggle: Callable[[int, str, bool], PersistentButton],
+    submit: Callable[[], PersistentButton],
+) -> None:
+    """Flip the pressed option on its message, whose toggles and Submit are built again; nothing is recorded until
+    Submit."""
+    assert interaction.message is not None
+    view = discord.ui.View(timeout=None)
+    for row, button in enumerate_buttons(interaction.message):
+        toggled = toggle_id.fullmatch(button.custom_id or "")
+        item: PersistentButton
+        if toggled:
+            chosen = (button.style is CHOSEN) != (button.custom_id == pressed.item.custom_id)
+            item = toggle(int(toggled["option"]), button.label or "?", chosen)
+        else:
+            item = submit()
+        item.item.row = row
+        view.add_item(item)
+    await interaction.response.edit_message(view=view)
+
+
+def chosen_options(message: discord.Message, toggle_id: re.Pattern[str]) -> list[int]:
+    """The options chosen with the message's toggles, on Submit; refused when there is none."""
+    chosen = [
+        int(toggled["option"])
+        for _, button in enumerate_buttons(message)
+        if button.style is CHOSEN and (toggled := toggle_id.fullmatch(button.custom_id or ""))
+    ]
+    if not chosen:
+        raise CourseError("Choose at least one option first, then press Submit.")
+    return chosen
+
+
+def enumerate_buttons(message: discord.Message) -> list[tuple[int, discord.Button]]:
+    """(row, button) for every button on a message, as Discord holds it now."""
+    return [
+        (row, child)
+        for row, component in enumerate(message.components)
+        if isinstance(component, discord.ActionRow)
+        for child in component.children
+        if isinstance(child, discord.Button)
+    ]
+
+
+def graded_embed(result: AnswerFeedback, *, xp_awarded: int, more: Sequence[tuple[str, str]] = ()) -> discord.Embed:
+    """A graded answer: the verdict, the student's answer (and the right one when wrong), why, `more`, the XP."""
     verdict = "✅ Right!" if result.correct else "❌ Not quite."
-    page = embed(verdict, question, colour=SUCCESS if result.correct else FAILURE)
+    page = embed(
+        verdict, clip(strip_mentions(result.question_text), 1000), colour=SUCCESS if result.correct else FAILURE
+    )
     fields = [("Your answer", ", ".join(result.chosen_options) or "—")]
     if not result.correct:
         fields.append(("Right answer", ", ".join(result.right_options)))
     if result.explanation:
         fields.append(("Why", strip_mentions(result.explanation)))
-    if result.xp_awarded:
-        fields.append(("XP", f"+{result.xp_awarded}"))
+    fields += more
+    if xp_awarded:
+        fields.append(("XP", f"+{xp_awarded}"))
     return add_fields(page, fields)
+
+
+# -- the quiz --------------------------------------------------------------------------------------------------
+
+
+def question_embed(card: QuestionCard) -> discord.Embed:
+    return embed(f"{card.quiz_title} · question {card.number}/{card.total}", question_text(card))
+
+
+def question_view(card: QuestionCard) -> discord.ui.View:
+    key = (card.attempt_id, card.question_id)
+    return options_view(
+        card, answer=partial(AnswerButton, *key), toggle=partial(ToggleButton, *key), submit=partial(SubmitButton, *key)
+    )
+
+
+def feedback_embed(result: AnswerResult) -> discord.Embed:
+    if not result.immediate_feedback:
+        return embed("Answer recorded", clip(strip_mentions(result.question_text), 1000))
+    return graded_embed(result, xp_awarded=result.xp_awarded)
 
 
 def summary_embed(summary: AttemptSummary) -> discord.Embed:
@@ -130,23 +214,9 @@ class ToggleButton(PersistentButton, template=r"quiz:(?P<attempt>\d+):(?P<questi
         self.attempt, self.question, self.option = attempt, question, option
 
     async def handle(self, interaction: discord.Interaction) -> None:
-        """Flip this option on the message; nothing is recorded until Submit."""
-        assert interaction.message is not None
-        view = discord.ui.View(timeout=None)
-        for row, button in enumerate_buttons(interaction.message):
-            toggle = TOGGLE.fullmatch(button.custom_id or "")
-            if toggle:
-                chosen = button.style is CHOSEN
-                if button.custom_id == self.item.custom_id:
-                    chosen = not chosen
-                item: PersistentButton = ToggleButton(
-                    self.attempt, self.question, int(toggle["option"]), button.label or "?", chosen
-                )
-            else:
-                item = SubmitButton(self.attempt, self.question)
-            item.item.row = row
-            view.add_item(item)
-        await interaction.response.edit_message(view=view)
+        key = (self.attempt, self.question)
+        toggle, submit = partial(ToggleButton, *key), partial(SubmitButton, *key)
+        await flip_toggle(interaction, self, TOGGLE, toggle=toggle, submit=submit)
 
 
 class SubmitButton(PersistentButton, template=r"quiz:(?P<attempt>\d+):(?P<question>\d+):submit"):
@@ -160,28 +230,11 @@ class SubmitButton(PersistentButton, template=r"quiz:(?P<attempt>\d+):(?P<questi
 
     async def handle(self, interaction: discord.Interaction) -> None:
         assert interaction.message is not None
-        chosen = [
-            int(match["option"])
-            for _, button in enumerate_buttons(interaction.message)
-            if button.style is CHOSEN and (match := TOGGLE.fullmatch(button.custom_id or ""))
-        ]
-        if not chosen:
-            raise CourseError("Choose at least one option first, then press Submit.")
+        chosen = chosen_options(interaction.message, TOGGLE)
         await record_answer(interaction, attempt=self.attempt, question=self.question, choice=chosen)
 
 
 TOGGLE = re.compile(r"quiz:\d+:\d+:t(?P<option>\d+)")
-
-
-def enumerate_buttons(message: discord.Message) -> list[tuple[int, discord.Button]]:
-    """(row, button) for every button on a message, as Discord holds it now."""
-    return [
-        (row, child)
-        for row, component in enumerate(message.components)
-        if isinstance(component, discord.ActionRow)
-        for child in component.children
-        if isinstance(child, discord.Button)
-    ]
 
 
 @app_commands.guild_only()
@@ -218,15 +271,14 @@ class Quiz(commands.GroupCog, group_name="quiz", group_description="Test what yo
         verdict = "passed" if review.passed else "not passed"
         header = f"Attempt {review.attempt_number}: **{review.score:g}%**, {verdict}."
         pages = []
-        for start in range(0, len(review.questions), 5):
+        for page in in_pages(list(enumerate(review.questions, start=1)), 5):
             fields = [
                 (
-                    f"{'✅' if reviewed.correct else '❌'} {start + number}. "
-                    + clip(strip_mentions(reviewed.text), 200),
+                    f"{'✅' if reviewed.correct else '❌'} {number}. " + clip(strip_mentions(reviewed.text), 200),
                     f"You: {', '.join(reviewed.chosen) or '—'}\nRight: {', '.join(reviewed.right)}"
                     + (f"\n{strip_mentions(reviewed.explanation)}" if reviewed.explanation else ""),
                 )
-                for number, reviewed in enumerate(review.questions[start : start + 5], start=1)
+                for number, reviewed in page
             ]
             pages.append(add_fields(embed(f"{review.quiz_title} · results", header), fields))
         await Paginator(pages, owner_id=interaction.user.id).start(interaction)

@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import astuple, dataclass
+from functools import partial
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.app import CourseBot
-from bot.errors import CourseError
 from bot.services import practice, reviews
 from bot.services.reviews import ReviewAnswer, ReviewQuestion
 from cogs._autocomplete import concepts_of_your_course, courses_you_take
-from cogs._limits import BUTTONS_PER_ROW
-from cogs._text import strip_mentions
-from cogs._ui import FAILURE, SUCCESS, add_fields, clip, embed
+from cogs._ui import embed
 from cogs._views import DatabaseId, PersistentButton
-from cogs.quiz import CHOSEN, LETTERS, NOT_CHOSEN, enumerate_buttons
-from db.models import MasteryLevel, QuestionType
+from cogs.quiz import CHOSEN, NOT_CHOSEN, chosen_options, flip_toggle, graded_embed, options_view, question_text
+from db.models import MasteryLevel
 
 REVIEW, PRACTICE = "r", "p"
 CARD = r"card:(?P<mode>[rp]):(?P<owner>\d+):(?P<question>\d+):(?P<reps>\d+):(?P<number>\d+):(?P<concept>\d+)"
@@ -59,24 +57,17 @@ class CardKey:
 
 
 def card_embed(card: ReviewQuestion, title: str) -> discord.Embed:
-    lines = [strip_mentions(card.text), ""]
-    lines += [f"**{LETTERS[n]}.** {strip_mentions(text)}" for n, (_, text) in enumerate(card.options)]
-    if card.question_type is QuestionType.MULTI_SELECT:
-        lines += ["", "*Choose every right option, then press Submit.*"]
-    return embed(title, "\n".join(lines))
+    return embed(title, question_text(card))
 
 
 def card_view(mode: str, card: ReviewQuestion, concept: int = 0) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    key = CardKey.of(mode, card, concept)
-    multi = card.question_type is QuestionType.MULTI_SELECT
-    for position, (option, _) in enumerate(card.options):
-        button = (CardToggleButton if multi else CardAnswerButton)(*astuple(key), option, LETTERS[position])
-        button.item.row = position // BUTTONS_PER_ROW
-        view.add_item(button)
-    if multi:
-        view.add_item(CardSubmitButton(*astuple(key)))
-    return view
+    key = astuple(CardKey.of(mode, card, concept))
+    return options_view(
+        card,
+        answer=partial(CardAnswerButton, *key),
+        toggle=partial(CardToggleButton, *key),
+        submit=partial(CardSubmitButton, *key),
+    )
 
 
 def mastery_lines(concepts: list[practice.ConceptStanding], width: int = 10) -> str:
@@ -100,19 +91,8 @@ def practice_title(pick: practice.PracticePick) -> str:
 
 
 def feedback_embed(result: ReviewAnswer) -> discord.Embed:
-    verdict = "✅ Right!" if result.correct else "❌ Not quite."
-    page = embed(
-        verdict, clip(strip_mentions(result.question_text), 1000), colour=SUCCESS if result.correct else FAILURE
-    )
-    fields = [("Your answer", ", ".join(result.chosen_options) or "—")]
-    if not result.correct:
-        fields.append(("Right answer", ", ".join(result.right_options)))
-    if result.explanation:
-        fields.append(("Why", strip_mentions(result.explanation)))
-    fields.append(("Next review", discord.utils.format_dt(result.next_due, "R")))
-    if result.xp_awarded:
-        fields.append(("XP", f"+{result.xp_awarded}"))
-    return add_fields(page, fields)
+    next_review = ("Next review", discord.utils.format_dt(result.next_due, "R"))
+    return graded_embed(result, xp_awarded=result.xp_awarded, more=[next_review])
 
 
 async def record_answer(interaction: discord.Interaction, key: CardKey, choice: list[int]) -> None:
@@ -195,21 +175,9 @@ class CardToggleButton(PersistentButton, template=CARD + r":t(?P<option>\d+)"):
         super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"{self.key.prefix}:t{option}"))
 
     async def handle(self, interaction: discord.Interaction) -> None:
-        """Flip this option on the message; nothing is recorded until Submit."""
-        assert interaction.message is not None
-        view = discord.ui.View(timeout=None)
-        for row, button in enumerate_buttons(interaction.message):
-            toggle = TOGGLE.fullmatch(button.custom_id or "")
-            item: PersistentButton
-            if toggle:
-                chosen = (button.style is CHOSEN) != (button.custom_id == self.item.custom_id)
-                option = int(toggle["option"])
-                item = CardToggleButton(*astuple(self.key), option, button.label or "?", chosen)
-            else:
-                item = CardSubmitButton(*astuple(self.key))
-            item.item.row = row
-            view.add_item(item)
-        await interaction.response.edit_message(view=view)
+        key = astuple(self.key)
+        toggle, submit = partial(CardToggleButton, *key), partial(CardSubmitButton, *key)
+        await flip_toggle(interaction, self, TOGGLE, toggle=toggle, submit=submit)
 
 
 class CardSubmitButton(PersistentButton, template=CARD + r":submit"):
@@ -221,14 +189,7 @@ class CardSubmitButton(PersistentButton, template=CARD + r":submit"):
 
     async def handle(self, interaction: discord.Interaction) -> None:
         assert interaction.message is not None
-        chosen = [
-            int(toggle["option"])
-            for _, button in enumerate_buttons(interaction.message)
-            if button.style is CHOSEN and (toggle := TOGGLE.fullmatch(button.custom_id or ""))
-        ]
-        if not chosen:
-            raise CourseError("Choose at least one option first, then press Submit.")
-        await record_answer(interaction, self.key, chosen)
+        await record_answer(interaction, self.key, chosen_options(interaction.message, TOGGLE))
 
 
 class Review(commands.Cog):

@@ -31,7 +31,7 @@ from cogs._limits import EMBED_FIELD_VALUE_MAX
 from cogs._roles import check_package_roles, cohort_role_problems
 from cogs._staff_views import live_course_of
 from cogs._submission_views import send_submission_review
-from cogs._ui import add_fields, clip, embed, error_embed, send, success_embed
+from cogs._ui import add_fields, clip, embed, error_embed, in_pages, send, success_embed
 from cogs._views import Paginator, confirm
 from db.models import CourseLevel, IndexingStatus, MemberRole, NotificationKind, OfferingVisibility
 
@@ -353,8 +353,7 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
             )
             return
         pages = []
-        for start in range(0, len(entries), ROSTER_PAGE_SIZE):
-            page = entries[start : start + ROSTER_PAGE_SIZE]
+        for page in in_pages(entries, ROSTER_PAGE_SIZE):
             fields = [
                 (entry.display_name, f"{entry.term_name} · {entry.status.value.lower()} · {entry.completed_items} done")
                 for entry in page
@@ -423,8 +422,8 @@ class Teach(commands.GroupCog, group_name="teach", group_description="Author and
         summary = f"Lessons: {ready}/{len(lessons)} indexed. Add files with `/teach materials upload`."
         lines = [material_line(material) for material in uploads] or ["No files uploaded yet."]
         pages = [
-            embed(f"{code} tutor materials", "\n".join([summary, "", *lines[start : start + MATERIALS_PAGE_SIZE]]))
-            for start in range(0, len(lines), MATERIALS_PAGE_SIZE)
+            embed(f"{code} tutor materials", "\n".join([summary, "", *page]))
+            for page in in_pages(lines, MATERIALS_PAGE_SIZE)
         ]
         await Paginator(pages, owner_id=interaction.user.id).start(interaction)
 

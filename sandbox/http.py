@@ -425,15 +425,11 @@ class FakeDiscordHTTP(DiscordStore):
 
     @_route("GET", "/channels/{channel_id}")
     def _get_channel(self, call: RecordedCall, p: dict[str, str]) -> Json:
-        if p["channel_id"] not in self.channels:
-            raise http_error(404, "Unknown Channel", code=10003)
-        return self.channels[p["channel_id"]]
+        return self._known_channel(p["channel_id"])
 
     @_route("PATCH", "/channels/{channel_id}")
     def _edit_channel(self, call: RecordedCall, p: dict[str, str]) -> Json:
-        channel = self.channels.get(p["channel_id"])
-        if channel is None:
-            raise http_error(404, "Unknown Channel", code=10003)
+        channel = self._known_channel(p["channel_id"])
         body = call.json or {}
         is_thread = channel["type"] in (10, 11, 12)
         for key, value in body.items():
@@ -523,9 +519,7 @@ class FakeDiscordHTTP(DiscordStore):
     @_route("PUT", "/channels/{channel_id}/thread-members/{user_id}")
     @_route("DELETE", "/channels/{channel_id}/thread-members/{user_id}")
     def _thread_member(self, call: RecordedCall, p: dict[str, str]) -> None:
-        if p["channel_id"] not in self.channels:
-            raise http_error(404, "Unknown Channel", code=10003)
-        return None
+        self._known_channel(p["channel_id"])
 
     @_route("GET", "/guilds/{guild_id}")
     def _get_guild(self, call: RecordedCall, p: dict[str, str]) -> Json:
@@ -604,6 +598,12 @@ class FakeDiscordHTTP(DiscordStore):
         if guild_id not in self.guilds:
             raise http_error(404, "Unknown Guild", code=10004)
         return self.guilds[guild_id]
+
+    def _known_channel(self, channel_id: str) -> Json:
+        """The channel, or Discord's 404 (the store's `_channel` makes up one for a message to an unknown id)."""
+        if channel_id not in self.channels:
+            raise http_error(404, "Unknown Channel", code=10003)
+        return self.channels[channel_id]
 
     def _member(self, guild_id: str, user_id: str) -> Json:
         self._guild(guild_id)

@@ -21,7 +21,7 @@ reads: those are exactly the dates the streak counted, in the zone the user had 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import insert, select, update
@@ -41,7 +41,9 @@ MILESTONE_ACTION = "streak_milestone"
 
 @dataclass(frozen=True, slots=True)
 class StreakState:
-    """The stored counters of one user's streak; the default is a user who was never active."""
+    """The stored counters of one user's streak; the default is a user who was never active.
+
+    Each field is named as the `streaks` column it holds: reading and writing the row go by the fields."""
 
     current: int = 0
     longest: int = 0
@@ -55,14 +57,7 @@ class StreakState:
         """The state stored in a `streaks` row; the default state when there is none."""
         if row is None:
             return cls()
-        return cls(
-            row.current,
-            row.longest,
-            row.last_activity_date,
-            row.total_active_days,
-            row.freezes_available,
-            row.freeze_used_on,
-        )
+        return cls(**{field.name: getattr(row, field.name) for field in fields(cls)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +182,7 @@ async def record_activity(
     after, outcome = advance(before, today, rules)
     if not outcome.counted:
         return StreakUpdate(day=today, streak=after, outcome=outcome, milestone=None)
-    await session.execute(update(Streak).where(Streak.user_id == user_id).values(**_columns(after)))
+    await session.execute(update(Streak).where(Streak.user_id == user_id).values(**asdict(after)))
     return await _counted(session, user_id, guild_id, at, today, after, outcome, milestones)
 
 
@@ -220,7 +215,7 @@ async def _store_if_unchanged(session: AsyncSession, *, user_id: int, seen: Stre
     if seen.last_activity_date is None:
         created = await session.scalar(
             dialect_insert(session, Streak)
-            .values(user_id=user_id, **_columns(after))
+            .values(user_id=user_id, **asdict(after))
             .on_conflict_do_nothing(index_elements=[Streak.user_id])
             .returning(Streak.user_id)
         )
@@ -229,21 +224,10 @@ async def _store_if_unchanged(session: AsyncSession, *, user_id: int, seen: Stre
     result = await session.execute(
         update(Streak)
         .where(Streak.user_id == user_id, Streak.last_activity_date.is_not_distinct_from(seen.last_activity_date))
-        .values(**_columns(after))
+        .values(**asdict(after))
         .execution_options(synchronize_session=False)  # a plain UPDATE, so its row count is the verdict
     )
     return result.rowcount == 1
-
-
-def _columns(state: StreakState) -> dict[str, object]:
-    return {
-        "current": state.current,
-        "longest": state.longest,
-        "last_activity_date": state.last_activity_date,
-        "total_active_days": state.total_active_days,
-        "freezes_available": state.freezes_available,
-        "freeze_used_on": state.freeze_used_on,
-    }
 
 
 async def _counted(
@@ -326,14 +310,7 @@ async def state_of(session: AsyncSession, *, user_id: int) -> StreakState:
 
 
 async def _load_state(session: AsyncSession, *, user_id: int, for_update: bool) -> StreakState:
-    statement = select(
-        Streak.current,
-        Streak.longest,
-        Streak.last_activity_date,
-        Streak.total_active_days,
-        Streak.freezes_available,
-        Streak.freeze_used_on,
-    ).where(Streak.user_id == user_id)
+    statement = select(*(getattr(Streak, field.name) for field in fields(StreakState))).where(Streak.user_id == user_id)
     if for_update:
         statement = statement.with_for_update()
     row = (await session.execute(statement)).one_or_none()

@@ -161,25 +161,17 @@ async def build_class(database: Database) -> Built:
         )
         session.add(chat)
         await session.flush()
+        conversation = [
+            (MessageRole.USER, "What is a loop?", {}),
+            (MessageRole.ASSISTANT, "A loop repeats.", {"cached": True, "total_tokens": 0}),
+            (MessageRole.USER, "And a list?", {}),
+            (MessageRole.ASSISTANT, "It holds items.", {"cached": False, "total_tokens": 100}),
+        ]
         asked = [
-            ChatMessage(session_id=chat.id, role=MessageRole.USER, content="What is a loop?", created_at=at),
             ChatMessage(
-                session_id=chat.id,
-                role=MessageRole.ASSISTANT,
-                content="A loop repeats.",
-                meta={"cached": True, "total_tokens": 0},
-                created_at=at + timedelta(seconds=1),
-            ),
-            ChatMessage(
-                session_id=chat.id, role=MessageRole.USER, content="And a list?", created_at=at + timedelta(seconds=2)
-            ),
-            ChatMessage(
-                session_id=chat.id,
-                role=MessageRole.ASSISTANT,
-                content="It holds items.",
-                meta={"cached": False, "total_tokens": 100},
-                created_at=at + timedelta(seconds=3),
-            ),
+                session_id=chat.id, role=role, content=content, meta=meta, created_at=at + timedelta(seconds=second)
+            )
+            for second, (role, content, meta) in enumerate(conversation)
         ]
         session.add_all(asked)
         await session.flush()

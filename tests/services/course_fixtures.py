@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.services import content, enrollment, navigation, reminders, reviews
+from bot.services import content, courses, enrollment, navigation, reminders, reviews, streaks, xp
 from bot.services.coursepack import (
     CohortSpec,
     ConceptSpec,
@@ -104,6 +104,21 @@ def tiny_package(code: str = "TINY", *, cohorts: tuple[CohortSpec, ...] | None =
 ONE_SEAT = (CohortSpec(term_name="Solo", capacity=1),)
 
 
+def right_first_questions(count: int, *, weighted: bool = False) -> tuple[QuestionSpec, ...]:
+    """Questions Q1 to Q`count` on `basics` whose option 0, "right", is the answer; `weighted`: Qn is worth n points."""
+    return tuple(
+        QuestionSpec(
+            type="MULTIPLE_CHOICE",
+            text=f"Q{n}",
+            options=("right", "wrong", "also wrong"),
+            answer=0,
+            concept="basics",
+            points=n if weighted else 1,
+        )
+        for n in range(1, count + 1)
+    )
+
+
 def replace_item(package: CoursePackage, slug: str, **changes: object) -> CoursePackage:
     """The package with one lesson or quiz changed."""
     modules = tuple(
@@ -135,6 +150,14 @@ async def seed_people(database: Database) -> None:
         )
 
 
+async def class_of_two(database: Database, package: CoursePackage) -> None:
+    """The people, `package` imported and published, Alice and Bob enrolled in it."""
+    await seed_people(database)
+    await import_course(database, package)
+    for student in (ALICE, BOB):
+        await enroll(database, student, package.code)
+
+
 async def import_course(
     database: Database,
     package: CoursePackage,
@@ -150,18 +173,62 @@ async def import_course(
 
 
 async def set_reminder(
-    database: Database, user_id: int = ALICE, *, at: str = "09:00", days: str | None = None, now: datetime
+    database: Database,
+    user_id: int = ALICE,
+    *,
+    at: str = "09:00",
+    days: str | None = None,
+    course: str | None = None,
+    now: datetime,
 ) -> reminders.ReminderView:
-    """`user_id`'s reminder for all their courses in GUILD, at `at` on `days` (every day by default)."""
+    """`user_id`'s reminder in GUILD for `course` (all their courses by default), at `at` on `days` (every day by
+    default)."""
     async with database.session_scope() as session:
         return await reminders.set_reminder(
             session,
             guild_id=GUILD,
             user_id=user_id,
-            course_code=None,
+            course_code=course,
             at=reminders.parse_time(at),
             days=reminders.parse_days(days),
             now=now,
+        )
+
+
+async def study(database: Database, user_id: int = ALICE, *, at: datetime, zone: str) -> None:
+    """`user_id` studied in GUILD at `at`, so that local day in `zone` counts for their streak (no milestones)."""
+    async with database.session_scope() as session:
+        await streaks.record_activity(
+            session,
+            user_id=user_id,
+            at=at,
+            time_zone=zone,
+            rules=streaks.StreakSettings(),
+            milestones={},
+            guild_id=GUILD,
+        )
+
+
+async def award_xp(
+    database: Database,
+    source_key: str,
+    amount: int = 10,
+    *,
+    day: date,
+    user_id: int = ALICE,
+    course_id: int | None = None,
+) -> xp.Award:
+    """`amount` XP for `user_id` in GUILD on `day`; a replayed `source_key` awards nothing."""
+    async with database.session_scope() as session:
+        return await xp.award(
+            session,
+            guild_id=GUILD,
+            user_id=user_id,
+            course_id=course_id,
+            amount=amount,
+            action="test",
+            source_key=source_key,
+            day=day,
         )
 
 
@@ -171,11 +238,27 @@ async def export_course(database: Database, code: str, *, guild_id: int = GUILD)
 
 
 async def enroll(
-    database: Database, user_id: int, code: str, *, invite: str | None = None, now: datetime = NOW
+    database: Database,
+    user_id: int,
+    code: str,
+    *,
+    invite: str | None = None,
+    now: datetime = NOW,
+    guild_id: int = GUILD,
 ) -> enrollment.EnrollmentResult:
     async with database.session_scope() as session:
         return await enrollment.enroll(
-            session, guild_id=GUILD, user_id=user_id, course_code=code, invite_code=invite, now=now
+            session, guild_id=guild_id, user_id=user_id, course_code=code, invite_code=invite, now=now
+        )
+
+
+async def new_cohort(
+    database: Database, code: str, term_name: str, *, guild_id: int = GUILD, **options: object
+) -> courses.CohortSummary:
+    """A cohort of course `code` added by INSTRUCTOR; `options` as `courses.create_cohort` takes them."""
+    async with database.session_scope() as session:
+        return await courses.create_cohort(
+            session, guild_id=guild_id, actor_id=INSTRUCTOR, code=code, term_name=term_name, **options
         )
 
 

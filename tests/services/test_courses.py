@@ -35,6 +35,7 @@ from tests.services.course_fixtures import (
     enroll,
     import_course,
     move,
+    new_cohort,
     replace_item,
     sample_package,
     seed_people,
@@ -62,13 +63,6 @@ async def listed(
     async with database.session_scope() as session:
         found = await courses.list_courses(session, guild_id=GUILD, user_id=user_id, **options)
     return [(course.code, course.enrollment_status) for course in found]
-
-
-async def new_cohort(database: Database, code: str, term_name: str, **options: object) -> courses.CohortSummary:
-    async with database.session_scope() as session:
-        return await courses.create_cohort(
-            session, guild_id=GUILD, actor_id=INSTRUCTOR, code=code, term_name=term_name, **options
-        )
 
 
 async def test_a_new_course_is_an_unpublished_empty_course_with_a_public_cohort(database: Database) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import InvalidInput
-from bot.services import courses, enrollment
+from bot.services import courses
 from bot.services.coursepack import CohortSpec, PackageInvalid, Visibility
 from db.models import Course, CourseOffering, EnrollmentStatus, OfferingVisibility
 from db.session import Database
@@ -18,34 +18,15 @@ from tests.services.course_fixtures import (
     INSTRUCTOR,
     NOW,
     OTHER_GUILD,
+    enroll,
     import_course,
+    new_cohort,
     seed_people,
     tiny_package,
 )
 
 SECRET = CohortSpec(term_name="Friends", visibility=Visibility.INVITE_ONLY, invite_code="OPEN-SESAME")
-
-
-async def new_cohort(database: Database, guild_id: int, code: str, term_name: str, invite_code: str) -> None:
-    async with database.session_scope() as session:
-        await courses.create_cohort(
-            session,
-            guild_id=guild_id,
-            actor_id=INSTRUCTOR,
-            code=code,
-            term_name=term_name,
-            visibility=OfferingVisibility.INVITE_ONLY,
-            invite_code=invite_code,
-        )
-
-
-async def enroll_in(
-    database: Database, guild_id: int, user_id: int, code: str, invite: str
-) -> enrollment.EnrollmentResult:
-    async with database.session_scope() as session:
-        return await enrollment.enroll(
-            session, guild_id=guild_id, user_id=user_id, course_code=code, invite_code=invite, now=NOW
-        )
+OPEN_SESAME: dict[str, object] = {"visibility": OfferingVisibility.INVITE_ONLY, "invite_code": "OPEN-SESAME"}
 
 
 async def test_two_guilds_can_use_the_same_invite_code_and_each_enrolls_its_own_students(database: Database) -> None:
@@ -53,11 +34,12 @@ async def test_two_guilds_can_use_the_same_invite_code_and_each_enrolls_its_own_
     await import_course(database, tiny_package("TINY"), guild_id=GUILD)
     await import_course(database, tiny_package("TINY"), guild_id=OTHER_GUILD)
 
-    await new_cohort(database, GUILD, "TINY", "Friends", "OPEN-SESAME")
-    await new_cohort(database, OTHER_GUILD, "TINY", "Neighbours", "OPEN-SESAME")  # no "already used": nothing leaks
+    await new_cohort(database, "TINY", "Friends", **OPEN_SESAME)
+    # No "already used": nothing leaks.
+    await new_cohort(database, "TINY", "Neighbours", guild_id=OTHER_GUILD, **OPEN_SESAME)
 
-    here = await enroll_in(database, GUILD, ALICE, "TINY", "OPEN-SESAME")
-    there = await enroll_in(database, OTHER_GUILD, BOB, "TINY", "OPEN-SESAME")
+    here = await enroll(database, ALICE, "TINY", invite="OPEN-SESAME")
+    there = await enroll(database, BOB, "TINY", invite="OPEN-SESAME", guild_id=OTHER_GUILD)
     assert (here.term_name, here.status) == ("Friends", EnrollmentStatus.ACTIVE)
     assert (there.term_name, there.status) == ("Neighbours", EnrollmentStatus.ACTIVE)
 
@@ -66,12 +48,12 @@ async def test_a_guild_cannot_reuse_its_own_invite_code_in_any_of_its_courses(da
     await seed_people(database)
     await import_course(database, tiny_package("TINY"))
     await import_course(database, tiny_package("MORE"))
-    await new_cohort(database, GUILD, "TINY", "Friends", "OPEN-SESAME")
+    await new_cohort(database, "TINY", "Friends", **OPEN_SESAME)
 
     with pytest.raises(InvalidInput, match="already used by another cohort"):
-        await new_cohort(database, GUILD, "TINY", "Family", "OPEN-SESAME")
+        await new_cohort(database, "TINY", "Family", **OPEN_SESAME)
     with pytest.raises(InvalidInput, match="already used by another cohort"):
-        await new_cohort(database, GUILD, "MORE", "Friends", "OPEN-SESAME")
+        await new_cohort(database, "MORE", "Friends", **OPEN_SESAME)
 
 
 async def test_a_deleted_course_frees_its_invite_codes(database: Database) -> None:
@@ -81,7 +63,7 @@ async def test_a_deleted_course_frees_its_invite_codes(database: Database) -> No
         await courses.delete_course(session, guild_id=GUILD, actor_id=INSTRUCTOR, code="OLD", now=NOW)
     await import_course(database, tiny_package("NEW"))
 
-    await new_cohort(database, GUILD, "NEW", "Friends", "OPEN-SESAME")
+    await new_cohort(database, "NEW", "Friends", **OPEN_SESAME)
 
 
 async def test_an_import_checks_invite_codes_within_its_guild_only(database: Database) -> None:

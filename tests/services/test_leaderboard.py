@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.errors import NotFound
-from bot.services import leaderboard, xp
+from bot.services import leaderboard
 from bot.services.leaderboard import Board, BoardEntry, Period
 from db.models import Course, Guild, User
 from db.session import Database
 from tests.conftest import counted_statements
+from tests.services.course_fixtures import award_xp
 
 GUILD, OTHER_GUILD = 1001, 1002
 ADA, BEN, CAL, DEE, EVE = 2001, 2002, 2003, 2004, 2005
@@ -38,18 +39,8 @@ async def seed(database: Database) -> tuple[int, int]:
 async def earn(
     database: Database, user_id: int, amount: int, *, on: date = WEDNESDAY, course_id: int | None = None
 ) -> None:
-    async with database.session_scope() as session:
-        source_key = f"test:{user_id}:{amount}:{on}:{course_id}"
-        await xp.award(
-            session,
-            guild_id=GUILD,
-            user_id=user_id,
-            amount=amount,
-            action="test",
-            source_key=source_key,
-            day=on,
-            course_id=course_id,
-        )
+    source_key = f"test:{user_id}:{amount}:{on}:{course_id}"
+    await award_xp(database, source_key, amount, day=on, user_id=user_id, course_id=course_id)
 
 
 async def board(

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.services import audit, courses, nudges, outbox, reminders, streaks, tenancy
+from bot.services import audit, courses, nudges, outbox, reminders, tenancy
 from bot.services.coursepack import CohortSpec, CoursePackage
 from bot.services.nudges import NudgeMessage
 from bot.services.outbox import Claimed
@@ -35,6 +35,8 @@ from tests.services.course_fixtures import (
     lesson,
     replace_item,
     seed_people,
+    set_reminder,
+    study,
     tiny_package,
 )
 
@@ -60,16 +62,7 @@ async def students_with_reminders(database: Database, *, cohort_ends: datetime |
     async with database.session_scope() as session:
         (await session.get(User, ALICE)).time_zone = PARIS  # type: ignore[union-attr]
     for student in (ALICE, BOB):
-        async with database.session_scope() as session:
-            await reminders.set_reminder(
-                session,
-                guild_id=GUILD,
-                user_id=student,
-                course_code="TINY",
-                at=time(9),
-                days=reminders.EVERY_DAY,
-                now=MONDAY_20_PARIS - timedelta(days=2),
-            )
+        await set_reminder(database, student, at="09:00", course="TINY", now=MONDAY_20_PARIS - timedelta(days=2))
 
 
 async def give_streak(database: Database, user_id: int, days: int, *, last: date, freezes: int = 0) -> None:
@@ -117,19 +110,6 @@ async def compose(database: Database, claimed: Claimed) -> NudgeMessage | str:
         return await nudges.compose_nudge(session, claimed)
 
 
-async def study(database: Database, user_id: int, at: datetime, zone: str) -> None:
-    async with database.session_scope() as session:
-        await streaks.record_activity(
-            session,
-            user_id=user_id,
-            at=at,
-            time_zone=zone,
-            rules=streaks.StreakSettings(),
-            milestones={},
-            guild_id=GUILD,
-        )
-
-
 def test_the_zones_at_the_nudge_hour_are_the_few_sharing_one_offset() -> None:
     due = nudges.zones_at(NUDGE_AT, since=MONDAY_20_PARIS - TICK, now=MONDAY_20_PARIS)
 
@@ -174,7 +154,7 @@ async def test_a_streak_nudge_says_how_long_the_streak_is_and_is_skipped_once_st
         text="You haven't studied today yet. One lesson keeps your streak alive: `/lesson next course:TINY`. "
         "If today can't be done, a streak freeze will cover it.",
     )
-    await study(database, ALICE, MONDAY_20_PARIS + TICK, PARIS)
+    await study(database, ALICE, at=MONDAY_20_PARIS + TICK, zone=PARIS)
     assert await compose(database, claimed) == "already studied today"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,33 +21,23 @@ from tests.services.course_fixtures import (
     BOB,
     GUILD,
     NOW,
+    class_of_two,
     enroll,
     import_course,
     replace_item,
+    right_first_questions,
     seed_people,
     tiny_package,
 )
 
-QUESTIONS = tuple(
-    QuestionSpec(
-        type="MULTIPLE_CHOICE",
-        text=f"Q{n}",
-        options=("right", "wrong", "also wrong"),
-        answer=0,
-        concept="basics",
-        points=n,
-    )
-    for n in range(1, 5)
-)
+QUESTIONS = right_first_questions(4, weighted=True)
 
 
 @pytest.fixture
 async def quiz_course(database: Database) -> Database:
-    await seed_people(database)
-    package = replace_item(tiny_package(), "check", questions=QUESTIONS, max_attempts=2, passing_score=50)
-    await import_course(database, package)
-    await enroll(database, ALICE, "TINY")
-    await enroll(database, BOB, "TINY")
+    await class_of_two(
+        database, replace_item(tiny_package(), "check", questions=QUESTIONS, max_attempts=2, passing_score=50)
+    )
     return database
 
 
@@ -83,6 +74,22 @@ async def answer(
         )
 
 
+async def answer_to_the_end(
+    database: Database,
+    settings: Settings,
+    choose: Callable[[quizzes.QuestionCard], int],
+    card: quizzes.QuestionCard | None = None,
+) -> list[quizzes.AnswerResult]:
+    """Alice answers from `card` (by default a newly started attempt's first question) to the last question, each
+    with the option `choose` picks; every answer's result, in order."""
+    current = card if card is not None else await start(database)
+    results: list[quizzes.AnswerResult] = []
+    while current is not None:
+        results.append(await answer(database, current, choose(current), settings))
+        current = results[-1].next_question
+    return results
+
+
 async def test_an_attempt_keeps_its_shuffled_order_when_resumed(quiz_course: Database) -> None:
     first = await start(quiz_course, seed=3)
     again = await start(quiz_course, seed=99)  # a different shuffle would show if a new attempt were made
@@ -93,14 +100,11 @@ async def test_an_attempt_keeps_its_shuffled_order_when_resumed(quiz_course: Dat
 async def test_a_perfect_attempt_scores_passes_rewards_and_completes_the_item(
     quiz_course: Database, settings: Settings
 ) -> None:
-    card: quizzes.QuestionCard | None = await start(quiz_course)
-    result = None
-    while card is not None:
-        result = await answer(quiz_course, card, 0, settings)
-        assert result.correct
-        card = result.next_question
-    assert result is not None and result.finished is not None
-    assert (result.finished.score, result.finished.passed, result.finished.correct_count) == (100.0, True, 4)
+    results = await answer_to_the_end(quiz_course, settings, lambda _: 0)
+    assert all(result.correct for result in results)
+    finished = results[-1].finished
+    assert finished is not None
+    assert (finished.score, finished.passed, finished.correct_count) == (100.0, True, 4)
     async with quiz_course.session_scope() as session:
         total = await session.scalar(select(MemberStats.total_xp).where(MemberStats.user_id == ALICE))
         mastery = await session.scalar(select(ConceptMastery).where(ConceptMastery.user_id == ALICE))
@@ -115,14 +119,11 @@ async def test_a_perfect_attempt_scores_passes_rewards_and_completes_the_item(
 async def test_scores_weigh_points_and_a_failed_attempt_earns_no_pass_xp(
     quiz_course: Database, settings: Settings
 ) -> None:
-    card: quizzes.QuestionCard | None = await start(quiz_course)
-    result = None
-    while card is not None:
-        # Right only on the 1-point question: 1 of 10 points.
-        result = await answer(quiz_course, card, 0 if card.text == "Q1" else 1, settings)
-        card = result.next_question
-    assert result is not None and result.finished is not None
-    assert result.finished.score == 10.0 and not result.finished.passed and result.finished.xp_awarded == 0
+    # Right only on the 1-point question: 1 of 10 points.
+    results = await answer_to_the_end(quiz_course, settings, lambda card: 0 if card.text == "Q1" else 1)
+    finished = results[-1].finished
+    assert finished is not None
+    assert finished.score == 10.0 and not finished.passed and finished.xp_awarded == 0
 
 
 async def test_an_answer_counts_once_even_when_fifty_arrive_together(quiz_course: Database, settings: Settings) -> None:
@@ -158,19 +159,14 @@ async def test_only_the_owner_answers_and_a_finished_attempt_refuses(quiz_course
     card = await start(quiz_course)
     with pytest.raises(NotYourQuiz):
         await answer(quiz_course, card, 0, settings, user_id=BOB)
-    last: quizzes.QuestionCard | None = card
-    while last is not None:
-        done = await answer(quiz_course, last, 0, settings)
-        last = done.next_question
+    await answer_to_the_end(quiz_course, settings, lambda _: 0, card)
     with pytest.raises(AttemptFinished):
         await answer(quiz_course, card, 1, settings)
 
 
 async def test_attempt_limits_and_xp_only_on_the_first_attempt(quiz_course: Database, settings: Settings) -> None:
     for _ in range(2):
-        card: quizzes.QuestionCard | None = await start(quiz_course)
-        while card is not None:
-            card = (await answer(quiz_course, card, 0, settings)).next_question
+        await answer_to_the_end(quiz_course, settings, lambda _: 0)
     with pytest.raises(QuizUnavailable, match="all 2 attempts"):
         await start(quiz_course)
     async with quiz_course.session_scope() as session:
@@ -198,9 +194,7 @@ async def test_the_sweep_abandons_only_stale_attempts(quiz_course: Database) -> 
 
 
 async def test_results_review_every_question(quiz_course: Database, settings: Settings) -> None:
-    card: quizzes.QuestionCard | None = await start(quiz_course)
-    while card is not None:
-        card = (await answer(quiz_course, card, 1, settings)).next_question
+    await answer_to_the_end(quiz_course, settings, lambda _: 1)
     async with quiz_course.session_scope() as session:
         review = await quizzes.results(session, guild_id=GUILD, user_id=ALICE, course_code="TINY", quiz_slug=None)
     assert len(review.questions) == 4 and not review.passed

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import InvalidInput, NotEnrolled
-from bot.services import delivery, outbox, reminder_planner, reminders, streaks
+from bot.services import delivery, outbox, reminder_planner, reminders
 from bot.services.outbox import Claimed
 from bot.services.reminder_planner import PlannedBatch, PlannerRun
 from bot.services.reminders import EVERY_DAY, ReminderMessage
@@ -21,11 +21,12 @@ from tests.services.course_fixtures import (
     ALICE,
     BOB,
     GUILD,
-    enroll,
+    class_of_two,
     import_course,
     move,
     seed_people,
     set_reminder,
+    study,
     tiny_package,
 )
 
@@ -36,10 +37,7 @@ MINUTES_5 = timedelta(minutes=5)
 
 
 async def course_with_students(database: Database) -> None:
-    await seed_people(database)
-    await import_course(database, tiny_package())
-    for student in (ALICE, BOB):
-        await enroll(database, student, "TINY")
+    await class_of_two(database, tiny_package())
     async with database.session_scope() as session:
         (await session.get(User, ALICE)).time_zone = PARIS  # type: ignore[union-attr]
 
@@ -92,17 +90,8 @@ async def test_a_reminder_fires_at_the_students_local_time_on_the_chosen_days(da
 
 async def test_a_reminder_needs_an_enrollment(database: Database) -> None:
     await course_with_students(database)
-    async with database.session_scope() as session:
-        with pytest.raises(NotEnrolled):
-            await reminders.set_reminder(
-                session,
-                guild_id=GUILD,
-                user_id=ALICE,
-                course_code="NOPE",
-                at=time(9),
-                days=EVERY_DAY,
-                now=MONDAY_9_PARIS,
-            )
+    with pytest.raises(NotEnrolled):
+        await set_reminder(database, at="09:00", course="NOPE", now=MONDAY_9_PARIS)
 
 
 async def test_the_planner_plans_each_local_day_once_and_moves_on(database: Database) -> None:
@@ -199,16 +188,8 @@ async def test_a_reminder_tells_where_you_are_and_is_skipped_on_a_day_you_studie
         streak_days=0,
     )
 
+    await study(database, at=MONDAY_9_PARIS, zone=PARIS)
     async with database.session_scope() as session:
-        await streaks.record_activity(
-            session,
-            user_id=ALICE,
-            at=MONDAY_9_PARIS,
-            time_zone=PARIS,
-            rules=streaks.StreakSettings(),
-            milestones={},
-            guild_id=GUILD,
-        )
         assert await reminders.compose(session, claimed) == "already studied that day"
 
 

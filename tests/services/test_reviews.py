@@ -23,24 +23,18 @@ from db.session import Database
 from tests.conftest import counted_statements
 from tests.services.course_fixtures import (
     ALICE,
-    BOB,
     GUILD,
     NOW,
     answer_review,
     card_of,
-    enroll,
+    class_of_two,
     import_course,
     replace_item,
-    seed_people,
+    right_first_questions,
     tiny_package,
 )
 
-QUESTIONS = tuple(
-    QuestionSpec(
-        type="MULTIPLE_CHOICE", text=f"Q{n}", options=("right", "wrong", "also wrong"), answer=0, concept="basics"
-    )
-    for n in range(1, 7)
-)
+QUESTIONS = right_first_questions(6)
 
 
 def package(questions: tuple[QuestionSpec, ...] = QUESTIONS):  # type: ignore[no-untyped-def]
@@ -55,10 +49,7 @@ def exact(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def course(database: Database) -> Database:
-    await seed_people(database)
-    await import_course(database, package())
-    await enroll(database, ALICE, "TINY")
-    await enroll(database, BOB, "TINY")
+    await class_of_two(database, package())
     return database
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from bot.errors import InvalidInput
 from bot.services import audit, xp
 from db.models import Course, CourseMemberStats, Guild, MemberStats, User, XPDaily, XPEvent, XPLevel
 from db.session import Database
+from tests.services.course_fixtures import award_xp
 
 GUILD, ALICE, BOB, CAROL = 1001, 2001, 2002, 2003
 MONDAY = date(2026, 11, 16)
@@ -22,26 +24,7 @@ async def seed(database: Database) -> None:
         session.add_all([Guild(id=GUILD, name="School"), User(id=ALICE, display_name="Alice")])
 
 
-async def award(
-    database: Database,
-    source_key: str,
-    amount: int = 10,
-    day: date = MONDAY,
-    *,
-    user_id: int = ALICE,
-    course_id: int | None = None,
-) -> xp.Award:
-    async with database.session_scope() as session:
-        return await xp.award(
-            session,
-            guild_id=GUILD,
-            user_id=user_id,
-            course_id=course_id,
-            amount=amount,
-            action="test",
-            source_key=source_key,
-            day=day,
-        )
+award = partial(award_xp, day=MONDAY)
 
 
 async def test_replaying_an_award_changes_nothing(database: Database) -> None:

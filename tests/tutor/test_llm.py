@@ -243,32 +243,30 @@ async def test_garbage_from_the_server_is_a_bad_response(
     assert len(openai_server.requests_to(CHAT_PATH)) == 1  # a 200 is not retried
 
 
-async def test_a_stream_cut_midway_raises_after_the_deltas_received(
-    openai_server: FakeOpenAIServer, make_client: MakeClient
+@pytest.mark.parametrize(
+    ("fault", "error", "deltas"),
+    [
+        (Fault.cut(after_chunks=3), LLMUnavailable, ["Loops ", "repeat "]),
+        (Fault.end_early(after_chunks=2), LLMBadResponse, ["Loops "]),
+    ],
+    ids=["cut_midway_is_unavailable", "ended_before_the_answer_is_finished_is_a_bad_response"],
+)
+async def test_a_broken_stream_raises_after_the_deltas_received(
+    openai_server: FakeOpenAIServer,
+    make_client: MakeClient,
+    fault: Fault,
+    error: type[Exception],
+    deltas: list[str],
 ):
     openai_server.reply(["Loops ", "repeat ", "code."])
-    openai_server.fail(Fault.cut(after_chunks=3))
+    openai_server.fail(fault)
     received: list[StreamEvent] = []
 
-    with pytest.raises(LLMUnavailable):
+    with pytest.raises(error):
         async for event in make_client().stream(QUESTION):
             received.append(event)
 
-    assert received == [TextDelta("Loops "), TextDelta("repeat ")]
-
-
-async def test_a_stream_that_ends_before_the_answer_is_finished_is_a_bad_response(
-    openai_server, make_client: MakeClient
-):
-    openai_server.reply(["Loops ", "repeat ", "code."])
-    openai_server.fail(Fault.end_early(after_chunks=2))
-    received: list[StreamEvent] = []
-
-    with pytest.raises(LLMBadResponse):
-        async for event in make_client().stream(QUESTION):
-            received.append(event)
-
-    assert received == [TextDelta("Loops ")]
+    assert received == [TextDelta(delta) for delta in deltas]
 
 
 async def test_a_body_cut_midway_is_retried_then_unavailable(openai_server: FakeOpenAIServer, make_client: MakeClient):

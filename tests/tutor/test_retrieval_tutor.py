@@ -10,12 +10,11 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.config import Settings
-from bot.tutor import materials, sessions
+from bot.tutor import materials
 from bot.tutor.embeddings import local_embedder
 from bot.tutor.tutor import Tutor
-from db.models import SourceMode
 from db.session import Database
-from tests.tutor.conftest import GUILD, STUDENT, CourseRows
+from tests.tutor.conftest import STUDENT, CourseRows, open_session_in
 from tests.tutor.documents import LOOPS
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -47,17 +46,7 @@ async def test_the_open_lesson_is_cited_first_with_its_section(
     tutor: Tutor, database: Database, course: CourseRows, open_lesson: int
 ) -> None:
     async with database.session_scope() as session:
-        await sessions.open_session(
-            session,
-            guild_id=GUILD,
-            user_id=STUDENT,
-            thread_id=THREAD,
-            source_mode=SourceMode.LESSON,
-            course_id=course.id,
-            content_item_id=course.lesson_ids[open_lesson],
-            max_open=10,
-            now=NOW,
-        )
+        await open_session_in(session, course, thread_id=THREAD, now=NOW, lesson=open_lesson)
 
     turn = await tutor.answer(thread_id=THREAD, user_id=STUDENT, text="how many times does my loop go round")
     answer = await turn.finish()

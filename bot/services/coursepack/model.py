@@ -107,6 +107,10 @@ class ConceptSpec(PackageModel):
     depends_on: tuple[ConceptDependency, ...] = Field(default=(), max_length=MAX_DEPENDENCIES)
 
 
+# A cohort's windows: each end field and the start field it may not come before.
+_WINDOW_START = {"ends_at": "starts_at", "enrollment_end": "enrollment_start"}
+
+
 class CohortSpec(PackageModel):
     """One offering of the course. Windows are open-ended where a datetime is left out."""
 
@@ -122,20 +126,13 @@ class CohortSpec(PackageModel):
     capacity: int | None = Field(default=None, ge=1, le=CAPACITY_MAX)
     role_id: int | None = Field(default=None, ge=1, le=ROLE_ID_MAX)
 
-    @field_validator("ends_at")
+    @field_validator(*_WINDOW_START)
     @classmethod
-    def _ends_after_start(cls, ends_at: AwareDatetime | None, info: ValidationInfo) -> AwareDatetime | None:
-        starts_at = info.data.get("starts_at")
-        if ends_at is not None and starts_at is not None and ends_at < starts_at:
-            raise ValueError("is before starts_at")
-        return ends_at
-
-    @field_validator("enrollment_end")
-    @classmethod
-    def _enrollment_ends_after_start(cls, end: AwareDatetime | None, info: ValidationInfo) -> AwareDatetime | None:
-        start = info.data.get("enrollment_start")
+    def _ends_after_start(cls, end: AwareDatetime | None, info: ValidationInfo) -> AwareDatetime | None:
+        start_field = _WINDOW_START[info.field_name]
+        start = info.data.get(start_field)
         if end is not None and start is not None and end < start:
-            raise ValueError("is before enrollment_start")
+            raise ValueError(f"is before {start_field}")
         return end
 
     @field_validator("invite_code")
