@@ -6,6 +6,10 @@ shards (`--shard-count 4`, shards 0-1 and 2-3) and answering half the burst. The
 half the burst alone, measured in the same run: the cluster's acknowledgement p99 should be no worse than it. Each
 process also measures its floor (the same members using a command that answers and does nothing, all at once).
 
+A cluster's processes run on machines (or cores) of their own: each bench process is pinned to a CPU of its own,
+the reference to the first, so on a small machine two processes do not share one core and the comparison measures
+the cluster rather than the machine. PostgreSQL runs on every CPU in both runs. (With one CPU nothing is pinned.)
+
 Figures: presses, answers recorded, presses answered "the database isn't answering, try again", duplicates (0);
 acknowledgement p50/p99 of one process with half the burst and of the two processes, each with its floor and
 ratio, and the cluster's p99 over the single process's; for every periodic job, how many runs did the work and how
@@ -21,9 +25,11 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +55,7 @@ from bot.app import CourseBot
 from bot.clock import FixedClock
 from bot.config import ClusterSettings, MetricsSettings, load_settings
 from bot.health import Observability
+from bot.scheduler import EVERY_PROCESS
 from bot.services import content, tenancy
 from db import migrate
 from db.models import QuestionAnswer
@@ -87,6 +94,10 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     yield Figure(BENCH, "postgres", "burst_answers_recorded", after_together[0] - after_alone[0], "answers")
     faults = sum(process["database_faults"] for process in together)
     yield Figure(BENCH, "postgres", "burst_database_faults", faults, "presses")
+    for run_name, processes in (("one_process", [alone]), ("burst", together)):
+        kinds = sum((Counter(process["database_fault_kinds"]) for process in processes), Counter())
+        for kind, count in sorted(kinds.items()):
+            yield Figure(BENCH, "postgres", f"{run_name}_database_faults_by_{kind}", count, "presses")
     yield Figure(BENCH, "postgres", "burst_duplicate_answers", duplicates(after_alone, after_together), "answers")
     yield Figure(BENCH, "postgres", "one_process_duplicate_answers", duplicates(counted, after_alone), "answers")
     for figure in latency_figures(BENCH, "postgres", "one_process_half_burst_ack", alone_latencies, alone_floor):
@@ -96,7 +107,8 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     cluster_p99, alone_p99 = percentile(cluster_latencies, 99), percentile(alone_latencies, 99)
     # Against one process answering half the burst alone: the target is a ratio of at most 1.
     yield Figure(BENCH, "postgres", "two_processes_ack_p99_against_one_process", ms(cluster_p99), "ms", ms(alone_p99))
-    for job_id in sorted(together[0]["jobs"]):
+    # A job about a process's own memory runs in every process (`EVERY_PROCESS`): not one to count once.
+    for job_id in sorted(set(together[0]["jobs"]) - EVERY_PROCESS):
         by_process = [process["jobs"][job_id] for process in together]
         yield Figure(BENCH, "postgres", f"job_{job_id}_done", sum(ran["done"] for ran in by_process), "runs")
         yield Figure(BENCH, "postgres", f"job_{job_id}_skipped", sum(ran["skipped"] for ran in by_process), "runs")
@@ -160,11 +172,11 @@ async def burst(url: str, shards: Sequence[list[int] | None], presses: int) -> l
             sys.executable,
             "-c",
             "from bench.cluster import child; child()",
-            json.dumps({"url": url, "shards": process_shards, "presses": presses, "worker": worker}),
+            json.dumps({"url": url, "shards": process_shards, "presses": presses, "worker": worker, "cpu": cpu}),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
-        for worker, process_shards in enumerate(shards, start=1 if shards[0] is not None else 0)
+        for cpu, (worker, process_shards) in enumerate(enumerate(shards, start=1 if shards[0] is not None else 0))
     ]
     try:
         for step in ("set up", "floor done", "burst done", "jobs done"):
@@ -200,7 +212,10 @@ async def step_done(step: str) -> None:
     await asyncio.to_thread(sys.stdin.readline)
 
 
-async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worker: int) -> None:
+async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worker: int, cpu: int) -> None:
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) > 1:
+        os.sched_setaffinity(0, {available[cpu % len(available)]})
     # Discord's ids carry the worker that made them: the two processes' members never share an id.
     made = payloads.snowflake
     payloads.snowflake = lambda: made() | (worker << 17)  # type: ignore[assignment]
@@ -263,6 +278,7 @@ async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worke
         "jobs": ran,
         "abandoned": sweeps.count,
         "database_faults": faults.count,
+        "database_fault_kinds": dict(faults.kinds),
     }
     print(json.dumps({**report, "scrapes": scrapes, "not_found": not_found}), flush=True)
 
@@ -280,14 +296,21 @@ class SweepCounter(logging.Handler):
 
 
 class FaultCounter(logging.Handler):
-    """Counts the presses the error handler answered with "the database isn't answering, try again"."""
+    """Counts the presses the error handler answered with "the database isn't answering, try again", and by what
+    (`kinds`: the error's class, e.g. the pool's TimeoutError)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.count = 0
+        self.kinds: Counter[str] = Counter()
+
+    @property
+    def count(self) -> int:
+        return self.kinds.total()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.count += record.getMessage().startswith("Database not answering")
+        if record.getMessage().startswith("Database not answering"):
+            error = record.args[-1] if isinstance(record.args, tuple) and record.args else None
+            self.kinds[type(error).__name__] += 1
 
 
 def runs(job_id: str, outcome: str) -> float:
