@@ -10,7 +10,8 @@ A cluster's processes run on machines (or cores) of their own: each bench proces
 the reference to the first, so on a small machine two processes do not share one core and the comparison measures
 the cluster rather than the machine. PostgreSQL runs on every CPU in both runs. (With one CPU nothing is pinned.)
 
-Figures: presses, answers recorded, presses answered "the database isn't answering, try again", duplicates (0);
+Figures: presses, answers recorded, presses answered "the database isn't answering, try again" (and by what),
+duplicates (0); how long presses waited for a database connection (p99, max) and until the last was handled;
 acknowledgement p50/p99 of one process with half the burst and of the two processes, each with its floor and
 ratio, and the cluster's p99 over the single process's; for every periodic job, how many runs did the work and how
 many were skipped because the other process led (one each); the stale attempts the sweep abandoned in all (each
@@ -99,6 +100,14 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
         for kind, count in sorted(kinds.items()):
             yield Figure(BENCH, "postgres", f"{run_name}_database_faults_by_{kind}", count, "presses")
     yield Figure(BENCH, "postgres", "burst_duplicate_answers", duplicates(after_alone, after_together), "answers")
+    # How long the presses queued for a database connection, and until the last was handled: a burst lasting longer
+    # than `[database] pool_timeout_seconds` starts failing presses.
+    for run_name, processes in (("one_process", [alone]), ("burst", together)):
+        waits = [wait for process in processes for wait in process["connection_waits"]] or [0.0]
+        yield Figure(BENCH, "postgres", f"{run_name}_connection_wait_p99", ms(percentile(waits, 99)), "ms")
+        yield Figure(BENCH, "postgres", f"{run_name}_connection_wait_max", ms(max(waits)), "ms")
+        handled = max(process["handled_after"] for process in processes)
+        yield Figure(BENCH, "postgres", f"{run_name}_all_presses_handled_after", round(handled, 2), "s")
     yield Figure(BENCH, "postgres", "one_process_duplicate_answers", duplicates(counted, after_alone), "answers")
     for figure in latency_figures(BENCH, "postgres", "one_process_half_burst_ack", alone_latencies, alone_floor):
         yield figure
@@ -250,7 +259,12 @@ async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worke
         await step_done("floor done")
         faults = FaultCounter()
         logging.getLogger("cogs.errors").addHandler(faults)
+        waits: list[float] = []
+        bot.db.on_connection_wait = waits.append
+        started = time.perf_counter()
         replies = await sandbox.click_many([(reply, "A", member) for member, reply in doubled])
+        handled_after = time.perf_counter() - started
+        bot.db.on_connection_wait = metrics.DB_CONNECTION_WAIT.observe
         latencies = [reply.acknowledged_after for reply in replies if reply.acknowledged_after is not None]
         await step_done("burst done")
         clock.advance(hours=25)  # every attempt the burst left open is now stale: the sweep has work to do
@@ -275,6 +289,8 @@ async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worke
         "presses": len(doubled),
         "floor": floor,
         "latencies": latencies,
+        "handled_after": handled_after,
+        "connection_waits": waits,
         "jobs": ran,
         "abandoned": sweeps.count,
         "database_faults": faults.count,
