@@ -69,6 +69,7 @@ CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 SHARD_COUNT = 4
 PROCESS_SHARDS = ([0, 1], [2, 3])
 SCRAPES = 50
+REPORT_LIMIT = 16 * 1024 * 1024  # a process's report is one JSON line with every press's timings
 ALL_SCALE = 0.02  # `python -m bench all`: the fewest presses, 40
 FEWEST_PRESSES = 40  # 20 per process: the presses' setup (a member, an enrollment, a quiz each) is most of the run
 
@@ -184,6 +185,7 @@ async def burst(url: str, shards: Sequence[list[int] | None], presses: int) -> l
             json.dumps({"url": url, "shards": process_shards, "presses": presses, "worker": worker, "cpu": cpu}),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=REPORT_LIMIT,
         )
         for cpu, (worker, process_shards) in enumerate(enumerate(shards, start=1 if shards[0] is not None else 0))
     ]
