@@ -21,12 +21,37 @@ from sqlalchemy import Insert, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 # Bounds for an engine created without any (tools, tests, benchmarks); the bot passes its [database] settings.
 SQLITE_BUSY_TIMEOUT_S = 5.0
 SQLITE_QUEUE_TIMEOUT_S = 180.0
 POOL_TIMEOUT_S = 30.0
+
+
+class PatientQueuePool(AsyncAdaptedQueuePool):
+    """A pool whose wait for a connection fails only when no connection came back to it for a whole pool timeout.
+
+    Under a burst the queue is long but moving: an acknowledged answer press (Discord waits 15 minutes for its
+    reply) should wait its turn, not fail because a thousand presses came before it. A database that stopped
+    answering returns nothing, and its connect and statement timeouts end the holders' work, so that wait still
+    fails within a timeout of the last connection returned. A re-entered wait queues behind later arrivals.
+    """
+
+    _returned = 0  # connections given back so far: the queue moved if this grew during a wait
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        self._returned += 1
+        super()._do_return_conn(record)
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        while True:
+            returned = self._returned
+            try:
+                return super()._do_get()
+            except sqlalchemy.exc.TimeoutError:
+                if self._returned == returned:
+                    raise
 
 
 class DeadlineExceeded(TimeoutError):
@@ -105,7 +130,8 @@ def create_engine(
     instead of instant "database is locked", and the parent folder created. PostgreSQL: a pool that
     pings before use, so a restarted server costs a retry, not an error.
 
-    `pool_timeout`: the wait for a free connection (on SQLite, for a turn on its one connection).
+    `pool_timeout`: the wait for a free connection (on SQLite, for a turn on its one connection) while none is
+    given back to the pool (`PatientQueuePool`).
     `connect_timeout` (PostgreSQL): opening a connection, login included.
     `statement_timeout`: PostgreSQL: one statement, stopped by the server and given up by the client (asyncpg's
     `command_timeout`, which also catches a network that stopped answering); SQLite: how long a statement waits
@@ -126,7 +152,7 @@ def create_engine(
             pool_size=1,
             max_overflow=0,
             pool_timeout=SQLITE_QUEUE_TIMEOUT_S if pool_timeout is None else pool_timeout,
-            poolclass=AsyncAdaptedQueuePool,
+            poolclass=PatientQueuePool,
             # sqlite3's `timeout` is SQLite's busy timeout.
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S if statement_timeout is None else statement_timeout},
         )
@@ -145,6 +171,7 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=POOL_TIMEOUT_S if pool_timeout is None else pool_timeout,
+        poolclass=PatientQueuePool,
         pool_pre_ping=True,
         connect_args=connect_args,
     )

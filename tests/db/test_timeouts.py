@@ -1,5 +1,6 @@
 """Every wait on the database is bounded: a unit of work past its deadline is rolled back and says so, a
-statement past the statement timeout is stopped, and both read as a database fault, not a bug."""
+statement past the statement timeout is stopped, a wait for a connection fails when none comes back (and waits
+its turn while they do), and all read as a database fault, not a bug."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import URL
 
@@ -72,6 +74,58 @@ async def test_a_statement_past_the_statement_timeout_is_stopped(postgres_templa
     finally:
         await database.dispose()
         await run_admin(postgres_template, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+POOL_WAIT_S = 0.5
+
+
+def one_connection(database: Database) -> Database:
+    """The same database through a pool of one connection that waits `POOL_WAIT_S` for it."""
+    return Database.from_url(database.engine.url, pool_size=1, max_overflow=0, pool_timeout=POOL_WAIT_S)
+
+
+async def test_a_long_queue_that_keeps_moving_waits_its_turn(database: Database) -> None:
+    """A burst longer than the pool timeout: the last unit waits about twice the timeout, yet nobody fails."""
+    queued = one_connection(database)
+    finished = []
+
+    async def unit(number: int) -> None:
+        async with queued.session_scope() as session:
+            await session.scalar(select(1))
+            await asyncio.sleep(POOL_WAIT_S / 5)  # each holds the connection a fifth of the pool timeout
+        finished.append(number)
+
+    try:
+        await asyncio.gather(*(unit(number) for number in range(12)))
+    finally:
+        await queued.dispose()
+    assert sorted(finished) == list(range(12))
+
+
+async def test_a_queue_that_does_not_move_fails_after_the_pool_timeout(database: Database) -> None:
+    queued = one_connection(database)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with queued.session_scope() as session:
+            await session.scalar(select(1))
+            holding.set()
+            await release.wait()
+
+    held = asyncio.create_task(holder())
+    await holding.wait()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(sqlalchemy.exc.TimeoutError) as waited:
+            async with queued.session_scope() as session:
+                await session.scalar(select(1))
+        assert POOL_WAIT_S <= loop.time() - started < POOL_WAIT_S * 4
+        assert is_database_fault(waited.value)
+    finally:
+        release.set()
+        await held
+        await queued.dispose()
 
 
 def test_a_bug_is_not_a_database_fault() -> None:
