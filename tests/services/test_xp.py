@@ -13,6 +13,7 @@ from bot.errors import InvalidInput
 from bot.services import audit, xp
 from db.models import Course, CourseMemberStats, Guild, MemberStats, User, XPDaily, XPEvent, XPLevel
 from db.session import Database
+from tests.conftest import on_postgresql_only
 from tests.services.course_fixtures import award_xp
 
 GUILD, ALICE, BOB, CAROL = 1001, 2001, 2002, 2003
@@ -78,6 +79,38 @@ async def test_course_totals_and_xp_levels_follow_every_award_and_removal(databa
         levels = {row.total_xp: row.members for row in await session.scalars(select(XPLevel)) if row.members}
     assert course_totals == {(python.id, ALICE): 10, (sql.id, ALICE): 5, (python.id, BOB): 15}
     assert levels == {15: 1, 10: 1}  # Alice 15, Bob 15 - 5 = 10; Carol's 15 left with her
+
+
+async def test_a_classmate_earning_the_same_xp_does_not_wait_for_an_open_award(database: Database) -> None:
+    """A class earns alike: two members moving from the same total to the same next one touch the same two
+    `xp_levels` rows. Alice's award stays uncommitted (her answer's transaction goes on); Bob's commits at once,
+    and the board counts both when Alice's commits."""
+    on_postgresql_only(database, "SQLite has one writer: a second award always waits for the first")
+    async with database.session_scope() as session:
+        session.add_all([Guild(id=GUILD, name="School"), User(id=ALICE, display_name="Alice")])
+        session.add(User(id=BOB, display_name="Bob"))
+    alice_awarded, alice_may_commit = asyncio.Event(), asyncio.Event()
+
+    async def alice() -> None:
+        async with database.session_scope() as session:
+            await xp.award(
+                session, guild_id=GUILD, user_id=ALICE, amount=10, action="test", source_key="alice", day=MONDAY
+            )
+            alice_awarded.set()
+            await alice_may_commit.wait()
+
+    alice_answering = asyncio.create_task(alice())
+    await alice_awarded.wait()
+    try:
+        # Waiting on Alice's level rows would take until she commits: never, within this bound.
+        async with asyncio.timeout(5):
+            await award(database, "bob", 10, user_id=BOB)
+    finally:
+        alice_may_commit.set()
+        await alice_answering
+    async with database.session_scope() as session:
+        levels = {row.total_xp: row.members for row in await session.scalars(select(XPLevel)) if row.members}
+    assert levels == {10: 2}
 
 
 # 11:00 UTC on Sunday, Nov 22 is already 01:00 on Monday, Nov 23 in Kiritimati (UTC+14).
