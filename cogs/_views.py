@@ -4,6 +4,7 @@ made for, report errors centrally, and tidy up on timeout."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from typing import Annotated, Any, Self, get_origin, get_type_hints
 
@@ -39,7 +40,7 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
     ) -> Self:
-        annotations = get_type_hints(cls.__init__, include_extras=True)
+        annotations = _init_annotations(cls)
         arguments = {name: _read(annotations[name], text) for name, text in match.groupdict().items()}
         if "label" in annotations and "label" not in arguments:
             arguments["label"] = item.label or "?"
@@ -91,6 +92,13 @@ class Form(discord.ui.Modal):
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await report(interaction, error)
+
+
+@functools.cache
+def _init_annotations(button: type[PersistentButton]) -> dict[str, Any]:
+    """The annotations of `button.__init__`, resolved once per class: resolving them (evaluating their text) took
+    about 0.1 to 0.2 ms, on every press, before the press could be acknowledged."""
+    return get_type_hints(button.__init__, include_extras=True)
 
 
 def _read(annotation: Any, text: str) -> Any:
