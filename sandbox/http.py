@@ -320,8 +320,24 @@ class FakeDiscordHTTP(DiscordStore):
         reason: str | None = None,
     ) -> Any:
         """Record one request and answer it (or raise the injected error)."""
-        # A real request always yields to the loop; handlers that race with their own responses should see that.
+        # A real request yields to the loop on its way out and again while its answer comes back: handlers that race
+        # with their own responses see the first; in a burst, the other interactions' requests reach Discord before
+        # this one's caller goes on (as they would: theirs were sent while this answer travelled).
         await asyncio.sleep(0)
+        try:
+            return self._handle_now(route, json_body=json_body, form=form, params=params, reason=reason)
+        finally:
+            await asyncio.sleep(0)
+
+    def _handle_now(
+        self,
+        route: Route,
+        *,
+        json_body: Any,
+        form: Iterable[Mapping[str, Any]] | None,
+        params: Mapping[str, Any] | None,
+        reason: str | None,
+    ) -> Any:
         path = route.url[len(Route.BASE) :] if route.url.startswith(Route.BASE) else urlsplit(route.url).path
         body, files = _read_form(form) if form else (_to_json_value(json_body), [])
         call = RecordedCall(route.method, unquote(path), route.path, body, files, dict(params or {}), reason)
