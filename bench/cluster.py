@@ -1,22 +1,28 @@
-"""Two bot processes on one PostgreSQL database: a burst of answer presses spread over both, the periodic jobs run
-by both at once, and the metrics endpoint's scrape time.
+"""Two bot processes on one PostgreSQL database: bursts of answer presses, the periodic jobs run by both at once,
+and the metrics endpoint's scrape time.
 
 Each process is a real OS process (its own interpreter, event loop, engine and offline Discord), running half the
-shards (`--shard-count 4`, shards 0-1 and 2-3) and answering half the burst. The reference is one process answering
-half the burst alone, measured in the same run: the cluster's acknowledgement p99 should be no worse than it. Each
-process also measures its floor (the same members using a command that answers and does nothing, all at once).
+shards (`--shard-count 4`, shards 0-1 and 2-3), each with half the students, every student in a quiz of
+`ROUNDS + 1` questions. A round is one burst of answer presses, each student answering their next question at
+once (a fifth of them twice: double clicks), either by one process while the other is idle ("one process, half
+the burst", the reference, once by each process) or by both at once ("two processes, the whole burst"). The
+rounds alternate, `ROUNDS`: alone, together, together, alone, so the reference and the cluster are measured on the
+same processes and database, as each grows, and on a shared machine a slow minute does not fall on one side only.
+Before each burst the same processes measure their floor: the same members using a command that answers and does
+nothing, all at once, in the same configuration. The cluster's acknowledgement p99 should be no worse than one
+process's.
 
-A cluster's processes run on machines (or cores) of their own: each bench process is pinned to a CPU of its own,
-the reference to the first, so on a small machine two processes do not share one core and the comparison measures
-the cluster rather than the machine. PostgreSQL runs on every CPU in both runs. (With one CPU nothing is pinned.)
+A cluster's processes run on machines (or cores) of their own: each bench process is pinned to a CPU of its own, so
+on a small machine two processes do not share one core and the comparison measures the cluster rather than the
+machine. PostgreSQL runs on every CPU. (With one CPU nothing is pinned.) Each process bounds its database waits as
+shipped (`[database]` in `config.toml`), with a pool of 20 connections and 20 more in overflow.
 
-Figures: presses, answers recorded, presses answered "the database isn't answering, try again" (and by what),
-duplicates (0); how long presses waited for a database connection (p99, max) and until the last was handled;
-acknowledgement p50/p99 of one process with half the burst and of the two processes, each with its floor and
-ratio, and the cluster's p99 over the single process's; for every periodic job, how many runs did the work and how
-many were skipped because the other process led (one each); the stale attempts the sweep abandoned in all (each
-once); the scrape time of `/metrics` after the burst (target 50 ms), against a request the same server answers
-with a 404.
+Figures, for one process and for two: presses, answers recorded, presses answered "the database isn't answering,
+try again" (and by what), how long presses waited for a database connection (p99, max) and until the last was
+handled, acknowledgement p50/p99 with the floor and ratio; duplicates in all (0); the cluster's p99 over one
+process's; for every periodic job, how many runs did the work and how many were skipped because the other process
+led (one each); the stale attempts the sweep abandoned in all (each once); the scrape time of `/metrics` after the
+bursts (target 50 ms), against a request the same server answers with a 404.
 PostgreSQL only: SQLite is one process.
 """
 
@@ -31,7 +37,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +45,6 @@ from typing import Any
 import aiohttp
 import asyncpg
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from bench._harness import (
     Figure,
@@ -50,9 +55,9 @@ from bench._harness import (
     percentile,
     postgres_server,
 )
-from bench.engagement import BURST_PACKAGE, DOUBLE_CLICK_SHARE
+from bench.engagement import DOUBLE_CLICK_SHARE, burst_package
 from bot import metrics
-from bot.app import CourseBot
+from bot.app import CourseBot, database_from
 from bot.clock import FixedClock
 from bot.config import ClusterSettings, MetricsSettings, load_settings
 from bot.health import Observability
@@ -62,6 +67,7 @@ from db import migrate
 from db.models import QuestionAnswer
 from db.session import Database
 from sandbox import DiscordSandbox, payloads
+from sandbox.reply import Json, Reply
 from sandbox.world import DEFAULT_GUILD_ID
 
 BENCH = "cluster"
@@ -70,6 +76,7 @@ SHARD_COUNT = 4
 PROCESS_SHARDS = ([0, 1], [2, 3])
 SCRAPES = 50
 REPORT_LIMIT = 16 * 1024 * 1024  # a process's report is one JSON line with every press's timings
+ROUNDS = ("alone", "together", "together", "alone")  # alone: each process in turn, the other idle
 ALL_SCALE = 0.02  # `python -m bench all`: the fewest presses, 40
 FEWEST_PRESSES = 40  # 20 per process: the presses' setup (a member, an enrollment, a quiz each) is most of the run
 
@@ -78,58 +85,59 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     if "postgres" not in backends:
         return  # several processes share PostgreSQL only
     presses = max(FEWEST_PRESSES, int(2000 * scale))
-    half = presses // 2
     url = await fresh_cluster_database(postgres_server())
-    counted = await answers(url)
-    [alone] = await burst(url, [None], half)
-    after_alone = await answers(url)
-    together = await burst(url, list(PROCESS_SHARDS), half)
-    after_together = await answers(url)
-
-    alone_floor, alone_latencies = alone["floor"], alone["latencies"]
-    cluster_floor = [sample for process in together for sample in process["floor"]]
-    cluster_latencies = [sample for process in together for sample in process["latencies"]]
-    yield Figure(BENCH, "postgres", "one_process_presses", alone["presses"], "presses")
-    yield Figure(BENCH, "postgres", "one_process_answers_recorded", after_alone[0] - counted[0], "answers")
-    yield Figure(BENCH, "postgres", "one_process_database_faults", alone["database_faults"], "presses")
-    yield Figure(BENCH, "postgres", "burst_presses", sum(process["presses"] for process in together), "presses")
-    yield Figure(BENCH, "postgres", "burst_answers_recorded", after_together[0] - after_alone[0], "answers")
-    faults = sum(process["database_faults"] for process in together)
-    yield Figure(BENCH, "postgres", "burst_database_faults", faults, "presses")
-    for run_name, processes in (("one_process", [alone]), ("burst", together)):
-        kinds = sum((Counter(process["database_fault_kinds"]) for process in processes), Counter())
+    reports, recorded = await rounds(url, presses // 2)
+    for config, name in (("alone", "one_process"), ("together", "two_processes")):
+        bursts = [burst for report in reports for burst in report["bursts"] if burst["config"] == config]
+        yield Figure(BENCH, "postgres", f"{name}_bursts", len(bursts), "bursts")
+        yield Figure(BENCH, "postgres", f"{name}_presses", sum(burst["presses"] for burst in bursts), "presses")
+        yield Figure(BENCH, "postgres", f"{name}_answers_recorded", recorded[config], "answers")
+        yield Figure(BENCH, "postgres", f"{name}_answers_expected", sum(b["students"] for b in bursts), "answers")
+        kinds = sum((Counter(burst["database_fault_kinds"]) for burst in bursts), Counter())
+        yield Figure(BENCH, "postgres", f"{name}_database_faults", kinds.total(), "presses")
         for kind, count in sorted(kinds.items()):
-            yield Figure(BENCH, "postgres", f"{run_name}_database_faults_by_{kind}", count, "presses")
-    yield Figure(BENCH, "postgres", "burst_duplicate_answers", duplicates(after_alone, after_together), "answers")
-    # How long the presses queued for a database connection, and until the last was handled: a burst lasting longer
-    # than `[database] pool_timeout_seconds` starts failing presses.
-    for run_name, processes in (("one_process", [alone]), ("burst", together)):
-        waits = [wait for process in processes for wait in process["connection_waits"]] or [0.0]
-        yield Figure(BENCH, "postgres", f"{run_name}_connection_wait_p99", ms(percentile(waits, 99)), "ms")
-        yield Figure(BENCH, "postgres", f"{run_name}_connection_wait_max", ms(max(waits)), "ms")
-        handled = max(process["handled_after"] for process in processes)
-        yield Figure(BENCH, "postgres", f"{run_name}_all_presses_handled_after", round(handled, 2), "s")
-    yield Figure(BENCH, "postgres", "one_process_duplicate_answers", duplicates(counted, after_alone), "answers")
-    for figure in latency_figures(BENCH, "postgres", "one_process_half_burst_ack", alone_latencies, alone_floor):
+            yield Figure(BENCH, "postgres", f"{name}_database_faults_by_{kind}", count, "presses")
+        # How long the presses queued for a database connection, and until the last was handled (the longest
+        # burst): a wait fails only when no connection came back for `[database] pool_timeout_seconds`.
+        waits = [wait for burst in bursts for wait in burst["connection_waits"]] or [0.0]
+        yield Figure(BENCH, "postgres", f"{name}_connection_wait_p99", ms(percentile(waits, 99)), "ms")
+        yield Figure(BENCH, "postgres", f"{name}_connection_wait_max", ms(max(waits)), "ms")
+        handled = max(burst["handled_after"] for burst in bursts)
+        yield Figure(BENCH, "postgres", f"{name}_all_presses_handled_after", round(handled, 2), "s")
+    yield Figure(BENCH, "postgres", "duplicate_answers", recorded["duplicates"], "answers")
+    acks = {config: ack_samples(reports, config) for config in ("alone", "together")}
+    for figure in latency_figures(BENCH, "postgres", "one_process_half_burst_ack", *acks["alone"]):
         yield figure
-    for figure in latency_figures(BENCH, "postgres", "two_processes_burst_ack", cluster_latencies, cluster_floor):
+    for figure in latency_figures(BENCH, "postgres", "two_processes_burst_ack", *acks["together"]):
         yield figure
-    cluster_p99, alone_p99 = percentile(cluster_latencies, 99), percentile(alone_latencies, 99)
+    # Each burst on its own: how far one burst's p99 moves from the next on this machine.
+    for worker, report in enumerate(reports):
+        for number, burst in enumerate(report["bursts"], start=1):
+            name = f"process{worker}_round{number}_{burst['config']}_ack_p99"
+            p99, floor_p99 = percentile(burst["latencies"], 99), percentile(burst["floor"], 99)
+            yield Figure(BENCH, "postgres", name, ms(p99), "ms", floor=ms(floor_p99))
+    cluster_p99, alone_p99 = percentile(acks["together"][0], 99), percentile(acks["alone"][0], 99)
     # Against one process answering half the burst alone: the target is a ratio of at most 1.
     yield Figure(BENCH, "postgres", "two_processes_ack_p99_against_one_process", ms(cluster_p99), "ms", ms(alone_p99))
     # A job about a process's own memory runs in every process (`EVERY_PROCESS`): not one to count once.
-    for job_id in sorted(set(together[0]["jobs"]) - EVERY_PROCESS):
-        by_process = [process["jobs"][job_id] for process in together]
+    for job_id in sorted(set(reports[0]["jobs"]) - EVERY_PROCESS):
+        by_process = [report["jobs"][job_id] for report in reports]
         yield Figure(BENCH, "postgres", f"job_{job_id}_done", sum(ran["done"] for ran in by_process), "runs")
         yield Figure(BENCH, "postgres", f"job_{job_id}_skipped", sum(ran["skipped"] for ran in by_process), "runs")
-    # Every attempt the two bursts left open is abandoned once, by one of the processes, not once by each.
-    abandoned = sum(process["abandoned"] for process in together)
+    # Every attempt the bursts left open is abandoned once, by one of the processes, not once by each.
+    abandoned = sum(report["abandoned"] for report in reports)
     yield Figure(BENCH, "postgres", "stale_attempts_abandoned_by_both_processes", abandoned, "attempts")
-    yield Figure(BENCH, "postgres", "stale_attempts_left_by_the_burst", half * len(PROCESS_SHARDS), "attempts")
-    scrapes = [sample for process in together for sample in process["scrapes"]]
-    not_found = [sample for process in together for sample in process["not_found"]]
+    yield Figure(BENCH, "postgres", "stale_attempts_left_by_the_bursts", presses // 2 * len(PROCESS_SHARDS), "attempts")
+    scrapes = [sample for report in reports for sample in report["scrapes"]]
+    not_found = [sample for report in reports for sample in report["not_found"]]
     for figure in latency_figures(BENCH, "postgres", "metrics_scrape", scrapes, not_found):
         yield figure
+
+
+def ack_samples(reports: list[dict[str, Any]], config: str) -> tuple[list[float], list[float]]:
+    """Every acknowledgement time of the bursts in `config` (seconds), and every floor sample measured before them."""
+    bursts = [burst for report in reports for burst in report["bursts"] if burst["config"] == config]
+    return [s for burst in bursts for s in burst["latencies"]], [s for burst in bursts for s in burst["floor"]]
 
 
 async def fresh_cluster_database(server: Any) -> str:
@@ -147,7 +155,12 @@ async def fresh_cluster_database(server: Any) -> str:
         async with database.session_scope() as session:
             await tenancy.remember_guild(session, guild_id=DEFAULT_GUILD_ID, name="Bench")
             await content.import_package(
-                session, guild_id=DEFAULT_GUILD_ID, actor_id=1, package=BURST_PACKAGE, publish=True, now=now()
+                session,
+                guild_id=DEFAULT_GUILD_ID,
+                actor_id=1,
+                package=burst_package(len(ROUNDS) + 1),
+                publish=True,
+                now=now(),
             )
     finally:
         await database.dispose()
@@ -159,84 +172,95 @@ def now() -> datetime:
 
 
 async def answers(url: str) -> tuple[int, int]:
-    """Answers recorded, and distinct attempts answered."""
+    """Answers recorded, and distinct (attempt, question) pairs answered: the difference is duplicates."""
     database = Database.from_url(url)
     try:
         async with database.session_scope() as session:
             recorded = await session.scalar(select(func.count()).select_from(QuestionAnswer))
-            attempts = await session.scalar(select(func.count(func.distinct(QuestionAnswer.attempt_id))))
+            pairs = select(QuestionAnswer.attempt_id, QuestionAnswer.question_id).distinct().subquery()
+            answered = await session.scalar(select(func.count()).select_from(pairs))
     finally:
         await database.dispose()
-    return recorded or 0, attempts or 0
+    return recorded or 0, answered or 0
 
 
-def duplicates(before: tuple[int, int], after: tuple[int, int]) -> int:
-    return (after[0] - before[0]) - (after[1] - before[1])
-
-
-async def burst(url: str, shards: Sequence[list[int] | None], presses: int) -> list[dict[str, Any]]:
-    """One process per entry of `shards` (None: all shards), each answering `presses` presses, the bursts started
-    together once every process is ready, then every job run by all at once; each process's report."""
+async def rounds(url: str, students: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Two processes with `students` students each, through `ROUNDS`, then every job run by both at once; each
+    process's report, and the answers recorded by the bursts of each configuration (and the duplicates)."""
     children = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             "from bench.cluster import child; child()",
-            json.dumps({"url": url, "shards": process_shards, "presses": presses, "worker": worker, "cpu": cpu}),
+            json.dumps({"url": url, "shards": shards, "students": students, "worker": worker}),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=REPORT_LIMIT,
         )
-        for cpu, (worker, process_shards) in enumerate(enumerate(shards, start=1 if shards[0] is not None else 0))
+        for worker, shards in enumerate(PROCESS_SHARDS)
     ]
+    recorded = {"alone": 0, "together": 0}
     try:
-        for step in ("set up", "floor done", "burst done", "jobs done"):
-            for process in children:
-                assert process.stdout is not None
-                line = (await process.stdout.readline()).decode().strip()
-                if line != step:
-                    raise RuntimeError(f"a bench process said {line!r} instead of {step!r}")
-            for process in children:  # every process goes on at once
-                assert process.stdin is not None
-                process.stdin.write(b"go\n")
-                await process.stdin.drain()
+        await told(children, None)
+        for config in ROUNDS:
+            before = await answers(url)
+            for processes in [[process] for process in children] if config == "alone" else [children]:
+                await told(processes, f"burst {config}")
+            recorded[config] += (await answers(url))[0] - before[0]
+        await told(children, "jobs")
         reports = []
         for process in children:
-            assert process.stdout is not None
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(b"report\n")
+            await process.stdin.drain()
             reports.append(json.loads(await process.stdout.readline()))
     finally:
         for process in children:
             if process.returncode is None:
                 process.kill()
             await process.wait()
-    return reports
+    total, distinct = await answers(url)
+    return reports, {**recorded, "duplicates": total - distinct}
+
+
+async def told(processes: list[asyncio.subprocess.Process], order: str | None) -> None:
+    """Give every one of `processes` `order` at once (None: none, wait for their set-up) and wait until all are done."""
+    for process in processes:
+        assert process.stdin is not None
+        if order is not None:
+            process.stdin.write(f"{order}\n".encode())
+            await process.stdin.drain()
+    for process in processes:
+        assert process.stdout is not None
+        line = (await process.stdout.readline()).decode().strip()
+        if line != "done":
+            raise RuntimeError(f"a bench process said {line!r} instead of 'done' to {order or 'set up'}")
 
 
 def child() -> None:
     """One bench process: `python -c 'from bench.cluster import child; child()' OPTIONS_JSON`."""
-    asyncio.run(serve_burst(**json.loads(sys.argv[1])))
+    asyncio.run(serve(**json.loads(sys.argv[1])))
 
 
-async def step_done(step: str) -> None:
-    """Tell the parent `step` is done and wait for its go."""
-    print(step, flush=True)
-    await asyncio.to_thread(sys.stdin.readline)
-
-
-async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worker: int, cpu: int) -> None:
+async def serve(*, url: str, shards: list[int], students: int, worker: int) -> None:
+    """Set up `students` students, each with a quiz open, say "done", then obey the parent's orders (`burst
+    CONFIG`, `jobs`, `report`) one line at a time, saying "done" after each."""
     available = sorted(os.sched_getaffinity(0))
     if len(available) > 1:
-        os.sched_setaffinity(0, {available[cpu % len(available)]})
+        os.sched_setaffinity(0, {available[worker % len(available)]})
     # Discord's ids carry the worker that made them: the two processes' members never share an id.
     made = payloads.snowflake
     payloads.snowflake = lambda: made() | (worker << 17)  # type: ignore[assignment]
     settings = load_settings(CONFIG)
-    if shards is not None:
-        settings = settings.model_copy(update={"cluster": ClusterSettings(shard_count=SHARD_COUNT, shards=shards)})
     settings = settings.model_copy(
-        update={"metrics": MetricsSettings.model_construct(enabled=True, host="127.0.0.1", port=0)}
+        update={
+            "cluster": ClusterSettings(shard_count=SHARD_COUNT, shards=shards),
+            "metrics": MetricsSettings.model_construct(enabled=True, host="127.0.0.1", port=0),
+        }
     )
-    database = Database.from_url(make_url(url), pool_size=20, max_overflow=20)
+    # The shipped bounds on every wait (`[database]`: a pool wait of 10 s with no connection given back), a pool
+    # sized for the burst.
+    database = database_from(settings.database.model_copy(update={"url": url, "pool_size": 20, "max_overflow": 20}))
     clock = FixedClock(now())
     bot = CourseBot(settings, database=database, clock=clock, freeze_heap=True)
     add_floor_command(bot)
@@ -244,61 +268,84 @@ async def serve_burst(*, url: str, shards: list[int] | None, presses: int, worke
     observability = Observability(bot, settings)
     await sandbox.start()
     await observability.start()
+    report: dict[str, Any] = {"bursts": []}
     try:
         questions = []
-        for number in range(presses):
+        for number in range(students):
             member = await sandbox.add_member(f"w{worker}student{number}")
             await sandbox.slash("course enroll", user=member, course="BURST")
             questions.append((member, await sandbox.slash("quiz start", user=member)))
-        doubled = questions + questions[: int(presses * DOUBLE_CLICK_SHARE)]
-        random.Random(worker).shuffle(doubled)
         await interaction_floor(sandbox, [member for member, _ in questions[:20]])  # warm
-        gc.collect()
-        gc.freeze()  # as `coursebot run` does; the offline Discord's world lives in this process too
-        await step_done("set up")
-        # The floor is a burst too, in every process at once, as the presses will be.
-        floor = await interaction_floor(sandbox, [member for member, _ in doubled])
-        await step_done("floor done")
-        faults = FaultCounter()
-        logging.getLogger("cogs.errors").addHandler(faults)
-        waits: list[float] = []
-        bot.db.on_connection_wait = waits.append
-        started = time.perf_counter()
-        replies = await sandbox.click_many([(reply, "A", member) for member, reply in doubled])
-        handled_after = time.perf_counter() - started
-        bot.db.on_connection_wait = metrics.DB_CONNECTION_WAIT.observe
-        latencies = [reply.acknowledged_after for reply in replies if reply.acknowledged_after is not None]
-        await step_done("burst done")
-        clock.advance(hours=25)  # every attempt the burst left open is now stale: the sweep has work to do
-        jobs = bot.scheduler.get_jobs()
-        before = {job.id: {outcome: runs(job.id, outcome) for outcome in ("done", "skipped")} for job in jobs}
-        sweeps = SweepCounter()
-        logging.getLogger("bot.scheduler").addHandler(sweeps)
-        logging.getLogger("bot.scheduler").setLevel(logging.INFO)
-        await asyncio.gather(*(job.func(*job.args) for job in jobs))
-        ran = {
-            job.id: {outcome: runs(job.id, outcome) - before[job.id][outcome] for outcome in ("done", "skipped")}
-            for job in jobs
-        }
-        scrapes, not_found = await scrape_times(observability.address)
-        await step_done("jobs done")
-        sandbox.assert_no_errors()
+        print("done", flush=True)
+        while (order := (await asyncio.to_thread(sys.stdin.readline)).split()) != ["report"]:
+            if order[0] == "burst":
+                burst, questions = await answer_burst(sandbox, questions, seed=worker * 100 + len(report["bursts"]))
+                report["bursts"].append({"config": order[1], **burst})
+            else:
+                report.update(await run_jobs(bot, clock, observability))
+                sandbox.assert_no_errors()
+            print("done", flush=True)
     finally:
         await observability.stop()
         await sandbox.close()
         await database.dispose()
-    report = {
+    print(json.dumps(report), flush=True)
+
+
+async def answer_burst(
+    sandbox: DiscordSandbox, questions: list[tuple[Json, Reply]], *, seed: int
+) -> tuple[dict[str, Any], list[tuple[Json, Reply]]]:
+    """Every student presses their question's first answer at once, a fifth of them twice; the floor first. The
+    burst's figures, and each student's next question."""
+    doubled = questions + questions[: int(len(questions) * DOUBLE_CLICK_SHARE)]
+    random.Random(seed).shuffle(doubled)
+    gc.collect()
+    gc.freeze()  # as `coursebot run` does; the offline Discord's world lives in this process too
+    floor = await interaction_floor(sandbox, [member for member, _ in doubled])
+    faults = FaultCounter()
+    logging.getLogger("cogs.errors").addHandler(faults)
+    waits: list[float] = []
+    sandbox.bot.db.on_connection_wait = waits.append
+    started = time.perf_counter()
+    replies = await sandbox.click_many([(reply, "A", member) for member, reply in doubled])
+    handled_after = time.perf_counter() - started
+    sandbox.bot.db.on_connection_wait = metrics.DB_CONNECTION_WAIT.observe
+    logging.getLogger("cogs.errors").removeHandler(faults)
+    # Of a double click, the press that was recorded has the next question (the other was told it was answered).
+    following = {
+        reply.user_id: reply for reply in replies if any(component.matches("A") for component in reply.components)
+    }
+    burst = {
+        "students": len(questions),
         "presses": len(doubled),
         "floor": floor,
-        "latencies": latencies,
+        "latencies": [reply.acknowledged_after for reply in replies if reply.acknowledged_after is not None],
         "handled_after": handled_after,
         "connection_waits": waits,
-        "jobs": ran,
-        "abandoned": sweeps.count,
-        "database_faults": faults.count,
         "database_fault_kinds": dict(faults.kinds),
     }
-    print(json.dumps({**report, "scrapes": scrapes, "not_found": not_found}), flush=True)
+    ids = [(member, int(member["user"]["id"])) for member, _ in questions]
+    next_questions = [(member, following[user_id]) for member, user_id in ids if user_id in following]
+    return burst, next_questions
+
+
+async def run_jobs(bot: CourseBot, clock: FixedClock, observability: Observability) -> dict[str, Any]:
+    """Every periodic job once, a day later (every attempt the bursts left open is stale: the sweep has work to
+    do), then the metrics endpoint scraped: how many runs of each job did the work or were skipped, the attempts
+    abandoned, the scrape times."""
+    clock.advance(hours=25)
+    jobs = bot.scheduler.get_jobs()
+    before = {job.id: {outcome: runs(job.id, outcome) for outcome in ("done", "skipped")} for job in jobs}
+    sweeps = SweepCounter()
+    logging.getLogger("bot.scheduler").addHandler(sweeps)
+    logging.getLogger("bot.scheduler").setLevel(logging.INFO)
+    await asyncio.gather(*(job.func(*job.args) for job in jobs))
+    ran = {
+        job.id: {outcome: runs(job.id, outcome) - before[job.id][outcome] for outcome in ("done", "skipped")}
+        for job in jobs
+    }
+    scrapes, not_found = await scrape_times(observability.address)
+    return {"jobs": ran, "abandoned": sweeps.count, "scrapes": scrapes, "not_found": not_found}
 
 
 class SweepCounter(logging.Handler):

@@ -216,29 +216,39 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
             yield figure
 
 
-BURST_PACKAGE = CoursePackage(
-    code="BURST",
-    title="Burst",
-    cohorts=(CohortSpec(term_name="Open"),),
-    modules=(
-        ModuleSpec(
-            slug="only",
-            title="Only",
-            items=(
-                QuizSpec(
-                    slug="one",
-                    title="One question",
-                    shuffle=False,
-                    # Presses answer the first of two questions: a typical mid-quiz answer, not the finishing one.
-                    questions=(
-                        QuestionSpec(type="MULTIPLE_CHOICE", text="2 + 2?", options=("4", "5"), answer=0),
-                        QuestionSpec(type="MULTIPLE_CHOICE", text="3 + 3?", options=("6", "7"), answer=0),
+def burst_package(questions: int) -> CoursePackage:
+    """The course `BURST`: one quiz of `questions` one-line questions, each answered by pressing its first option."""
+    return CoursePackage(
+        code="BURST",
+        title="Burst",
+        cohorts=(CohortSpec(term_name="Open"),),
+        modules=(
+            ModuleSpec(
+                slug="only",
+                title="Only",
+                items=(
+                    QuizSpec(
+                        slug="one",
+                        title="Burst quiz",
+                        shuffle=False,
+                        questions=tuple(
+                            QuestionSpec(
+                                type="MULTIPLE_CHOICE",
+                                text=f"{n} + {n}?",
+                                options=(str(2 * n), str(2 * n + 1)),
+                                answer=0,
+                            )
+                            for n in range(2, 2 + questions)
+                        ),
                     ),
                 ),
             ),
         ),
-    ),
-)
+    )
+
+
+# Presses answer the first of two questions: a typical mid-quiz answer, not the finishing one.
+BURST_PACKAGE = burst_package(2)
 DOUBLE_CLICK_SHARE = 0.2
 ALONE = 20
 
