@@ -3,7 +3,8 @@
 The totals are kept by database triggers on the ledger (migration 0008): `member_stats` (guild total),
 `course_member_stats` (course total), `xp_daily` (per day, for weekly/monthly boards) and `xp_levels`
 (members per total, for ranks). They change in the same transaction as the ledger row, and only when that
-row was actually inserted; an award is one statement.
+row was actually inserted; an award is one statement. On PostgreSQL `xp_levels` changes as that transaction
+commits (migration 0018): a class earns alike, so its awards would otherwise queue on the same level rows.
 """
 
 from __future__ import annotations

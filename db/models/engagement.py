@@ -58,7 +58,8 @@ class CourseMemberStats(Base):
 
 
 class XPLevel(Base):
-    """How many of a guild's members hold each total XP, kept by a trigger on `member_stats`.
+    """How many of a guild's members hold each total XP, kept by a trigger on `member_stats` (on PostgreSQL it runs
+    as the transaction commits, so the many members moving between the same two totals do not queue on them).
 
     A rank on the guild's all-time board sums the levels above a total: that reads one row per distinct
     total instead of one per member, so the rank of the last member costs about as little as the first's.
