@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 
 from bench._harness import Figure, StatementCounter, fresh_database, latency_figures, pk_read_floor
 from bot.services import content, navigation
-from bot.services.coursepack import CohortSpec, CoursePackage, LessonSpec, ModuleSpec
+from bot.services.coursepack import CohortSpec, CoursePackage, LessonSpec, ModuleSpec, QuestionSpec
 from db.models import Course, CourseEnrollment, CourseOffering, EnrollmentStatus, Guild, User
 from db.session import Database
 
@@ -31,6 +31,16 @@ def generated_package(code: str, lessons: int, lessons_per_module: int = 25) -> 
         modules.append(ModuleSpec(slug=f"m{module_number}", title=f"Module {module_number}", items=items))
     return CoursePackage(
         code=code, title=f"Course {code}", modules=tuple(modules), cohorts=(CohortSpec(term_name="Open"),)
+    )
+
+
+def sum_questions(count: int, *, first: int = 0, concept: str | None = None) -> tuple[QuestionSpec, ...]:
+    """`count` one-line multiple-choice sums ("2 + 2?"), the first option right, from `first + first`."""
+    return tuple(
+        QuestionSpec(
+            type="MULTIPLE_CHOICE", text=f"{n} + {n}?", options=(str(2 * n), str(2 * n + 1)), answer=0, concept=concept
+        )
+        for n in range(first, first + count)
     )
 
 

@@ -30,10 +30,11 @@ from bench._harness import (
     latency_figures,
     pk_read_floor,
 )
+from bench.courses import sum_questions
 from bot.app import CourseBot
 from bot.config import load_settings
 from bot.services import content, leaderboard, tenancy
-from bot.services.coursepack import CohortSpec, CoursePackage, ModuleSpec, QuestionSpec, QuizSpec
+from bot.services.coursepack import CohortSpec, CoursePackage, ModuleSpec, QuizSpec
 from db.models import QuestionAnswer
 from db.session import Database
 from sandbox import DiscordSandbox
@@ -231,15 +232,7 @@ def burst_package(questions: int) -> CoursePackage:
                         slug="one",
                         title="Burst quiz",
                         shuffle=False,
-                        questions=tuple(
-                            QuestionSpec(
-                                type="MULTIPLE_CHOICE",
-                                text=f"{n} + {n}?",
-                                options=(str(2 * n), str(2 * n + 1)),
-                                answer=0,
-                            )
-                            for n in range(2, 2 + questions)
-                        ),
+                        questions=sum_questions(questions, first=2),
                     ),
                 ),
             ),

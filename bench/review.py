@@ -24,9 +24,10 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from bench._harness import Figure, StatementCounter, build_figure, fresh_database, percentile, user_read_floor
+from bench.courses import sum_questions
 from bot.config import load_settings
 from bot.services import content, reviews, tenancy
-from bot.services.coursepack import CohortSpec, ConceptSpec, CoursePackage, ModuleSpec, QuestionSpec, QuizSpec
+from bot.services.coursepack import CohortSpec, ConceptSpec, CoursePackage, ModuleSpec, QuizSpec
 from db.models import ReviewCard
 from db.session import Database
 
@@ -53,16 +54,7 @@ PACKAGE = CoursePackage(
                 QuizSpec(
                     slug="sums",
                     title="Sums",
-                    questions=tuple(
-                        QuestionSpec(
-                            type="MULTIPLE_CHOICE",
-                            text=f"{n} + {n}?",
-                            options=(str(2 * n), str(2 * n + 1)),
-                            answer=0,
-                            concept="arithmetic",
-                        )
-                        for n in range(CARDS_PER_STUDENT)
-                    ),
+                    questions=sum_questions(CARDS_PER_STUDENT, concept="arithmetic"),
                 ),
             ),
         ),
