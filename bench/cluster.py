@@ -9,8 +9,14 @@ the burst", the reference, once by each process) or by both at once ("two proces
 rounds alternate, `ROUNDS`: alone, together, together, alone, so the reference and the cluster are measured on the
 same processes and database, as each grows, and on a shared machine a slow minute does not fall on one side only.
 Before each burst the same processes measure their floor: the same members using a command that answers and does
-nothing, all at once, in the same configuration. The cluster's acknowledgement p99 should be no worse than one
-process's.
+nothing, all at once, in the same configuration. Together, the two processes then start their bursts at the same
+moment (each says it is ready, the bench says go): one burst reaching both. (Each used to start when its own floor
+ended, so one process's acknowledgements could run beside the other's floor or database work.) The cluster's
+acknowledgement p99 should be no worse than one process's.
+
+While a process acknowledges a burst (until 99% of its presses are), the bench reads from Linux how long its event
+loop's thread ran and how long it waited, runnable, for a CPU that something else had: the same work costing more
+CPU time, or waiting longer, when both processes are busy is the machine's share, not the bot's.
 
 The processes are not pinned to CPUs: pinned, a process could not move off its core when the PostgreSQL
 backends it woke ran there, and its acknowledgements took about twice as long (measured: 300 presses, 104 ms
@@ -20,10 +26,11 @@ pool of 20 connections and 20 more in overflow.
 
 Figures, for one process and for two: presses, answers recorded, presses answered "the database isn't answering,
 try again" (and by what), how long presses waited for a database connection (p99, max) and until the last was
-handled, acknowledgement p50/p99 with the floor and ratio; duplicates in all (0); the cluster's p99 over one
-process's; for every periodic job, how many runs did the work and how many were skipped because the other process
-led (one each); the stale attempts the sweep abandoned in all (each once); the scrape time of `/metrics` after the
-bursts (target 50 ms), against a request the same server answers with a 404.
+handled, acknowledgement p50/p99 with the floor and ratio, the time run and waited while acknowledging (mean of the
+bursts, and each burst's); duplicates in all (0); how far apart the processes started their bursts together; the
+cluster's p99 over one process's; for every periodic job, how many runs did the work and how many were skipped
+because the other process led (one each); the stale attempts the sweep abandoned in all (each once); the scrape
+time of `/metrics` after the bursts (target 50 ms), against a request the same server answers with a 404.
 PostgreSQL only: SQLite is one process.
 """
 
@@ -35,9 +42,10 @@ import json
 import logging
 import random
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -114,9 +122,22 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     # Each burst on its own: how far one burst's p99 moves from the next on this machine.
     for worker, report in enumerate(reports):
         for number, burst in enumerate(report["bursts"], start=1):
-            name = f"process{worker}_round{number}_{burst['config']}_ack_p99"
+            name = f"process{worker}_round{number}_{burst['config']}"
             p99, floor_p99 = percentile(burst["latencies"], 99), percentile(burst["floor"], 99)
-            yield Figure(BENCH, "postgres", name, ms(p99), "ms", floor=ms(floor_p99))
+            yield Figure(BENCH, "postgres", f"{name}_ack_p99", ms(p99), "ms", floor=ms(floor_p99))
+            for part in ("ran", "waited"):
+                spent = burst[f"acknowledging_{part}"]
+                yield Figure(BENCH, "postgres", f"{name}_acknowledging_{part}", ms(spent), "ms")
+    # While acknowledging, how long each process ran and how long it waited for a CPU another process had.
+    for config, name in (("alone", "one_process"), ("together", "two_processes")):
+        bursts = [burst for report in reports for burst in report["bursts"] if burst["config"] == config]
+        for part in ("ran", "waited"):
+            spent = [burst[f"acknowledging_{part}"] for burst in bursts]
+            yield Figure(BENCH, "postgres", f"{name}_acknowledging_{part}_mean", ms(sum(spent) / len(spent)), "ms")
+    # How far apart the two processes started each burst they had together.
+    together = [[b for b in report["bursts"] if b["config"] == "together"] for report in reports]
+    starts_apart = [abs(first["started_at"] - second["started_at"]) for first, second in zip(*together, strict=True)]
+    yield Figure(BENCH, "postgres", "two_processes_burst_starts_apart_max", ms(max(starts_apart)), "ms")
     cluster_p99, alone_p99 = percentile(acks["together"][0], 99), percentile(acks["alone"][0], 99)
     # Against one process answering half the burst alone: the target is a ratio of at most 1.
     yield Figure(BENCH, "postgres", "two_processes_ack_p99_against_one_process", ms(cluster_p99), "ms", ms(alone_p99))
@@ -206,7 +227,7 @@ async def rounds(url: str, students: int) -> tuple[list[dict[str, Any]], dict[st
         for config in ROUNDS:
             before = await answers(url)
             for processes in [[process] for process in children] if config == "alone" else [children]:
-                await told(processes, f"burst {config}")
+                await told(processes, f"burst {config}", then="go")
             recorded[config] += (await answers(url))[0] - before[0]
         await told(children, "jobs")
         reports = []
@@ -224,18 +245,27 @@ async def rounds(url: str, students: int) -> tuple[list[dict[str, Any]], dict[st
     return reports, {**recorded, "duplicates": total - distinct}
 
 
-async def told(processes: list[asyncio.subprocess.Process], order: str | None) -> None:
-    """Give every one of `processes` `order` at once (None: none, wait for their set-up) and wait until all are done."""
+async def told(processes: list[asyncio.subprocess.Process], order: str | None, *, then: str | None = None) -> None:
+    """Give every one of `processes` `order` at once (None: none, wait for their set-up) and wait until all are done.
+    With `then`, each says "ready" first and all are given `then` once all are: a burst starts in both processes at
+    the same moment, however long each took over what came before it (its floor)."""
+    await exchange(processes, order, expected="ready" if then else "done")
+    if then is not None:
+        await exchange(processes, then, expected="done")
+
+
+async def exchange(processes: list[asyncio.subprocess.Process], line: str | None, *, expected: str) -> None:
+    """Write `line` (if any) to every one of `processes`, then read `expected` from each."""
     for process in processes:
         assert process.stdin is not None
-        if order is not None:
-            process.stdin.write(f"{order}\n".encode())
+        if line is not None:
+            process.stdin.write(f"{line}\n".encode())
             await process.stdin.drain()
     for process in processes:
         assert process.stdout is not None
-        line = (await process.stdout.readline()).decode().strip()
-        if line != "done":
-            raise RuntimeError(f"a bench process said {line!r} instead of 'done' to {order or 'set up'}")
+        said = (await process.stdout.readline()).decode().strip()
+        if said != expected:
+            raise RuntimeError(f"a bench process said {said!r} instead of {expected!r} to {line or 'set up'}")
 
 
 def child() -> None:
@@ -277,7 +307,8 @@ async def serve(*, url: str, shards: list[int], students: int, worker: int) -> N
         print("done", flush=True)
         while (order := (await asyncio.to_thread(sys.stdin.readline)).split()) != ["report"]:
             if order[0] == "burst":
-                burst, questions = await answer_burst(sandbox, questions, seed=worker * 100 + len(report["bursts"]))
+                seed = worker * 100 + len(report["bursts"])
+                burst, questions = await answer_burst(sandbox, questions, seed=seed, ready=ready_to_go)
                 report["bursts"].append({"config": order[1], **burst})
             else:
                 report.update(await run_jobs(bot, clock, observability))
@@ -290,11 +321,22 @@ async def serve(*, url: str, shards: list[int], students: int, worker: int) -> N
     print(json.dumps(report), flush=True)
 
 
+async def ready_to_go() -> None:
+    """Tell the parent this process is ready for its burst, and wait until it says go."""
+    print("ready", flush=True)
+    if (order := (await asyncio.to_thread(sys.stdin.readline)).strip()) != "go":
+        raise RuntimeError(f"the bench said {order!r} instead of 'go'")
+
+
 async def answer_burst(
-    sandbox: DiscordSandbox, questions: list[tuple[Json, Reply]], *, seed: int
+    sandbox: DiscordSandbox,
+    questions: list[tuple[Json, Reply]],
+    *,
+    seed: int,
+    ready: Callable[[], Awaitable[None]],
 ) -> tuple[dict[str, Any], list[tuple[Json, Reply]]]:
-    """Every student presses their question's first answer at once, a fifth of them twice; the floor first. The
-    burst's figures, and each student's next question."""
+    """Every student presses their question's first answer at once, a fifth of them twice; the floor first, then
+    `ready` (which returns when the burst may start). The burst's figures, and each student's next question."""
     doubled = questions + questions[: int(len(questions) * DOUBLE_CLICK_SHARE)]
     random.Random(seed).shuffle(doubled)
     gc.collect()
@@ -304,13 +346,22 @@ async def answer_burst(
     # first at 786 ms, not 184 ms) with no work left on the loop (no task, callback, due timer or I/O; not garbage
     # collection); 50 ms later it did not. Not found why; the burst waits a moment, outside its timing.
     await asyncio.sleep(FLOOR_SETTLE_S)
+    await ready()
     faults = FaultCounter()
     logging.getLogger("cogs.errors").addHandler(faults)
     waits: list[float] = []
     sandbox.bot.db.on_connection_wait = waits.append
-    started = time.perf_counter()
-    replies = await sandbox.click_many([(reply, "A", member) for member, reply in doubled])
+    started, started_at = time.perf_counter(), time.time()
+    first_delivery = asyncio.get_running_loop().time()
+    async with RunQueueWatch() as watch:
+        replies = await sandbox.click_many([(reply, "A", member) for member, reply in doubled])
     handled_after = time.perf_counter() - started
+    acknowledged = [
+        record.responded_at
+        for record in sandbox.http.interactions.values()
+        if record.received_at >= first_delivery and record.responded_at is not None
+    ]
+    ran, waited = watch.until(percentile(acknowledged, 99))  # until 99% of the presses were acknowledged
     sandbox.bot.db.on_connection_wait = metrics.DB_CONNECTION_WAIT.observe
     logging.getLogger("cogs.errors").removeHandler(faults)
     # Of a double click, the press that was recorded has the next question (the other was told it was answered).
@@ -320,15 +371,52 @@ async def answer_burst(
     burst = {
         "students": len(questions),
         "presses": len(doubled),
+        "started_at": started_at,
         "floor": floor,
         "latencies": [reply.acknowledged_after for reply in replies if reply.acknowledged_after is not None],
         "handled_after": handled_after,
+        "acknowledging_ran": ran,
+        "acknowledging_waited": waited,
         "connection_waits": waits,
         "database_fault_kinds": dict(faults.kinds),
     }
     ids = [(member, int(member["user"]["id"])) for member, _ in questions]
     next_questions = [(member, following[user_id]) for member, user_id in ids if user_id in following]
     return burst, next_questions
+
+
+class RunQueueWatch:
+    """How long this process's event loop thread ran, and waited runnable for a CPU while another process had it
+    (Linux's per-thread scheduler statistics), from entering to a loop time: sampled every few milliseconds."""
+
+    def __init__(self) -> None:
+        self._path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+        self._samples: list[tuple[float, int, int]] = []
+
+    def _sample(self) -> None:
+        with open(self._path) as stats:
+            ran, waited, _ = map(int, stats.read().split())
+        self._samples.append((asyncio.get_running_loop().time(), ran, waited))
+
+    async def _keep_sampling(self) -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            self._sample()
+
+    async def __aenter__(self) -> RunQueueWatch:
+        self._sample()
+        self._sampler = asyncio.create_task(self._keep_sampling())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._sampler.cancel()
+        self._sample()
+
+    def until(self, moment: float) -> tuple[float, float]:
+        """Seconds run and waited from entering to the first sample at or after `moment` (loop time)."""
+        _, ran_from, waited_from = self._samples[0]
+        _, ran_to, waited_to = next(sample for sample in self._samples if sample[0] >= moment)
+        return (ran_to - ran_from) / 1e9, (waited_to - waited_from) / 1e9
 
 
 async def run_jobs(bot: CourseBot, clock: FixedClock, observability: Observability) -> dict[str, Any]:
