@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from bot.errors import InvalidInput
 from bot.services import audit, xp
@@ -111,6 +112,37 @@ async def test_a_classmate_earning_the_same_xp_does_not_wait_for_an_open_award(d
     async with database.session_scope() as session:
         levels = {row.total_xp: row.members for row in await session.scalars(select(XPLevel)) if row.members}
     assert levels == {10: 2}
+
+
+async def test_a_member_moving_down_takes_the_lower_level_first_so_crossing_moves_cannot_deadlock(
+    database: Database,
+) -> None:
+    """Bob loses 10 XP (110 to 100) as Alice earns 10 (100 to 110): their moves touch the same two levels. Were
+    Bob's to take 110 first and Alice's 100 first, each could wait for the other's; every move takes the lower total
+    first. Here 110 is held: Bob's move must already hold 100 while it waits, so a move up waits behind it."""
+    on_postgresql_only(database, "SQLite has one writer: two moves never hold rows at once")
+    async with database.session_scope() as session:
+        session.add_all([Guild(id=GUILD, name="School"), User(id=ALICE, display_name="Alice")])
+        session.add_all([User(id=BOB, display_name="Bob"), User(id=CAROL, display_name="Carol")])
+    await award(database, "alice", 100)
+    await award(database, "bob", 110, user_id=BOB)
+    async with database.session_scope() as holding:
+        await holding.execute(select(XPLevel).where(XPLevel.total_xp == 110).with_for_update())
+        bob_losing = asyncio.create_task(award(database, "bob-penalty", -10, user_id=BOB))
+        # Bob's move holds 100 once another transaction cannot lock it at once; poll, as his move is on its way.
+        for _ in range(100):
+            try:
+                async with database.session_scope() as probe:
+                    await probe.execute(select(XPLevel).where(XPLevel.total_xp == 100).with_for_update(nowait=True))
+            except DBAPIError:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("Bob's move did not take the lower level while it waited for the higher one")
+    await bob_losing
+    async with database.session_scope() as session:
+        levels = {row.total_xp: row.members for row in await session.scalars(select(XPLevel)) if row.members}
+    assert levels == {100: 2}
 
 
 # 11:00 UTC on Sunday, Nov 22 is already 01:00 on Monday, Nov 23 in Kiritimati (UTC+14).
