@@ -15,8 +15,8 @@ ended, so one process's acknowledgements could run beside the other's floor or d
 acknowledgement p99 should be no worse than one process's.
 
 While a process acknowledges a burst (until 99% of its presses are), the bench reads from Linux how long its event
-loop's thread ran and how long it waited, runnable, for a CPU that something else had: the same work costing more
-CPU time, or waiting longer, when both processes are busy is the machine's share, not the bot's.
+loop's thread ran and how long it waited, runnable, for a CPU that something else had: waiting is the machine's
+share of an acknowledgement's time, not the bot's; the time run says whether the work itself grew.
 
 The processes are not pinned to CPUs: pinned, a process could not move off its core when the PostgreSQL
 backends it woke ran there, and its acknowledgements took about twice as long (measured: 300 presses, 104 ms
