@@ -24,32 +24,28 @@ JOIN_LEVEL = """
     INSERT INTO xp_levels (guild_id, total_xp, members) VALUES (NEW.guild_id, NEW.total_xp, 1)
     ON CONFLICT (guild_id, total_xp) DO UPDATE SET members = xp_levels.members + 1;
 """
-LOWEST_FIRST = f"""CREATE OR REPLACE FUNCTION member_stats_move_level() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' AND NEW.total_xp < OLD.total_xp THEN
-            {JOIN_LEVEL} {LEAVE_LEVEL}
-        ELSE
-            IF TG_OP IN ('UPDATE', 'DELETE') THEN {LEAVE_LEVEL} END IF;
-            IF TG_OP IN ('UPDATE', 'INSERT') THEN {JOIN_LEVEL} END IF;
-        END IF;
-        RETURN NULL;
-    END $$"""
-LEAVE_FIRST = f"""CREATE OR REPLACE FUNCTION member_stats_move_level() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN {LEAVE_LEVEL} END IF;
-        IF TG_OP IN ('UPDATE', 'INSERT') THEN {JOIN_LEVEL} END IF;
-        RETURN NULL;
-    END $$"""
+LEAVE_THEN_JOIN = f"""
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN {LEAVE_LEVEL} END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN {JOIN_LEVEL} END IF;
+"""
+LOWEST_FIRST = f"""
+    IF TG_OP = 'UPDATE' AND NEW.total_xp < OLD.total_xp THEN {JOIN_LEVEL} {LEAVE_LEVEL} ELSE {LEAVE_THEN_JOIN} END IF;
+"""
+
+
+def move_level(body: str) -> str:
+    return f"""CREATE OR REPLACE FUNCTION member_stats_move_level() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN {body} RETURN NULL; END $$"""
 
 
 def upgrade() -> None:
     if _postgres():
-        op.execute(LOWEST_FIRST)
+        op.execute(move_level(LOWEST_FIRST))
 
 
 def downgrade() -> None:
     if _postgres():
-        op.execute(LEAVE_FIRST)
+        op.execute(move_level(LEAVE_THEN_JOIN))
 
 
 def _postgres() -> bool:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from bot.errors import InvalidInput
@@ -119,30 +119,41 @@ async def test_a_member_moving_down_takes_the_lower_level_first_so_crossing_move
 ) -> None:
     """Bob loses 10 XP (110 to 100) as Alice earns 10 (100 to 110): their moves touch the same two levels. Were
     Bob's to take 110 first and Alice's 100 first, each could wait for the other's; every move takes the lower total
-    first. Here 110 is held: Bob's move must already hold 100 while it waits, so a move up waits behind it."""
+    first. Here 110 is held: while Bob's move waits for it, it already holds 100, so a move up waits behind it."""
     on_postgresql_only(database, "SQLite has one writer: two moves never hold rows at once")
     async with database.session_scope() as session:
         session.add_all([Guild(id=GUILD, name="School"), User(id=ALICE, display_name="Alice")])
-        session.add_all([User(id=BOB, display_name="Bob"), User(id=CAROL, display_name="Carol")])
+        session.add(User(id=BOB, display_name="Bob"))
     await award(database, "alice", 100)
     await award(database, "bob", 110, user_id=BOB)
     async with database.session_scope() as holding:
         await holding.execute(select(XPLevel).where(XPLevel.total_xp == 110).with_for_update())
         bob_losing = asyncio.create_task(award(database, "bob-penalty", -10, user_id=BOB))
-        # Bob's move holds 100 once another transaction cannot lock it at once; poll, as his move is on its way.
-        for _ in range(100):
-            try:
-                async with database.session_scope() as probe:
-                    await probe.execute(select(XPLevel).where(XPLevel.total_xp == 100).with_for_update(nowait=True))
-            except DBAPIError:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("Bob's move did not take the lower level while it waited for the higher one")
+        await waiting_for_a_lock(database)
+        with pytest.raises(DBAPIError, match="could not obtain lock"):
+            async with database.session_scope() as alice_moving_up:
+                await alice_moving_up.execute(
+                    select(XPLevel).where(XPLevel.total_xp == 100).with_for_update(nowait=True)
+                )
     await bob_losing
     async with database.session_scope() as session:
         levels = {row.total_xp: row.members for row in await session.scalars(select(XPLevel)) if row.members}
     assert levels == {100: 2}
+
+
+OTHERS_WAITING_FOR_A_LOCK = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+async def waiting_for_a_lock(database: Database) -> None:
+    """Return once another transaction of the database waits for a lock (within 5 s)."""
+    async with asyncio.timeout(5):
+        while True:
+            async with database.session_scope() as session:
+                if await session.scalar(OTHERS_WAITING_FOR_A_LOCK):
+                    return
+            await asyncio.sleep(0.02)
 
 
 # 11:00 UTC on Sunday, Nov 22 is already 01:00 on Monday, Nov 23 in Kiritimati (UTC+14).
