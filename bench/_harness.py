@@ -14,6 +14,7 @@ import atexit
 import functools
 import itertools
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -34,7 +35,7 @@ from sqlalchemy.engine import URL, make_url
 from db import migrate
 from db.models import Guild, User
 from db.session import Database
-from sandbox import DiscordSandbox
+from sandbox import DiscordSandbox, Reply
 
 FLOOR_SAMPLES = 200
 
@@ -191,4 +192,36 @@ async def interaction_floor(sandbox: DiscordSandbox, members: Sequence[Any]) -> 
     """From delivery to acknowledgement (seconds) of `FLOOR_COMMAND`, used by every member at once: the offline
     Discord and discord.py's own cost of a burst like the one measured (`add_floor_command` first)."""
     replies = await asyncio.gather(*(sandbox.slash(FLOOR_COMMAND, user=member) for member in members))
+    return [reply.acknowledged_after for reply in replies if reply.acknowledged_after is not None]
+
+
+FLOOR_BUTTON = "bench:floor"
+
+
+class FloorButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=re.escape(FLOOR_BUTTON)):
+    """A press answered at once that changes nothing: what `button_floor` presses."""
+
+    def __init__(self) -> None:
+        super().__init__(discord.ui.Button(label="Floor", custom_id=FLOOR_BUTTON))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> FloorButton:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        await interaction.response.edit_message()  # the message as it was: answered in the acknowledgement itself
+
+
+def add_floor_button(bot: commands.Bot) -> None:
+    bot.add_dynamic_items(FloorButton)
+
+
+async def button_floor(sandbox: DiscordSandbox, presses: Sequence[tuple[Reply, str, Any]]) -> list[float]:
+    """From delivery to acknowledgement (seconds) of `presses` (as for `click_many`) at once, each sending the floor
+    button's custom_id instead of its button's: the same messages, members and burst as the presses measured, with
+    nothing done but the acknowledgement (`add_floor_button` first). A floor for a burst of button presses: the
+    slash command of `interaction_floor` costs the offline Discord more than a press does."""
+    replies = await sandbox.click_many(presses, forged_custom_id=FLOOR_BUTTON)
     return [reply.acknowledged_after for reply in replies if reply.acknowledged_after is not None]

@@ -23,10 +23,10 @@ from sqlalchemy import func, select, text
 from bench._harness import (
     Figure,
     StatementCounter,
-    add_floor_command,
+    add_floor_button,
     build_figure,
+    button_floor,
     fresh_database,
-    interaction_floor,
     latency_figures,
     pk_read_floor,
 )
@@ -264,7 +264,7 @@ async def answer_burst_figures(backend: str, *, presses: int) -> AsyncIterator[F
             )
         # Frozen as `coursebot run` does (what start-up creates is left out of garbage collection).
         sandbox = DiscordSandbox(CourseBot(settings, database=database, freeze_heap=True), timeout=300.0)
-        add_floor_command(sandbox.bot)
+        add_floor_button(sandbox.bot)
         await sandbox.start()
         try:
             questions = []
@@ -275,9 +275,10 @@ async def answer_burst_figures(backend: str, *, presses: int) -> AsyncIterator[F
             questions, alone = questions[:presses], questions[presses:]
             doubled = questions + questions[: int(presses * DOUBLE_CLICK_SHARE)]
             random.Random(7).shuffle(doubled)
-            # The floor: the same members, at once, using a command that answers and does nothing.
-            await interaction_floor(sandbox, [member for member, _ in questions[:ALONE]])  # warm
-            floor = await interaction_floor(sandbox, [member for member, _ in doubled])
+            # The floor: the same presses at once, on a button that answers and changes nothing.
+            presses = [(reply, "A", member) for member, reply in doubled]
+            await button_floor(sandbox, [(reply, "A", member) for member, reply in alone])  # warm
+            floor = await button_floor(sandbox, presses)
             # The fake Discord's world (thousands of members and messages) lives in this process, where a full
             # garbage collection would walk it in the middle of the burst (~0.1 s); in production it lives on
             # Discord's servers. Frozen like the bot's own start-up heap.
@@ -285,7 +286,7 @@ async def answer_burst_figures(backend: str, *, presses: int) -> AsyncIterator[F
             gc.freeze()
             with StatementCounter(database) as counter:
                 started = time.perf_counter()
-                replies = await sandbox.click_many([(reply, "A", member) for member, reply in doubled])
+                replies = await sandbox.click_many(presses)
                 elapsed = time.perf_counter() - started
             # The first answer of the day, right on the first try: the answer, its XP, the streak, the next question.
             # Half the students press once, half double-click (both presses sent before either is handled).

@@ -262,16 +262,21 @@ class SandboxDriver(SandboxWorld):
             source_message_id=message.id,
         )
 
-    async def click_many(self, presses: Sequence[tuple[Reply | PostedMessage, str, UserLike | None]]) -> list[Reply]:
+    async def click_many(
+        self,
+        presses: Sequence[tuple[Reply | PostedMessage, str, UserLike | None]],
+        *,
+        forged_custom_id: str | None = None,
+    ) -> list[Reply]:
         """Deliver every press at once, as a burst reaching the bot together, and wait until all are handled.
 
         Each press is `(reply, target, user)` as for `click`; the replies come back in the same order. Their
         `calls` include what the other presses did meanwhile; `posted` leaves out the other presses' messages.
-        Every handler must finish.
+        Every handler must finish. `forged_custom_id` is sent by every press, as for `click`.
         """
         self._require_started()
         # Built first, delivered after: like Discord, which has the payloads ready when it sends them.
-        built = [(target, *self._press(reply, target, user)) for reply, target, user in presses]
+        built = [(target, *self._press(reply, target, user, forged_custom_id)) for reply, target, user in presses]
         acts = [
             Act(payload, f"button {target!r} of {member['user']['username']}", int(member["user"]["id"]), message.id)
             for target, payload, member, message in built
