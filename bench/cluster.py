@@ -146,7 +146,7 @@ async def run(*, backends: list[str], scale: float) -> AsyncIterator[Figure]:
     (cluster_p99, cluster_floor), (alone_p99, alone_floor) = (
         (percentile(acks[config][0], 99), percentile(acks[config][1], 99)) for config in ("together", "alone")
     )
-    # Against one process answering half the burst alone, as measured (the issue's figure)...
+    # Against one process answering half the burst alone, as measured (the target: a ratio of at most 1)...
     yield Figure(BENCH, "postgres", "two_processes_ack_p99_against_one_process", ms(cluster_p99), "ms", ms(alone_p99))
     # ...what the machine does to presses that do nothing when both processes take them at once...
     floor_figure = "two_processes_floor_p99_against_one_process"
@@ -342,7 +342,7 @@ async def serve(*, url: str, shards: list[int], students: int, worker: int) -> N
 
 
 async def ready_to_go() -> None:
-    """Tell the parent this process is ready for its burst, and wait until it says go."""
+    """Tell the parent this process is ready for what comes next (a floor, a burst), and wait until it says go."""
     print("ready", flush=True)
     if (order := (await asyncio.to_thread(sys.stdin.readline)).strip()) != "go":
         raise RuntimeError(f"the bench said {order!r} instead of 'go'")
